@@ -1,0 +1,90 @@
+"""pyresque: Resque for Python.
+
+Redis-backed background jobs, wire-compatible with Ruby Resque, resque-web,
+resque-scheduler, php-resque and node-resque.
+
+    >>> from pyresque import Resque
+    >>> app = Resque("fakeredis://")
+    >>> @app.job(name="Greeter")
+    ... class Greeter:
+    ...     def perform(self, name): ...
+    >>> job_id = app.enqueue("default", Greeter, "world")
+"""
+
+from __future__ import annotations
+
+from pyresque._version import __version__
+from pyresque.backends import Backend, create_backend
+from pyresque.core.app import EnqueueRequest, Info, Resque
+from pyresque.core.dequeue import JobMatch
+from pyresque.core.errors import (
+    BackendConnectionError,
+    BackendError,
+    ConfigurationError,
+    DecodeError,
+    DirtyExit,
+    DontEnqueue,
+    DontPerform,
+    EncodeError,
+    FailureNotFound,
+    InvalidJobError,
+    InvalidQueueName,
+    JobFailure,
+    JobNotRegistered,
+    JobTimeoutError,
+    JobTimeoutInterrupt,
+    PyresqueError,
+    SerializationError,
+    ShutdownRequested,
+    UnknownBackendError,
+    UnknownJobClass,
+    UnknownSerializerError,
+    WorkerInterrupt,
+    WorkerLost,
+)
+from pyresque.core.failure import FailureRecord
+from pyresque.core.job import Job
+from pyresque.core.registry import JobRegistry
+from pyresque.core.status import JobStatus, StatusInfo
+from pyresque.core.tracking import TrackedJob
+from pyresque.hooks import hookimpl
+
+__all__ = [
+    "Backend",
+    "BackendConnectionError",
+    "BackendError",
+    "ConfigurationError",
+    "DecodeError",
+    "DirtyExit",
+    "DontEnqueue",
+    "DontPerform",
+    "EncodeError",
+    "EnqueueRequest",
+    "FailureNotFound",
+    "FailureRecord",
+    "Info",
+    "InvalidJobError",
+    "InvalidQueueName",
+    "Job",
+    "JobFailure",
+    "JobMatch",
+    "JobNotRegistered",
+    "JobRegistry",
+    "JobStatus",
+    "JobTimeoutError",
+    "JobTimeoutInterrupt",
+    "PyresqueError",
+    "Resque",
+    "SerializationError",
+    "ShutdownRequested",
+    "StatusInfo",
+    "TrackedJob",
+    "UnknownBackendError",
+    "UnknownJobClass",
+    "UnknownSerializerError",
+    "WorkerInterrupt",
+    "WorkerLost",
+    "__version__",
+    "create_backend",
+    "hookimpl",
+]

@@ -1,0 +1,256 @@
+"""The backend interfaces: what pyresque needs from a store, as abstract classes.
+
+The Redis backend (``pyresque.backends.redis``) is the reference implementation and
+speaks Resque's wire format; ``pyresque.backends.fake`` runs the same code over
+fakeredis. A new backend subclasses these and passes ``tests/contract``.
+
+Values cross this boundary as bytes (already serialized payloads) or as the
+dataclasses of ``pyresque.core``; backends never import a job class.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from pyresque.core.failure import FailureRecord
+from pyresque.core.status import JobStatus, StatusInfo
+
+__all__ = [
+    "Backend",
+    "Broker",
+    "DelayedStore",
+    "FailureStore",
+    "PushItem",
+    "Stats",
+    "StatusStore",
+    "WorkerRegistry",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PushItem:
+    """One job to push: its queue, its serialized payload, and its id if tracked."""
+
+    queue: str
+    data: bytes
+    track_id: str | None = None
+
+
+class Broker(abc.ABC):
+    """Queues: push, inspect and remove jobs."""
+
+    @abc.abstractmethod
+    def push(self, queue: str, data: bytes, *, track_id: str | None = None) -> None:
+        """Append a payload to ``queue`` and register the queue; one atomic round trip.
+
+        With ``track_id``, also create the job's WAITING status in the same step.
+        """
+
+    @abc.abstractmethod
+    def push_many(self, items: Sequence[PushItem]) -> None:
+        """Push many payloads in one round trip (per chunk), in order."""
+
+    @abc.abstractmethod
+    def queues(self) -> list[str]:
+        """Every known queue name, sorted."""
+
+    @abc.abstractmethod
+    def size(self, queue: str) -> int:
+        """How many jobs wait in ``queue``."""
+
+    @abc.abstractmethod
+    def sizes(self, queues: Sequence[str]) -> dict[str, int]:
+        """Sizes of several queues in one round trip."""
+
+    @abc.abstractmethod
+    def peek(self, queue: str, start: int = 0, count: int = 1) -> list[bytes]:
+        """Up to ``count`` payloads from ``start`` (0 = next to run; ``count=-1``: all)."""
+
+    @abc.abstractmethod
+    def remove_values(self, queue: str, values: Sequence[bytes]) -> list[bool]:
+        """Remove one occurrence of each exact payload; atomic per value.
+
+        Returns, per value, whether it was removed (a worker may have popped it first).
+        """
+
+    @abc.abstractmethod
+    def clear(self, queue: str) -> int:
+        """Remove every job from ``queue`` (the queue stays known). Returns how many."""
+
+    @abc.abstractmethod
+    def remove_queue(self, queue: str) -> int:
+        """Forget ``queue`` and drop its jobs. Returns how many jobs were dropped."""
+
+
+class StatusStore(abc.ABC):
+    """php-resque job statuses (``job:<id>:status``)."""
+
+    @abc.abstractmethod
+    def create(self, job_id: str) -> None:
+        """Start tracking ``job_id`` as WAITING."""
+
+    @abc.abstractmethod
+    def update(self, job_id: str, status: JobStatus, result: Any = None) -> bool:
+        """Set the status if the job is tracked; finished ones expire in 24 h.
+
+        Returns whether the job was tracked (an untracked job is never written).
+        """
+
+    @abc.abstractmethod
+    def get(self, job_id: str) -> StatusInfo | None:
+        """The job's status, or ``None`` when it is not tracked (or expired)."""
+
+    @abc.abstractmethod
+    def remove(self, job_id: str) -> bool:
+        """Stop tracking the job. Returns whether it was tracked."""
+
+
+class FailureStore(abc.ABC):
+    """Failed jobs, with Ruby Resque's management semantics."""
+
+    @abc.abstractmethod
+    def save(self, record: FailureRecord) -> None:
+        """Record a failure."""
+
+    @abc.abstractmethod
+    def count(self, queue: str | None = None) -> int:
+        """How many failures (of ``queue``'s jobs, when given)."""
+
+    @abc.abstractmethod
+    def all(self, start: int = 0, count: int = 1) -> list[FailureRecord]:
+        """Failures ``start`` .. ``start+count-1`` (oldest first); unreadable ones included."""
+
+    @abc.abstractmethod
+    def requeue(self, index: int, queue: str | None = None) -> None:
+        """Push failure ``index``'s payload back to its queue (or ``queue``).
+
+        The entry stays and gains ``retried_at``, as Ruby Resque does.
+
+        Raises:
+            FailureNotFound: no entry at ``index``, or it changed concurrently.
+        """
+
+    @abc.abstractmethod
+    def remove(self, index: int) -> None:
+        """Delete failure ``index``.
+
+        Raises:
+            FailureNotFound: no entry at ``index``.
+        """
+
+    @abc.abstractmethod
+    def clear(self) -> int:
+        """Delete every failure. Returns how many there were."""
+
+    @abc.abstractmethod
+    def requeue_all(self) -> int:
+        """Requeue every failure (entries stay, marked retried). Returns how many."""
+
+    @abc.abstractmethod
+    def requeue_queue(self, queue: str) -> int:
+        """Requeue the failures of jobs from ``queue``. Returns how many."""
+
+    @abc.abstractmethod
+    def remove_queue(self, queue: str) -> int:
+        """Delete the failures of jobs from ``queue``. Returns how many."""
+
+    @abc.abstractmethod
+    def clear_retried(self) -> int:
+        """Delete the failures that were already requeued. Returns how many."""
+
+
+class Stats(abc.ABC):
+    """Counters: ``stat:processed``, ``stat:failed`` and per-worker ones."""
+
+    @abc.abstractmethod
+    def get(self, name: str) -> int:
+        """The counter's value (0 when unset)."""
+
+    @abc.abstractmethod
+    def incr(self, name: str, by: int = 1) -> int:
+        """Add ``by`` and return the new value."""
+
+    @abc.abstractmethod
+    def clear(self, name: str) -> None:
+        """Delete the counter."""
+
+
+class WorkerRegistry(abc.ABC):
+    """The ``workers`` set and what each worker is doing (read side for clients)."""
+
+    @abc.abstractmethod
+    def all(self) -> list[str]:
+        """Every registered worker id, sorted."""
+
+    @abc.abstractmethod
+    def working(self) -> dict[str, dict[str, Any]]:
+        """Worker id -> decoded ``worker:<id>`` record, for workers busy with a job."""
+
+    @abc.abstractmethod
+    def heartbeats(self) -> dict[str, str]:
+        """Worker id -> last heartbeat as written (ISO-8601)."""
+
+
+class DelayedStore(abc.ABC):
+    """resque-scheduler's delayed queue."""
+
+    @abc.abstractmethod
+    def schedule(self, timestamp: int, item: bytes) -> None:
+        """Add ``item`` (a serialized ``{"class","args","queue"}``) due at ``timestamp``."""
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many delayed items in all."""
+
+    @abc.abstractmethod
+    def timestamps(self, start: int = 0, count: int = -1) -> list[int]:
+        """The timestamps that hold items, ascending."""
+
+    @abc.abstractmethod
+    def items_at(self, timestamp: int) -> list[bytes]:
+        """The raw items due at ``timestamp``."""
+
+    @abc.abstractmethod
+    def remove(self, item: bytes) -> int:
+        """Remove every occurrence of this exact item. Returns how many."""
+
+    @abc.abstractmethod
+    def scheduled_at(self, item: bytes) -> list[int]:
+        """The timestamps at which this exact item is scheduled."""
+
+    @abc.abstractmethod
+    def clear(self) -> int:
+        """Drop every delayed item. Returns how many."""
+
+
+class Backend(abc.ABC):
+    """A bundle of the stores one app uses, sharing one connection."""
+
+    #: Exceptions that mean "the connection failed" (the worker retries on these).
+    connection_errors: tuple[type[BaseException], ...] = ()
+
+    broker: Broker
+    statuses: StatusStore
+    failures: FailureStore
+    stats: Stats
+    workers: WorkerRegistry
+    delayed: DelayedStore
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Check the backend is reachable.
+
+        Raises:
+            BackendConnectionError: it is not (the message names the server).
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections."""
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Where the backend points, safe to log (no password)."""

@@ -1,0 +1,154 @@
+"""Failures on Redis: Ruby Resque's ``<ns>:failed`` list, same JSON, same management."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from pyresque.backends.base import FailureStore
+from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.scripts import LIST_REMOVE_IF, REQUEUE_FAILED
+from pyresque.core import timefmt
+from pyresque.core.errors import FailureNotFound
+from pyresque.core.failure import FailureRecord
+from pyresque.serializers.json import dumps_text
+
+__all__ = ["RedisFailureStore", "decode_failure"]
+
+#: How often an index-based operation retries when the list changed under it.
+RACE_RETRIES = 5
+
+
+def decode_failure(raw: bytes) -> FailureRecord:
+    """A failure entry as a record; an unreadable entry becomes a record that says so."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return FailureRecord(
+            failed_at="",
+            payload={"class": None, "raw": raw.decode("utf-8", "replace")},
+            exception="pyresque.DecodeError",
+            error="failure entry is not a JSON object",
+            backtrace=[],
+            worker="",
+            queue="",
+        )
+    return FailureRecord.from_dict(data)
+
+
+def encode_failure(record: FailureRecord) -> bytes:
+    """The record as Ruby writes it: compact JSON in Ruby's field order."""
+    return dumps_text(record.to_dict()).encode("utf-8")
+
+
+class RedisFailureStore(FailureStore):
+    """Ruby's ``Resque::Failure::Redis``: RPUSH to ``failed``; requeue keeps the entry."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._r = client
+        self._k = keys
+        self._key = keys.failed
+
+    def save(self, record: FailureRecord) -> None:
+        """Round trips: 1."""
+        self._r.rpush(self._key, encode_failure(record))
+
+    def count(self, queue: str | None = None) -> int:
+        """Round trips: 1 (LLEN), or 1 LRANGE when filtering by queue."""
+        if queue is None:
+            return int(self._r.llen(self._key))
+        return sum(1 for _, rec in self._entries() if rec.queue == queue)
+
+    def all(self, start: int = 0, count: int = 1) -> list[FailureRecord]:
+        """Round trips: 1."""
+        if count == 0:
+            return []
+        stop = -1 if count < 0 else start + count - 1
+        raws: list[bytes] = self._r.lrange(self._key, start, stop)  # type: ignore[assignment]
+        return [decode_failure(raw) for raw in raws]
+
+    def _entries(self) -> list[tuple[bytes, FailureRecord]]:
+        raws: list[bytes] = self._r.lrange(self._key, 0, -1)  # type: ignore[assignment]
+        return [(raw, decode_failure(raw)) for raw in raws]
+
+    def _get_raw(self, index: int) -> bytes:
+        raw: bytes | None = self._r.lindex(self._key, index)  # type: ignore[assignment]
+        if raw is None:
+            raise FailureNotFound(f"no failure at index {index}")
+        return raw
+
+    def requeue(self, index: int, queue: str | None = None) -> None:
+        """Round trips: 2 (read, then an atomic check-and-requeue script)."""
+        for _ in range(RACE_RETRIES):
+            raw = self._get_raw(index)
+            if self._requeue_raw(index, raw, queue):
+                return
+        raise FailureNotFound(f"failure {index} kept changing; not requeued")
+
+    def _requeue_raw(self, index: int, raw: bytes, queue: str | None) -> bool:
+        record = decode_failure(raw)
+        target = queue or record.queue
+        if not target or not isinstance(record.payload.get("class"), str):
+            raise FailureNotFound(f"failure {index} has no requeueable payload or queue")
+        data: dict[str, Any] = json.loads(raw)
+        data["retried_at"] = timefmt.ruby_failed_at()
+        return bool(
+            REQUEUE_FAILED(
+                self._r,
+                (self._key, self._k.queues, self._k.queue(target)),
+                (index, raw, dumps_text(data), target, dumps_text(record.payload)),
+            )
+        )
+
+    def remove(self, index: int) -> None:
+        """Round trips: 2 (read, then an atomic check-and-remove script)."""
+        for _ in range(RACE_RETRIES):
+            raw = self._get_raw(index)
+            sentinel = f"__pyresque_removed_{uuid.uuid4().hex}"
+            if LIST_REMOVE_IF(self._r, (self._key,), (index, raw, sentinel)):
+                return
+        raise FailureNotFound(f"failure {index} kept changing; not removed")
+
+    def clear(self) -> int:
+        """Round trips: 1."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.llen(self._key)
+        pipe.delete(self._key)
+        n, _ = pipe.execute()
+        return int(n)
+
+    def _remove_matching(self, match: Callable[[FailureRecord], bool]) -> int:
+        pipe = self._r.pipeline(transaction=False)
+        for raw, record in self._entries():
+            if match(record):
+                pipe.lrem(self._key, 1, raw)  # type: ignore[arg-type]
+        return sum(int(n) for n in pipe.execute())
+
+    def _requeue_matching(self, match: Callable[[FailureRecord], bool]) -> int:
+        done = 0
+        for index, (raw, record) in enumerate(self._entries()):
+            if match(record) and isinstance(record.payload.get("class"), str) and record.queue:
+                done += self._requeue_raw(index, raw, None)
+        return done
+
+    def requeue_all(self) -> int:
+        """Round trips: 1 + one per entry."""
+        return self._requeue_matching(lambda _: True)
+
+    def requeue_queue(self, queue: str) -> int:
+        """Round trips: 1 + one per matching entry."""
+        return self._requeue_matching(lambda rec: rec.queue == queue)
+
+    def remove_queue(self, queue: str) -> int:
+        """Exact-value LREMs, pipelined. Round trips: 2."""
+        return self._remove_matching(lambda rec: rec.queue == queue)
+
+    def clear_retried(self) -> int:
+        """Exact-value LREMs of retried entries, pipelined. Round trips: 2."""
+        return self._remove_matching(lambda rec: rec.retried_at is not None)

@@ -1,0 +1,146 @@
+"""Every Redis key pyresque reads or writes, spelled once.
+
+Keys are Resque's (see the wire-format spec): ``<ns>:queue:<q>``, ``<ns>:queues``,
+``<ns>:failed``, ``<ns>:workers``, ``<ns>:worker:<id>``, ``<ns>:stat:<name>``,
+``<ns>:job:<id>:status``, the resque-scheduler keys and the scheduler's lock.
+"""
+
+from __future__ import annotations
+
+import functools
+
+__all__ = ["Keys", "normalize_namespace"]
+
+
+def normalize_namespace(namespace: str) -> str:
+    """``"resque"``, ``"resque:"`` and ``"resque:app"`` -> the namespace without trailing ``:``."""
+    ns = namespace.strip().rstrip(":")
+    if not ns:
+        raise ValueError("the namespace cannot be empty")
+    return ns
+
+
+class Keys:
+    """Key names under one namespace (``resque`` by default)."""
+
+    def __init__(self, namespace: str = "resque") -> None:
+        self.namespace = normalize_namespace(namespace)
+        self.prefix = self.namespace + ":"
+
+    # queues -------------------------------------------------------------------------
+    @functools.cached_property
+    def queues(self) -> str:
+        """SET of queue names."""
+        return self.prefix + "queues"
+
+    def queue(self, name: str) -> str:
+        """LIST of a queue's payloads (head = next)."""
+        return f"{self.prefix}queue:{name}"
+
+    @functools.cached_property
+    def queue_prefix(self) -> str:
+        """The part before a queue name in its key (to recover names from keys)."""
+        return self.prefix + "queue:"
+
+    # failures -----------------------------------------------------------------------
+    @functools.cached_property
+    def failed(self) -> str:
+        """LIST of failure records (Ruby's ``Failure::Redis``)."""
+        return self.prefix + "failed"
+
+    def failed_queue(self, queue: str) -> str:
+        """LIST of one queue's failures (Ruby's ``RedisMultiQueue``)."""
+        return f"{self.prefix}{queue}_failed"
+
+    @functools.cached_property
+    def failed_queues(self) -> str:
+        """SET of ``<queue>_failed`` list names (Ruby's ``RedisMultiQueue``)."""
+        return self.prefix + "failed_queues"
+
+    # stats and statuses -------------------------------------------------------------
+    def stat(self, name: str) -> str:
+        """STRING counter (``processed``, ``failed``, ``processed:<worker>`` ...)."""
+        return f"{self.prefix}stat:{name}"
+
+    def status(self, job_id: str) -> str:
+        """STRING php-resque job status."""
+        return f"{self.prefix}job:{job_id}:status"
+
+    # workers ------------------------------------------------------------------------
+    @functools.cached_property
+    def workers(self) -> str:
+        """SET of worker ids."""
+        return self.prefix + "workers"
+
+    def worker(self, worker_id: str) -> str:
+        """STRING JSON of the job a worker is processing."""
+        return f"{self.prefix}worker:{worker_id}"
+
+    def worker_started(self, worker_id: str) -> str:
+        """STRING time the worker started."""
+        return f"{self.prefix}worker:{worker_id}:started"
+
+    @functools.cached_property
+    def heartbeats(self) -> str:
+        """HASH worker id -> last heartbeat (ISO-8601)."""
+        return self.prefix + "workers:heartbeat"
+
+    @functools.cached_property
+    def pruning_lock(self) -> str:
+        """STRING held while one worker prunes dead ones (Ruby >= 2.0)."""
+        return self.prefix + "pruning_dead_workers_in_progress"
+
+    @functools.cached_property
+    def pause_all(self) -> str:
+        """STRING ``true`` pauses every worker (Ruby >= 2.3)."""
+        return self.prefix + "pause-all-workers"
+
+    def worker_ping(self, name: str) -> str:
+        """STRING node-resque liveness record (``host:pid``)."""
+        return f"{self.prefix}worker:ping:{name}"
+
+    # scheduler ----------------------------------------------------------------------
+    @functools.cached_property
+    def delayed_schedule(self) -> str:
+        """ZSET of timestamps holding delayed items (member = score)."""
+        return self.prefix + "delayed_queue_schedule"
+
+    def delayed(self, timestamp: int) -> str:
+        """LIST of items due at ``timestamp``."""
+        return f"{self.prefix}delayed:{timestamp}"
+
+    @staticmethod
+    def delayed_member(timestamp: int) -> str:
+        """A member of a ``timestamps:`` set (no namespace, as resque-scheduler)."""
+        return f"delayed:{timestamp}"
+
+    def timestamps(self, item: str) -> str:
+        """SET reverse index: the ``delayed:<ts>`` lists holding this exact item."""
+        return f"{self.prefix}timestamps:{item}"
+
+    @functools.cached_property
+    def last_enqueued_at(self) -> str:
+        """HASH schedule name -> time of its last recurring enqueue."""
+        return self.prefix + "delayed:last_enqueued_at"
+
+    @functools.cached_property
+    def persistent_schedules(self) -> str:
+        """HASH schedule name -> JSON config (resque-scheduler >= 4.2)."""
+        return self.prefix + "persistent_schedules"
+
+    @functools.cached_property
+    def schedules_changed(self) -> str:
+        """SET of schedule names changed since the leader last loaded them."""
+        return self.prefix + "schedules_changed"
+
+    def scheduler_lock(self, lock_prefix: str = "") -> str:
+        """resque-scheduler's master lock, double-namespaced exactly as Ruby writes it.
+
+        Ruby builds ``"<ns>:<prefix>resque_scheduler_master_lock"`` and sends it through
+        Redis::Namespace, so the real key is ``resque:resque:resque_scheduler_master_lock``.
+        """
+        middle = f"{lock_prefix}:" if lock_prefix else ""
+        return f"{self.prefix}{self.namespace}:{middle}resque_scheduler_master_lock"
+
+    def __repr__(self) -> str:
+        return f"Keys({self.namespace!r})"

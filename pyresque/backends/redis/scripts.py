@@ -1,0 +1,108 @@
+"""Lua scripts (atomic multi-key steps) and a thin, fast caller for them.
+
+Each script runs as one command: one round trip, atomic on the server. Scripts take
+every key through KEYS so they stay correct on a namespaced or proxied Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+
+__all__ = [
+    "LuaScript",
+    "ENQUEUE",
+    "STATUS_UPDATE",
+    "LIST_SET_IF",
+    "LIST_REMOVE_IF",
+    "REQUEUE_FAILED",
+]
+
+KeyT = str | bytes
+ArgT = str | bytes | int | float
+
+
+class LuaScript:
+    """A Lua script called by SHA (EVALSHA), loaded on first NOSCRIPT."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, client: redis.Redis, keys: Sequence[KeyT], args: Sequence[ArgT]) -> Any:
+        """Run the script on ``client`` (one round trip unless the server lacks it)."""
+        try:
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+        except NoScriptError:
+            return client.execute_command("EVAL", self.source, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+
+    def queue_in(self, pipe: Any, keys: Sequence[KeyT], args: Sequence[ArgT]) -> None:
+        """Queue the script in a pipeline (EVAL with source: a pipeline cannot retry)."""
+        pipe.execute_command("EVAL", self.source, len(keys), *keys, *args)
+
+
+#: KEYS: queues set, queue list[, status key]  ARGV: queue name, payload[, status JSON]
+ENQUEUE = LuaScript(
+    """
+redis.call('SADD', KEYS[1], ARGV[1])
+local n = redis.call('RPUSH', KEYS[2], ARGV[2])
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3]) end
+return n
+"""
+)
+
+#: KEYS: status key  ARGV: status int, updated epoch, result JSON, ttl seconds (0 = none)
+#: Writes only when the key exists (tracked jobs only); keeps ``started``.
+STATUS_UPDATE = LuaScript(
+    """
+local old = redis.call('GET', KEYS[1])
+if not old then return 0 end
+local started = string.match(old, '"started":(%-?[%d%.eE%+%-]+)')
+local s = '{"status":' .. ARGV[1] .. ',"updated":' .. ARGV[2]
+if started then s = s .. ',"started":' .. started end
+s = s .. ',"result":' .. ARGV[3] .. '}'
+if ARGV[4] ~= '0' then
+  redis.call('SET', KEYS[1], s, 'EX', ARGV[4])
+else
+  redis.call('SET', KEYS[1], s)
+end
+return 1
+"""
+)
+
+#: KEYS: list  ARGV: index, expected value, new value -> 1 if replaced, 0 if it changed
+LIST_SET_IF = LuaScript(
+    """
+if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
+)
+
+#: KEYS: list  ARGV: index, expected value, sentinel -> 1 if removed, 0 if it changed
+LIST_REMOVE_IF = LuaScript(
+    """
+if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('LREM', KEYS[1], 1, ARGV[3])
+return 1
+"""
+)
+
+#: KEYS: failed list, queues set, target queue list
+#: ARGV: index, expected entry, entry with retried_at, queue name, payload
+REQUEUE_FAILED = LuaScript(
+    """
+if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+redis.call('RPUSH', KEYS[3], ARGV[5])
+return 1
+"""
+)

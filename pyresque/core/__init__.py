@@ -1,0 +1,1 @@
+"""The engine: app, jobs, registry, statuses, failures; independent of Redis."""

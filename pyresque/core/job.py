@@ -1,0 +1,108 @@
+"""The job as data: a frozen dataclass with no I/O, and its payload shape.
+
+The payload shape (field order included) lives here and nowhere else:
+``{"class": ..., "args": [...], "id": ..., "queue_time": ...}``. Ruby Resque writes
+``class`` and ``args`` only; php-resque adds ``id`` and ``queue_time``; every known
+reader ignores fields it does not know.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pyresque.core.errors import InvalidJobError, InvalidQueueName
+from pyresque.core.types import Payload
+
+__all__ = ["Job", "new_job_id", "validate_queue_name"]
+
+
+def new_job_id() -> str:
+    """A new job id: 32 lowercase hex characters, the shape php-resque uses."""
+    return uuid.uuid4().hex
+
+
+def validate_queue_name(queue: object) -> str:
+    """Return ``queue`` if it can name a Resque queue.
+
+    Raises:
+        InvalidQueueName: not a string, empty, blank, padded with spaces, or holding
+            a comma (worker ids join queue names with commas) or a control character.
+    """
+    if not isinstance(queue, str):
+        raise InvalidQueueName(f"queue name must be a string, not {type(queue).__name__}")
+    if not queue or queue.strip() != queue:
+        raise InvalidQueueName(f"queue name must be non-empty and unpadded: {queue!r}")
+    if "," in queue or any(ord(c) < 32 for c in queue) or queue == "*":
+        raise InvalidQueueName(f"queue name cannot contain ',', control characters or be '*': {queue!r}")
+    return queue
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    """One job: what to run (``class_name``), with what (``args``), from where (``queue``).
+
+    Attributes:
+        queue: the queue the job was (or will be) pushed to.
+        class_name: the Resque class string, resolved by the worker's registry.
+        args: positional arguments (Ruby/node convention; php-resque jobs take one).
+        id: the job id, when the payload carries one (pyresque and php-resque do).
+        extra: every other payload field, kept in order so nothing is lost on requeue.
+    """
+
+    queue: str
+    class_name: str
+    args: tuple[Any, ...] = ()
+    id: str | None = None
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def new(cls, queue: str, class_name: str, args: tuple[Any, ...] | list[Any] = ()) -> Job:
+        """A fresh job with a new id and the enqueue time, ready to push."""
+        return cls(
+            queue=queue,
+            class_name=class_name,
+            args=tuple(args),
+            id=new_job_id(),
+            extra={"queue_time": time.time()},
+        )
+
+    def to_payload(self) -> Payload:
+        """The payload dict in wire order: class, args, id, then the other fields."""
+        payload: Payload = {"class": self.class_name, "args": list(self.args)}
+        if self.id is not None:
+            payload["id"] = self.id
+        for key, value in self.extra.items():
+            if key not in payload:
+                payload[key] = value
+        return payload
+
+    @classmethod
+    def from_payload(cls, payload: object, queue: str) -> Job:
+        """Build a job from a decoded payload.
+
+        Raises:
+            InvalidJobError: the payload is not an object, has no string ``class``,
+                or its ``args`` is not a list.
+        """
+        if not isinstance(payload, dict):
+            raise InvalidJobError(f"payload must be a JSON object, not {type(payload).__name__}")
+        class_name = payload.get("class")
+        if not isinstance(class_name, str) or not class_name:
+            raise InvalidJobError(f"payload has no job class: {payload!r:.200}")
+        args = payload.get("args", [])
+        if not isinstance(args, list):
+            raise InvalidJobError(f"payload args must be a list, not {type(args).__name__}")
+        job_id = payload.get("id")
+        own = ("class", "args", "id") if isinstance(job_id, str) else ("class", "args")
+        extra = {k: v for k, v in payload.items() if k not in own}
+        return cls(
+            queue=queue,
+            class_name=class_name,
+            args=tuple(args),
+            id=job_id if isinstance(job_id, str) else None,
+            extra=extra,
+        )

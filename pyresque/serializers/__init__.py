@@ -1,0 +1,82 @@
+"""Serializers: JSON (default, Resque-compatible) and msgpack (optional).
+
+``get_serializer`` resolves a name or passes an instance through;
+``load_any`` decodes a payload whichever of the two formats it is in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyresque.core.errors import DecodeError, UnknownSerializerError
+from pyresque.serializers.base import Serializer
+from pyresque.serializers.json import JsonSerializer
+
+__all__ = ["JsonSerializer", "Serializer", "get_serializer", "load_any", "sniff_format"]
+
+_JSON = JsonSerializer()
+
+
+def get_serializer(spec: str | Serializer) -> Serializer:
+    """Return the serializer named by ``spec`` ("json", "msgpack"), or ``spec`` itself.
+
+    Raises:
+        UnknownSerializerError: the name is not known.
+    """
+    if not isinstance(spec, str):
+        if not isinstance(spec, Serializer):
+            raise UnknownSerializerError(f"not a serializer: {spec!r}")
+        return spec
+    if spec == "json":
+        return _JSON
+    if spec == "msgpack":
+        from pyresque.serializers.msgpack import MsgpackSerializer
+
+        return MsgpackSerializer()
+    raise UnknownSerializerError(f"unknown serializer {spec!r}; known: 'json', 'msgpack'")
+
+
+def sniff_format(data: bytes) -> str:
+    """Guess the format of a payload from its first byte: "json", "msgpack" or "unknown".
+
+    A Resque payload is a map: JSON starts with ``{`` (maybe after blanks);
+    msgpack maps start with 0x80-0x8f, 0xde or 0xdf.
+    """
+    stripped = data.lstrip(b" \t\r\n")
+    if not stripped:
+        return "unknown"
+    first = stripped[0]
+    if first in (0x7B, 0x5B, 0x22) or chr(first).isdigit() or stripped[:4] in (b"null", b"true"):
+        return "json"
+    if 0x80 <= first <= 0x8F or first in (0xDE, 0xDF):
+        return "msgpack"
+    return "unknown"
+
+
+def load_any(data: bytes, preferred: Serializer | None = None) -> Any:
+    """Decode ``data`` with ``preferred``, or with whichever format it turns out to be.
+
+    Raises:
+        DecodeError: the bytes are neither JSON nor msgpack (the message says which
+            format was tried and why it failed; ``raw`` keeps the bytes).
+    """
+    if preferred is not None:
+        try:
+            return preferred.loads(data)
+        except DecodeError:
+            pass
+    fmt = sniff_format(data)
+    if fmt == "json":
+        return _JSON.loads(data)
+    if fmt == "msgpack":
+        try:
+            from pyresque.serializers.msgpack import MsgpackSerializer
+
+            serializer = MsgpackSerializer()
+        except Exception as exc:
+            raise DecodeError(
+                "payload looks like msgpack but msgpack is not installed (pip install pyresque[msgpack])",
+                data,
+            ) from exc
+        return serializer.loads(data)
+    raise DecodeError(f"payload is neither JSON nor msgpack: {data[:40]!r}", data)
