@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
 from pyresque.backends import Backend, FailureStore, PushItem, create_backend
+from pyresque.core.delayed import DelayedMixin
 from pyresque.core.errors import BackendConnectionError, InvalidJobError
 from pyresque.core.job import Job, validate_queue_name
 from pyresque.core.registry import JobRegistry
@@ -57,7 +58,7 @@ class Info:
     servers: list[str]
 
 
-class Resque:
+class Resque(DelayedMixin):
     """A pyresque app.
 
     Args:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -13,6 +13,7 @@ from pyresque.hooks import PROJECT, specs
 if TYPE_CHECKING:
     from pyresque.core.app import Resque
     from pyresque.core.job import Job
+    from pyresque.core.worker import Worker
 
 __all__ = ["DISABLE_ENV", "HookManager"]
 
@@ -83,3 +84,66 @@ class HookManager:
     def after_dequeue(self, app: Resque, queue: str, job: Job) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_after_dequeue`."""
         self._h.pyresque_after_dequeue(app=app, queue=queue, job=job)
+
+    # worker --------------------------------------------------------------------------
+    def before_first_fork(self, worker: Worker) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_before_first_fork`."""
+        self._h.pyresque_before_first_fork(worker=worker)
+
+    def before_fork(self, worker: Worker, job: Job) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_before_fork`."""
+        self._h.pyresque_before_fork(worker=worker, job=job)
+
+    def after_fork(self, worker: Worker, job: Job) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_after_fork`."""
+        self._h.pyresque_after_fork(worker=worker, job=job)
+
+    def before_perform(self, worker: Worker, job: Job) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_before_perform`."""
+        self._h.pyresque_before_perform(worker=worker, job=job)
+
+    def perform(self, worker: Worker, job: Job, runner: Callable[[], Any]) -> Any:
+        """Run ``runner`` through the ``pyresque_perform`` wrappers (around_perform).
+
+        Without any implementation, calls ``runner()`` directly.
+        """
+        if not self.has("pyresque_perform"):
+            return runner()
+        return self._h.pyresque_perform(worker=worker, job=job, runner=runner)
+
+    def after_perform(self, worker: Worker, job: Job, result: Any) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_after_perform`."""
+        self._h.pyresque_after_perform(worker=worker, job=job, result=result)
+
+    def on_failure(self, worker: Worker, job: Job, exception: BaseException) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_on_failure`."""
+        self._h.pyresque_on_failure(worker=worker, job=job, exception=exception)
+
+    def queue_empty(self, worker: Worker) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_queue_empty`."""
+        self._h.pyresque_queue_empty(worker=worker)
+
+    def before_pause(self, worker: Worker) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_before_pause`."""
+        self._h.pyresque_before_pause(worker=worker)
+
+    def after_pause(self, worker: Worker) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_after_pause`."""
+        self._h.pyresque_after_pause(worker=worker)
+
+    def shutdown(self, worker: Worker) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_shutdown`."""
+        self._h.pyresque_shutdown(worker=worker)
+
+    def worker_exit(self, worker: Worker) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_worker_exit`."""
+        self._h.pyresque_worker_exit(worker=worker)
+
+    # scheduler -----------------------------------------------------------------------
+    def after_schedule(self, app: Resque, timestamp: int, job: Job) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_after_schedule`."""
+        self._h.pyresque_after_schedule(app=app, timestamp=timestamp, job=job)
+
+    def before_delayed_enqueue(self, app: Resque, job: Job) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_before_delayed_enqueue`."""
+        self._h.pyresque_before_delayed_enqueue(app=app, job=job)
