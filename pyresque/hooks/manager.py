@@ -115,9 +115,13 @@ class HookManager:
         """See :func:`pyresque.hooks.specs.pyresque_after_perform`."""
         self._h.pyresque_after_perform(worker=worker, job=job, result=result)
 
-    def on_failure(self, worker: Worker, job: Job, exception: BaseException) -> None:
-        """See :func:`pyresque.hooks.specs.pyresque_on_failure`."""
-        self._h.pyresque_on_failure(worker=worker, job=job, exception=exception)
+    def on_failure(self, worker: Worker, job: Job, exception: BaseException) -> bool:
+        """See :func:`pyresque.hooks.specs.pyresque_on_failure`.
+
+        Returns whether any implementation handled the failure (returned ``True``).
+        """
+        results = self._h.pyresque_on_failure(worker=worker, job=job, exception=exception)
+        return any(r is True for r in results)
 
     def queue_empty(self, worker: Worker) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_queue_empty`."""

@@ -103,11 +103,13 @@ def pyresque_after_perform(worker: Worker, job: Job, result: Any) -> None:
 
 
 @hookspec
-def pyresque_on_failure(worker: Worker, job: Job, exception: BaseException) -> None:
+def pyresque_on_failure(worker: Worker, job: Job, exception: BaseException) -> bool | None:
     """After the job failed, before the failure record is written.
 
     Runs in the process that performed the job, or in the worker for failures it
-    detects itself (dirty exit, timeout, pruned worker). Exceptions are logged and
+    detects itself (dirty exit, timeout, pruned worker). Return ``True`` to say the
+    failure was handled (the retry plugin re-scheduled the job): the worker then
+    counts it as failed but writes no failure record. Exceptions are logged and
     ignored: the failure is recorded regardless.
     """
 
