@@ -98,8 +98,8 @@ def parse_backend_url(spec: str, *, db: int | None = None) -> BackendURL:
             query = [(k, v) for k, v in query if k != "db"] + [("db", str(db))]
         else:
             path = f"/{db}"
-    url = urlunsplit((scheme, parts.netloc, path, urlencode(query), parts.fragment))
-    return BackendURL(scheme, url)
+    query_text = f"?{urlencode(query)}" if query else ""
+    return BackendURL(scheme, f"{scheme}://{parts.netloc}{path}{query_text}")
 
 
 def _parse_host_form(text: str, db: int | None) -> BackendURL:
