@@ -1,0 +1,256 @@
+"""Helpers shared by the long-running commands (``worker``, ``scheduler``).
+
+- :func:`backend_options`: the click options (and Resque environment variables) that
+  choose the backend: ``--redis``/``REDIS_BACKEND``/``REDIS_URL``, ``--redis-db``/
+  ``REDIS_BACKEND_DB``, ``--prefix``/``PREFIX``, ``--app-include``/``APP_INCLUDE``,
+  ``--logging``/``LOGGING``, ``-v``/``VERBOSE``, ``-vv``/``VVERBOSE``.
+- :func:`make_app`: the :class:`~pyresque.Resque` app those options describe.
+- :func:`import_app_include`: import the user's module (a dotted name or a ``.py`` path).
+- :func:`setup_logging`: the one place logging handlers are configured.
+
+``APP_INCLUDE`` rules (decided here, documented in docs/workers.md):
+
+1. The module is imported (``myapp.jobs`` or ``path/to/jobs.py``).
+2. If it defines a module-level ``app`` or ``resque`` that is a :class:`Resque`, that app
+   is used as is: its backend, namespace, serializer, jobs and plugins. Backend options
+   given on the command line then override its backend only when given explicitly.
+3. Otherwise an app is built from the backend options; if the module defines a
+   callable ``register(app)`` it is called to register jobs and plugins; the module's
+   own dotted names are allowed too (``myapp.jobs.Resize`` resolves without registering).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TypeVar
+
+import click
+
+from pyresque.backends import create_backend
+from pyresque.core.app import Resque
+from pyresque.core.errors import ConfigurationError
+
+__all__ = [
+    "backend_options",
+    "env_flag",
+    "import_app_include",
+    "load_include_module",
+    "make_app",
+    "setup_logging",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Where the backend points when neither an option nor an environment variable says.
+DEFAULT_BACKEND = "redis://localhost:6379/0"
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+
+
+def env_flag(value: str | None) -> bool:
+    """Whether an environment flag is set the way Resque users write it (any non-empty
+    value except ``0``, ``false``, ``no``, ``off``)."""
+    if value is None:
+        return False
+    return value.strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def _flag_from_env(name: str) -> bool:
+    return env_flag(os.environ.get(name))
+
+
+def backend_options(func: F) -> F:
+    """Decorate a click command with the backend, include and logging options.
+
+    The command receives ``redis``, ``redis_db``, ``prefix``, ``app_include``,
+    ``logging_flag``, ``verbose`` and ``vverbose`` keyword arguments.
+    """
+    options = [
+        click.option(
+            "--redis",
+            "redis",
+            envvar=["REDIS_BACKEND", "REDIS_URL"],
+            default=None,
+            help="Backend: redis://, rediss://, unix://, host:port[/namespace] or fakeredis:// "
+            "(env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
+        ),
+        click.option(
+            "--redis-db",
+            "redis_db",
+            envvar="REDIS_BACKEND_DB",
+            type=int,
+            default=None,
+            help="Database number (env REDIS_BACKEND_DB).",
+        ),
+        click.option(
+            "--prefix",
+            "prefix",
+            envvar="PREFIX",
+            default=None,
+            help="Key namespace, default 'resque' (env PREFIX).",
+        ),
+        click.option(
+            "--app-include",
+            "app_include",
+            envvar="APP_INCLUDE",
+            default=None,
+            help="Module name or .py file to import at start, registering the jobs (env APP_INCLUDE).",
+        ),
+        click.option(
+            "--logging",
+            "logging_flag",
+            is_flag=True,
+            default=None,
+            help="Log worker activity (env LOGGING).",
+        ),
+        click.option(
+            "-v", "--verbose", "verbose", count=True, help="A line per job; -vv: debug (env VERBOSE)."
+        ),
+        click.option("--vverbose", "vverbose", is_flag=True, default=None, help="Debug logs (env VVERBOSE)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def resolve_logging_flags(
+    logging_flag: bool | None, verbose: int | bool | None, vverbose: bool | None
+) -> tuple[bool, bool, bool]:
+    """Combine options with ``LOGGING``/``VERBOSE``/``VVERBOSE`` (either turns a level on)."""
+    v = int(verbose or 0)
+    return (
+        bool(logging_flag) or _flag_from_env("LOGGING"),
+        v >= 1 or _flag_from_env("VERBOSE"),
+        v >= 2 or bool(vverbose) or _flag_from_env("VVERBOSE"),
+    )
+
+
+def setup_logging(logging_flag: bool, verbose: bool, vverbose: bool) -> None:
+    """Configure the root logger on stderr.
+
+    Default: warnings and errors only (nothing per job). ``LOGGING``/``VERBOSE``: info,
+    one line per job. ``VVERBOSE``: debug.
+    """
+    if vverbose:
+        level = logging.DEBUG
+    elif logging_flag or verbose:
+        level = logging.INFO
+    else:
+        level = logging.WARNING
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+
+
+def load_include_module(spec: str) -> ModuleType:
+    """Import ``spec``: a dotted module name, or a path to a ``.py`` file.
+
+    Raises:
+        click.ClickException: the module cannot be found or raised while importing.
+    """
+    spec = spec.strip()
+    if not spec:
+        raise click.ClickException("APP_INCLUDE is empty")
+    try:
+        if spec.endswith(".py") or os.sep in spec or "/" in spec:
+            path = Path(spec).expanduser().resolve()
+            if not path.is_file():
+                raise click.ClickException(f"APP_INCLUDE file not found: {spec}")
+            name = path.stem
+            if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(path):
+                return sys.modules[name]
+            # the file's folder goes on sys.path so its sibling imports work
+            folder = str(path.parent)
+            if folder not in sys.path:
+                sys.path.insert(0, folder)
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            if module_spec is None or module_spec.loader is None:
+                raise click.ClickException(f"cannot import {spec}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+            return module
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        return importlib.import_module(spec)
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        message = f"cannot import APP_INCLUDE {spec!r}: {type(exc).__name__}: {exc}"
+        raise click.ClickException(message) from exc
+
+
+def import_app_include(spec: str) -> Resque | None:
+    """Import the module and return the :class:`Resque` app it defines (``app`` or
+    ``resque`` at module level), or ``None`` when it defines none."""
+    module = load_include_module(spec)
+    return _app_of(module)
+
+
+def _app_of(module: ModuleType) -> Resque | None:
+    for attr in ("app", "resque"):
+        found = getattr(module, attr, None)
+        if isinstance(found, Resque):
+            return found
+    return None
+
+
+def make_app(
+    backend: str | None,
+    namespace: str | None,
+    app_include: str | None,
+    *,
+    db: int | None = None,
+    serializer: str = "json",
+) -> Resque:
+    """The app the command works with (see the module docstring for the include rules).
+
+    Args:
+        backend: a backend URL, or ``None`` for the default / the included app's.
+        namespace: the key prefix, or ``None`` for ``resque`` / the included app's.
+        app_include: a module name or ``.py`` path to import, or ``None``.
+        db: a database number given separately (``REDIS_BACKEND_DB``).
+        serializer: the serializer of an app built here.
+
+    Raises:
+        click.ClickException: the include cannot be imported or the backend is invalid.
+    """
+    module = load_include_module(app_include) if app_include else None
+    included = _app_of(module) if module is not None else None
+    try:
+        if included is not None:
+            if backend is not None or namespace is not None or db is not None:
+                keys = getattr(included.backend, "keys", None)
+                ns = namespace or str(getattr(keys, "namespace", "resque"))
+                included.backend = create_backend(backend or DEFAULT_BACKEND, ns, db=db)
+            return included
+        allow = [module.__name__] if module is not None else []
+        app = Resque(
+            create_backend(backend or DEFAULT_BACKEND, namespace or "resque", db=db),
+            serializer=serializer,
+            allow_modules=allow,
+            blocked_plugins=_blocked_plugins(),
+        )
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    register = getattr(module, "register", None) if module is not None else None
+    if callable(register):
+        register(app)
+    return app
+
+
+def _blocked_plugins() -> list[str]:
+    from pyresque.hooks.manager import HookManager
+
+    return HookManager.blocked_from_env(dict(os.environ))
