@@ -1,7 +1,18 @@
-"""Operator commands (info, queues, workers, failed ...): filled in by the CLI issue."""
+"""Operator commands: ``info``, ``queues``, ``workers``, ``failed ...``, ``enqueue``, ``dequeue``.
+
+Each command takes the backend options (``-r/--redis/--backend``, ``--redis-db``,
+``--prefix/--namespace``, ``--app-include`` and their Resque environment variables)
+and ``--json`` for scripts; by default it prints readable tables.
+"""
 
 from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from pyresque.cli.ops_failed import failed
+from pyresque.cli.ops_queues import dequeue, enqueue, info, queues, workers
+
+__all__ = ["COMMANDS"]
+
+#: The commands ``pyresque.cli`` adds to the ``pyresque`` group.
+COMMANDS: list[click.Command] = [info, queues, workers, failed, enqueue, dequeue]

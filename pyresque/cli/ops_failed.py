@@ -1,0 +1,191 @@
+"""``pyresque failed list|requeue|remove|clear``: Ruby Resque's failure management.
+
+Indexes are positions in the ``failed`` list (0 = oldest), as resque-web shows them.
+Index-based operations check the entry did not change under them (another operator or
+a worker appending is fine; a concurrent removal makes the operation fail loudly).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from pyresque.cli.ops_common import (
+    emit_json,
+    json_option,
+    operator_app,
+    ops_backend_options,
+    print_table,
+    shorten,
+    yes_option,
+)
+from pyresque.core.errors import FailureNotFound
+from pyresque.core.failure import FailureRecord
+
+__all__ = ["failed"]
+
+
+@click.group()
+def failed() -> None:
+    """List, requeue and remove failed jobs."""
+
+
+def _record_json(index: int, record: FailureRecord) -> dict[str, Any]:
+    return {"index": index, **record.to_dict()}
+
+
+@failed.command("list")
+@click.option("--queue", "-q", default=None, help="Only failures of jobs from this queue.")
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First index.")
+@click.option("--count", "-n", type=int, default=-1, help="How many (default: all).")
+@ops_backend_options
+@json_option
+def list_failed(
+    queue: str | None,
+    start: int,
+    count: int,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    as_json: bool,
+) -> None:
+    """Failed jobs with their index, class, queue, exception and message."""
+    with operator_app(redis, redis_db, prefix, app_include) as app:
+        records = app.failures.all(start, count)
+    rows = [(start + i, r) for i, r in enumerate(records) if queue is None or r.queue == queue]
+    if as_json:
+        emit_json([_record_json(i, r) for i, r in rows])
+        return
+    print_table(
+        ["#", "FAILED AT", "QUEUE", "CLASS", "EXCEPTION", "ERROR", "RETRIED"],
+        [
+            [
+                i,
+                r.failed_at,
+                r.queue,
+                r.payload.get("class") or "(unreadable)",
+                r.exception,
+                shorten(r.error, 50),
+                "yes" if r.retried_at else "",
+            ]
+            for i, r in rows
+        ],
+        empty="no failed jobs",
+    )
+
+
+def _selection(indexes: tuple[int, ...], queue: str | None, every: bool) -> None:
+    chosen = sum([bool(indexes), queue is not None, every])
+    if chosen != 1:
+        raise click.UsageError("give INDEX..., or --queue QUEUE, or --all (exactly one of them)")
+
+
+@failed.command("requeue")
+@click.argument("indexes", metavar="[INDEX]...", nargs=-1, type=click.IntRange(min=0))
+@click.option("--queue", "-q", default=None, help="Requeue every failure of jobs from this queue.")
+@click.option("--all", "every", is_flag=True, help="Requeue every failure.")
+@click.option("--to", "target", default=None, help="Push to this queue instead of the job's own.")
+@ops_backend_options
+@json_option
+def requeue(
+    indexes: tuple[int, ...],
+    queue: str | None,
+    every: bool,
+    target: str | None,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    as_json: bool,
+) -> None:
+    """Push failed jobs back to their queue; entries stay, marked retried (Ruby semantics)."""
+    _selection(indexes, queue, every)
+    if target is not None and not indexes:
+        raise click.UsageError("--to works with INDEX... only")
+    with operator_app(redis, redis_db, prefix, app_include) as app:
+        store = app.failures
+        if indexes:
+            for index in indexes:
+                try:
+                    store.requeue(index, target)
+                except FailureNotFound as exc:
+                    raise click.ClickException(f"failure {index}: {exc}") from exc
+            done = len(indexes)
+        elif queue is not None:
+            done = store.requeue_queue(queue)
+        else:
+            done = store.requeue_all()
+    if as_json:
+        emit_json({"requeued": done})
+    else:
+        click.echo(f"requeued {done} failed job{'s' if done != 1 else ''}")
+
+
+@failed.command("remove")
+@click.argument("indexes", metavar="[INDEX]...", nargs=-1, type=click.IntRange(min=0))
+@click.option("--queue", "-q", default=None, help="Remove every failure of jobs from this queue.")
+@click.option("--all", "every", is_flag=True, help="Remove every failure (same as clear).")
+@yes_option
+@ops_backend_options
+@json_option
+def remove(
+    indexes: tuple[int, ...],
+    queue: str | None,
+    every: bool,
+    yes: bool,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    as_json: bool,
+) -> None:
+    """Delete failed jobs by index (several at once is fine), by queue, or all."""
+    _selection(indexes, queue, every)
+    if every and not yes and not click.confirm("Delete every failed job?"):
+        raise click.Abort()
+    with operator_app(redis, redis_db, prefix, app_include) as app:
+        store = app.failures
+        if indexes:
+            # highest first, so each removal leaves the lower indexes where they were
+            for index in sorted(set(indexes), reverse=True):
+                try:
+                    store.remove(index)
+                except FailureNotFound as exc:
+                    raise click.ClickException(f"failure {index}: {exc}") from exc
+            done = len(set(indexes))
+        elif queue is not None:
+            done = store.remove_queue(queue)
+        else:
+            done = store.clear()
+    if as_json:
+        emit_json({"removed": done})
+    else:
+        click.echo(f"removed {done} failed job{'s' if done != 1 else ''}")
+
+
+@failed.command("clear")
+@click.option("--retried", is_flag=True, help="Only the failures already requeued.")
+@yes_option
+@ops_backend_options
+@json_option
+def clear(
+    retried: bool,
+    yes: bool,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    as_json: bool,
+) -> None:
+    """Delete every failed job (or, with --retried, those already requeued)."""
+    what = "every requeued failed job" if retried else "every failed job"
+    if not yes and not click.confirm(f"Delete {what}?"):
+        raise click.Abort()
+    with operator_app(redis, redis_db, prefix, app_include) as app:
+        done = app.failures.clear_retried() if retried else app.failures.clear()
+    if as_json:
+        emit_json({"removed": done})
+    else:
+        click.echo(f"removed {done} failed job{'s' if done != 1 else ''}")

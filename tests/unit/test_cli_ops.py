@@ -1,0 +1,326 @@
+"""The operator CLI (info, queues, workers, failed, enqueue, dequeue) on a shared fakeredis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from pyresque import FailureRecord, Resque
+from pyresque.cli import main
+
+RUBY_WORKER = "web1:4242:high,low"
+RUBY_RECORD = {
+    "queue": "high",
+    "run_at": "2026-11-23T17:23:27Z",
+    "payload": {"class": "Foo::Bar", "args": [1, "a/b"]},
+}
+
+
+@pytest.fixture
+def url() -> str:
+    """A fakeredis server shared by name between the test's app and the CLI."""
+    return f"fakeredis://cli-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def app(url: str) -> Iterator[Resque]:
+    """The app the test prepares data with (same server as the CLI's)."""
+    resque = Resque(url)
+    yield resque
+    resque.close()
+
+
+def run(url: str, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Invoke ``pyresque ARGS... -r URL``."""
+    return CliRunner().invoke(main, [*args, "-r", url], input=input, env=env, catch_exceptions=False)
+
+
+def run_json(url: str, *args: str) -> Any:
+    """Invoke with ``--json`` and decode stdout (the command must succeed)."""
+    result = run(url, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def fail_job(app: Resque, queue: str, cls: str, args: list[Any], message: str = "boom") -> None:
+    """Write one failure record as a worker would."""
+    payload = app.build_job(queue, cls, args).to_payload()
+    app.failures.save(
+        FailureRecord.from_exception(
+            RuntimeError(message), payload=payload, queue=queue, worker="h:1:" + queue
+        )
+    )
+
+
+def add_ruby_worker(app: Resque, busy: bool = True) -> None:
+    """Register a worker the way Ruby Resque does (set member, started, heartbeat, job record)."""
+    client = app.backend.client  # type: ignore[attr-defined]
+    client.sadd("resque:workers", RUBY_WORKER)
+    client.set(f"resque:worker:{RUBY_WORKER}:started", "2026-11-23 17:23:27 +0000")
+    client.hset("resque:workers:heartbeat", RUBY_WORKER, "2026-11-23T17:23:27+00:00")
+    if busy:
+        client.set(f"resque:worker:{RUBY_WORKER}", json.dumps(RUBY_RECORD))
+
+
+def test_enqueue_writes_job_with_json_args(url: str, app: Resque) -> None:
+    """`enqueue QUEUE CLASS ARGS` pushes a payload with those exact args and prints the id."""
+    result = run(url, "enqueue", "mail", "Mailer::Welcome", '[42, "fr/é", {"a": null}]')
+    assert result.exit_code == 0, result.output
+    job_id = result.stdout.strip()
+    (job,) = app.peek("mail")
+    assert (job.class_name, list(job.args), job.id) == ("Mailer::Welcome", [42, "fr/é", {"a": None}], job_id)
+
+
+def test_enqueue_without_args_and_with_json_output(url: str, app: Resque) -> None:
+    """No ARGS-JSON means no arguments; --json reports id, queue, class and args."""
+    data = run_json(url, "enqueue", "q", "Ping")
+    assert data["args"] == [] and data["class"] == "Ping" and data["queue"] == "q"
+    assert [j.id for j in app.peek("q")] == [data["id"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("{bad", "not valid JSON"), ('{"a": 1}', "must be a JSON array"), ("3", "JSON array")],
+)
+def test_enqueue_rejects_bad_args_and_writes_nothing(url: str, app: Resque, text: str, message: str) -> None:
+    """Args that are not a JSON array are refused with a clear message; nothing is queued."""
+    result = run(url, "enqueue", "q", "Ping", text)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert app.queues() == []
+
+
+def test_enqueue_rejects_invalid_queue_name(url: str, app: Resque) -> None:
+    """A queue name Resque cannot carry is an error, not a silent write."""
+    result = run(url, "enqueue", "a,b", "Ping")
+    assert result.exit_code == 1
+    assert "queue name" in result.stderr
+    assert app.queues() == []
+
+
+def test_enqueue_track_creates_waiting_status(url: str, app: Resque) -> None:
+    """--track writes php-resque's WAITING status for the job."""
+    job_id = run_json(url, "enqueue", "q", "Ping", "--track")["id"]
+    assert app.tracked(job_id).status is not None
+    assert int(app.tracked(job_id).status) == 1  # type: ignore[arg-type]
+
+
+def test_queues_lists_sizes(url: str, app: Resque) -> None:
+    """`queues` shows each queue and its size, as a table and as JSON."""
+    app.enqueue("high", "A")
+    app.enqueue("high", "A")
+    app.enqueue("low", "B")
+    assert run_json(url, "queues") == [{"name": "high", "size": 2}, {"name": "low", "size": 1}]
+    table = run(url, "queues").stdout.splitlines()
+    assert table[0].split() == ["QUEUE", "SIZE"]
+    assert table[1].split() == ["high", "2"] and table[2].split() == ["low", "1"]
+
+
+def test_info_reports_counts_queues_and_workers(url: str, app: Resque) -> None:
+    """`info` gives pending, processed, failed, queue sizes and what each worker works on."""
+    app.enqueue("high", "A", 1)
+    fail_job(app, "high", "A", [2])
+    app.backend.stats.incr("processed", 5)
+    add_ruby_worker(app)
+    data = run_json(url, "info")
+    assert (data["pending"], data["processed"], data["failed"]) == (1, 5, 1)
+    assert data["queues"] == {"high": 1}
+    assert (data["workers"], data["working"]) == (1, 1)
+    (worker,) = data["worker_list"]
+    assert worker["id"] == RUBY_WORKER
+    assert (worker["class"], worker["args"], worker["queue"]) == ("Foo::Bar", [1, "a/b"], "high")
+    text = run(url, "info").stdout
+    assert "pending    1" in text and "failed     1" in text and "Foo::Bar" in text
+
+
+def test_workers_shows_idle_and_busy_workers(url: str, app: Resque) -> None:
+    """`workers` parses host, pid and queues from the id and reports state and heartbeat."""
+    add_ruby_worker(app, busy=False)
+    (row,) = run_json(url, "workers")
+    assert (row["host"], row["pid"], row["queues"], row["state"]) == ("web1", "4242", ["high", "low"], "idle")
+    assert row["heartbeat"] == "2026-11-23T17:23:27+00:00"
+    add_ruby_worker(app, busy=True)
+    (row,) = run_json(url, "workers")
+    assert row["state"] == "working" and row["run_at"] == "2026-11-23T17:23:27Z"
+    assert RUBY_WORKER in run(url, "workers").stdout
+
+
+def test_empty_backend_prints_placeholders(url: str) -> None:
+    """With nothing in Redis the tables say so instead of printing nothing."""
+    assert run(url, "queues").stdout.strip() == "no queues"
+    assert run(url, "workers").stdout.strip() == "no workers"
+    assert run(url, "failed", "list").stdout.strip() == "no failed jobs"
+
+
+def test_failed_list_shows_index_and_filters_by_queue(url: str, app: Resque) -> None:
+    """`failed list` numbers entries from 0 and --queue keeps those indexes."""
+    fail_job(app, "a", "A", [0])
+    fail_job(app, "b", "B", [1], "second é")
+    fail_job(app, "a", "A", [2])
+    rows = run_json(url, "failed", "list", "--queue", "a")
+    assert [(r["index"], r["payload"]["args"]) for r in rows] == [(0, [0]), (2, [2])]
+    everything = run_json(url, "failed", "list")
+    assert [r["index"] for r in everything] == [0, 1, 2]
+    assert everything[1]["error"] == "second é" and everything[1]["exception"] == "RuntimeError"
+    lines = run(url, "failed", "list").stdout.splitlines()
+    assert lines[0].split()[:3] == ["#", "FAILED", "AT"]
+    assert "second é" in lines[2]
+
+
+def test_failed_requeue_by_index_keeps_entry_and_pushes_job(url: str, app: Resque) -> None:
+    """`failed requeue 1` pushes that job back; the entry stays, marked retried (Ruby)."""
+    fail_job(app, "a", "A", [0])
+    fail_job(app, "b", "B", [1])
+    assert run_json(url, "failed", "requeue", "1") == {"requeued": 1}
+    assert [list(j.args) for j in app.peek("b", 0, 10)] == [[1]]
+    assert app.size("a") == 0
+    assert [r.retried_at is not None for r in app.failures.all(0, -1)] == [False, True]
+
+
+def test_failed_requeue_to_other_queue(url: str, app: Resque) -> None:
+    """--to sends the requeued job to another queue."""
+    fail_job(app, "a", "A", [7])
+    assert run(url, "failed", "requeue", "0", "--to", "retry").exit_code == 0
+    assert [list(j.args) for j in app.peek("retry")] == [[7]]
+
+
+def test_failed_requeue_by_queue_and_all(url: str, app: Resque) -> None:
+    """--queue requeues that queue's failures; --all every failure."""
+    fail_job(app, "a", "A", [0])
+    fail_job(app, "b", "B", [1])
+    fail_job(app, "a", "A", [2])
+    assert run_json(url, "failed", "requeue", "--queue", "a") == {"requeued": 2}
+    assert app.size("a") == 2 and app.size("b") == 0
+    assert run_json(url, "failed", "requeue", "--all") == {"requeued": 3}
+    assert app.size("a") == 4 and app.size("b") == 1
+
+
+def test_failed_requeue_missing_index_is_an_error(url: str, app: Resque) -> None:
+    """Requeueing an index that does not exist fails with a message naming it."""
+    fail_job(app, "a", "A", [0])
+    result = run(url, "failed", "requeue", "5")
+    assert result.exit_code == 1
+    assert "failure 5" in result.stderr
+    assert app.size("a") == 0
+
+
+@pytest.mark.parametrize("args", [(), ("0", "--all"), ("--queue", "a", "--all")])
+def test_failed_requeue_needs_exactly_one_selection(url: str, args: tuple[str, ...]) -> None:
+    """Without a selection, or with two, the command refuses (usage error)."""
+    result = run(url, "failed", "requeue", *args)
+    assert result.exit_code == 2
+    assert "exactly one" in result.stderr
+
+
+def test_failed_remove_several_indexes(url: str, app: Resque) -> None:
+    """`failed remove 0 2` removes both entries, whatever the order given."""
+    for i in range(4):
+        fail_job(app, "a", "A", [i])
+    assert run_json(url, "failed", "remove", "0", "2") == {"removed": 2}
+    assert [r.payload["args"] for r in app.failures.all(0, -1)] == [[1], [3]]
+
+
+def test_failed_remove_by_queue_and_all(url: str, app: Resque) -> None:
+    """--queue removes that queue's failures; --all (confirmed with -y) removes the rest."""
+    fail_job(app, "a", "A", [0])
+    fail_job(app, "b", "B", [1])
+    fail_job(app, "a", "A", [2])
+    assert run_json(url, "failed", "remove", "--queue", "a") == {"removed": 2}
+    assert app.failures.count() == 1
+    assert run_json(url, "failed", "remove", "--all", "-y") == {"removed": 1}
+    assert app.failures.count() == 0
+
+
+def test_failed_clear_asks_first(url: str, app: Resque) -> None:
+    """`failed clear` asks; answering no keeps everything, yes deletes it."""
+    fail_job(app, "a", "A", [0])
+    refused = run(url, "failed", "clear", input="n\n")
+    assert refused.exit_code == 1
+    assert app.failures.count() == 1
+    accepted = run(url, "failed", "clear", input="y\n")
+    assert accepted.exit_code == 0 and "removed 1 failed job" in accepted.stdout
+    assert app.failures.count() == 0
+
+
+def test_failed_clear_retried_only(url: str, app: Resque) -> None:
+    """`failed clear --retried -y` keeps failures never requeued."""
+    fail_job(app, "a", "A", [0])
+    fail_job(app, "a", "A", [1])
+    app.failures.requeue(0)
+    assert run_json(url, "failed", "clear", "--retried", "-y") == {"removed": 1}
+    assert [r.payload["args"] for r in app.failures.all(0, -1)] == [[1]]
+
+
+def test_dequeue_by_class_and_args(url: str, app: Resque) -> None:
+    """`dequeue Q CLASS ARGS` removes exactly matching jobs; CLASS alone all of that class."""
+    app.enqueue("q", "A", 1)
+    app.enqueue("q", "A", 2)
+    app.enqueue("q", "B", 1)
+    assert run_json(url, "dequeue", "q", "A", "[1]") == {"queue": "q", "removed": 1}
+    assert [(j.class_name, list(j.args)) for j in app.peek("q", 0, 10)] == [("A", [2]), ("B", [1])]
+    assert run_json(url, "dequeue", "q", "B") == {"queue": "q", "removed": 1}
+    assert app.size("q") == 1
+
+
+def test_dequeue_by_id(url: str, app: Resque) -> None:
+    """`dequeue Q CLASS --id ID` removes only that job."""
+    keep = app.enqueue("q", "A", 1)
+    drop = app.enqueue("q", "A", 1)
+    assert run_json(url, "dequeue", "q", "A", "--id", drop) == {"queue": "q", "removed": 1}
+    assert [j.id for j in app.peek("q", 0, 10)] == [keep]
+
+
+def test_dequeue_whole_queue_needs_confirmation(url: str, app: Resque) -> None:
+    """`dequeue Q` empties the queue only once confirmed."""
+    app.enqueue("q", "A", 1)
+    app.enqueue("q", "B", 2)
+    assert run(url, "dequeue", "q", input="n\n").exit_code == 1
+    assert app.size("q") == 2
+    assert run_json(url, "dequeue", "q", "-y") == {"queue": "q", "removed": 2}
+    assert app.size("q") == 0
+
+
+def test_backend_from_environment_and_namespace_option(url: str) -> None:
+    """REDIS_BACKEND picks the server and --namespace the key prefix."""
+    other = Resque(url, namespace="shop")
+    try:
+        other.enqueue("orders", "Ship")
+        result = CliRunner().invoke(
+            main, ["queues", "--json", "--namespace", "shop"], env={"REDIS_BACKEND": url}
+        )
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == [{"name": "orders", "size": 1}]
+        default_ns = CliRunner().invoke(main, ["queues", "--json"], env={"REDIS_BACKEND": url})
+        assert json.loads(default_ns.stdout) == []
+    finally:
+        other.close()
+
+
+def test_prefix_environment_variable(url: str) -> None:
+    """PREFIX (php-resque's variable) sets the namespace too."""
+    other = Resque(url, namespace="php")
+    try:
+        other.enqueue("jobs", "My_Job")
+        result = CliRunner().invoke(main, ["queues", "--json", "-r", url], env={"PREFIX": "php"})
+        assert json.loads(result.stdout) == [{"name": "jobs", "size": 1}]
+    finally:
+        other.close()
+
+
+def test_unreachable_backend_is_a_clean_error() -> None:
+    """A server that does not answer gives a one-line error naming it, exit status 1."""
+    result = CliRunner().invoke(main, ["info", "-r", "redis://127.0.0.1:1/0"])
+    assert result.exit_code == 1
+    assert "cannot reach the backend at redis://127.0.0.1:1/0" in result.stderr
+
+
+def test_unknown_backend_scheme_is_a_clean_error() -> None:
+    """A backend URL with an unknown scheme is refused with the known ones listed."""
+    result = CliRunner().invoke(main, ["queues", "-r", "mongodb://x"])
+    assert result.exit_code == 1
+    assert "unknown backend scheme" in result.stderr
