@@ -9,8 +9,8 @@ reader ignores fields it does not know.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,8 +21,8 @@ __all__ = ["Job", "new_job_id", "validate_queue_name"]
 
 
 def new_job_id() -> str:
-    """A new job id: 32 lowercase hex characters, the shape php-resque uses."""
-    return uuid.uuid4().hex
+    """A new job id: 32 lowercase hex characters (128 random bits), php-resque's shape."""
+    return os.urandom(16).hex()
 
 
 def validate_queue_name(queue: object) -> str:
