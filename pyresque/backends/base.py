@@ -13,10 +13,14 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyresque.core.failure import FailureRecord
+from pyresque.core.reservation import Held, Reservation
 from pyresque.core.status import JobStatus, StatusInfo
+
+if TYPE_CHECKING:
+    from pyresque.core.delayed_item import DelayedMove
 
 __all__ = [
     "Backend",
@@ -193,9 +197,88 @@ class WorkerRegistry(abc.ABC):
     def heartbeats(self) -> dict[str, str]:
         """Worker id -> last heartbeat as written (ISO-8601)."""
 
+    # write side: used by the worker ---------------------------------------------------
+    @abc.abstractmethod
+    def register(self, worker_id: str, started: str) -> None:
+        """Add the worker to ``workers``, write ``worker:<id>:started`` and a heartbeat."""
+
+    @abc.abstractmethod
+    def unregister(self, worker_id: str) -> bool:
+        """Remove every record of the worker. Returns ``False`` (and removes nothing)
+        while ``worker:<id>`` still holds a job: recover it first."""
+
+    @abc.abstractmethod
+    def heartbeat(self, worker_id: str) -> float:
+        """Write the worker's heartbeat with the server's clock; returns that time (epoch s)."""
+
+    @abc.abstractmethod
+    def server_time(self) -> float:
+        """The backend server's clock (epoch seconds)."""
+
+    @abc.abstractmethod
+    def reserve(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        run_at: str,
+        *,
+        done_job_id: str | None = None,
+        done_result: Any = None,
+        finish_previous: bool = False,
+        take: bool = True,
+    ) -> Reservation | Held | None:
+        """Atomically pop the first job in ``queues`` (priority order) and record it under
+        ``worker:<id>``; with ``finish_previous``, first mark the previous job done
+        (as :meth:`done`) in the same step. ``None`` when every queue is empty."""
+
+    @abc.abstractmethod
+    def done(self, worker_id: str, job_id: str | None, result: Any = None) -> None:
+        """The held job succeeded: clear ``worker:<id>``, count processed, status COMPLETE."""
+
+    @abc.abstractmethod
+    def fail(
+        self, worker_id: str, record: FailureRecord | None, job_id: str | None, *, only_if_held: bool = False
+    ) -> bool:
+        """The held job failed: write ``record`` (``None``: a plugin handled it), count
+        processed and failed, status FAILED, clear ``worker:<id>``, atomically.
+        With ``only_if_held``, nothing happens (returns ``False``) if the worker holds nothing."""
+
+    @abc.abstractmethod
+    def held(self, worker_id: str) -> bytes | None:
+        """The raw ``worker:<id>`` record, or ``None`` when the worker is idle."""
+
+    @abc.abstractmethod
+    def recover(
+        self,
+        worker_id: str,
+        expected: bytes,
+        *,
+        mode: str,
+        record: FailureRecord | None,
+        queue: str,
+        payload: bytes,
+        job_id: str | None,
+    ) -> bool:
+        """Release a (dead) worker's job if its record is still ``expected``: ``mode``
+        ``"fail"`` writes ``record``, ``"handled"`` only counts, ``"requeue"`` pushes
+        ``payload`` back to the front of ``queue``. Returns whether it acted."""
+
+    @abc.abstractmethod
+    def acquire_prune_lock(self, owner: str, ttl: int) -> bool:
+        """Take ``pruning_dead_workers_in_progress`` (SET NX EX) if nobody holds it."""
+
+    @abc.abstractmethod
+    def paused_all(self) -> bool:
+        """Whether ``pause-all-workers`` says ``true`` (Ruby >= 2.3)."""
+
+    @abc.abstractmethod
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """Block up to ``timeout`` seconds until a job may be waiting in ``queues``
+        (returns early when one arrives); never takes a job."""
+
 
 class DelayedStore(abc.ABC):
-    """resque-scheduler's delayed queue."""
+    """resque-scheduler's delayed queue, the scheduler's leader lock and its schedules."""
 
     @abc.abstractmethod
     def schedule(self, timestamp: int, item: bytes) -> None:
@@ -210,8 +293,12 @@ class DelayedStore(abc.ABC):
         """The timestamps that hold items, ascending."""
 
     @abc.abstractmethod
-    def items_at(self, timestamp: int) -> list[bytes]:
-        """The raw items due at ``timestamp``."""
+    def items_at(self, timestamp: int, start: int = 0, count: int = -1) -> list[bytes]:
+        """The raw items due at ``timestamp`` (positions ``start`` .. ``start+count-1``)."""
+
+    @abc.abstractmethod
+    def size_at(self, timestamp: int) -> int:
+        """How many items are due at ``timestamp``."""
 
     @abc.abstractmethod
     def remove(self, item: bytes) -> int:
@@ -224,6 +311,69 @@ class DelayedStore(abc.ABC):
     @abc.abstractmethod
     def clear(self) -> int:
         """Drop every delayed item. Returns how many."""
+
+    # promotion -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def due_timestamps(self, now: int, limit: int = 1) -> list[int]:
+        """Up to ``limit`` timestamps ``<= now`` that hold items, oldest first."""
+
+    @abc.abstractmethod
+    def promote(self, timestamp: int, moves: Sequence[DelayedMove]) -> list[bool]:
+        """Move items of ``timestamp`` to their queue (or the failure store), each atomically.
+
+        An item is moved only if this call removed it from the delayed list, so
+        concurrent callers never move one item twice. Drops the timestamp once its
+        list is empty. Returns, per move, whether this call moved the item.
+        """
+
+    @abc.abstractmethod
+    def tidy(self, timestamp: int) -> bool:
+        """Drop ``timestamp`` from the schedule if it holds no item. Returns whether it did."""
+
+    # leader lock -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "") -> bool:
+        """Take the scheduler lock, or refresh its TTL if ``value`` holds it; atomic.
+
+        Returns whether ``value`` holds the lock afterwards.
+        """
+
+    @abc.abstractmethod
+    def leader_release(self, value: str, lock_prefix: str = "") -> bool:
+        """Delete the lock only if ``value`` holds it. Returns whether it did."""
+
+    @abc.abstractmethod
+    def leader(self, lock_prefix: str = "") -> tuple[str | None, int]:
+        """Who holds the lock (``None``: nobody) and its remaining TTL in seconds."""
+
+    # recurring schedules ---------------------------------------------------------------
+    @abc.abstractmethod
+    def enqueue_tick(self, name: str, tick: int, queue: str, payload: bytes, enqueued_at: str) -> bool:
+        """Push ``payload`` for schedule ``name``'s tick unless that tick or a later one was.
+
+        Atomic: among any number of callers, one tick is pushed at most once.
+        ``enqueued_at`` is recorded as resque-scheduler's ``last_enqueued_at``.
+        """
+
+    @abc.abstractmethod
+    def last_ticks(self) -> dict[str, int]:
+        """Schedule name -> the last tick enqueued (epoch seconds)."""
+
+    @abc.abstractmethod
+    def schedule_configs(self) -> dict[str, bytes]:
+        """Persistent (dynamic) schedules: name -> JSON config, resque-scheduler's format."""
+
+    @abc.abstractmethod
+    def set_schedule_config(self, name: str, config: bytes) -> None:
+        """Store a persistent schedule and flag it as changed."""
+
+    @abc.abstractmethod
+    def remove_schedule_config(self, name: str) -> bool:
+        """Delete a persistent schedule (flagged as changed). Returns whether it existed."""
+
+    @abc.abstractmethod
+    def take_schedules_changed(self) -> list[str]:
+        """Names flagged as changed since the last call, clearing the flags."""
 
 
 class Backend(abc.ABC):

@@ -12,7 +12,8 @@
     │   ├── EncodeError (TypeError)
     │   └── DecodeError (ValueError)
     ├── InvalidJobError (ValueError)
-    │   └── InvalidQueueName
+    │   ├── InvalidQueueName
+    │   └── UndeliverableDelayedItem  a due delayed item names no usable queue / is unreadable
     ├── JobNotRegistered (LookupError)
     ├── UnknownJobClass (LookupError)
     ├── FailureNotFound (IndexError)
@@ -136,3 +137,10 @@ class ShutdownRequested(WorkerInterrupt):
 
 class JobTimeoutInterrupt(WorkerInterrupt):
     """The job's timeout expired while it ran in-process."""
+
+
+class UndeliverableDelayedItem(InvalidJobError):
+    """A due delayed item cannot be promoted (unreadable, or no queue can be found).
+
+    The scheduler moves such an item to the failure store, never drops it.
+    """

@@ -1,16 +1,29 @@
-"""resque-scheduler's delayed queue on Redis.
+"""resque-scheduler's delayed queue, leader lock and schedules on Redis.
 
 ``<ns>:delayed_queue_schedule`` (ZSET, member = score = epoch seconds),
 ``<ns>:delayed:<ts>`` (LIST of items) and ``<ns>:timestamps:<item>`` (SET of
 ``delayed:<ts>``, the reverse index), written in one MULTI as node-resque does.
+Due items move with the ``PROMOTE`` script (see ``scheduler_scripts``), one atomic
+LREM-then-push per item, so concurrent schedulers never enqueue an item twice.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
 
 from pyresque.backends.base import DelayedStore
+from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.scheduler_scripts import (
+    LEADER_ACQUIRE,
+    LEADER_RELEASE,
+    PROMOTE,
+    RECURRING_TICK,
+    TIDY_TIMESTAMP,
+)
+from pyresque.core.delayed_item import DelayedMove
 
 __all__ = ["RedisDelayedStore"]
 
@@ -21,18 +34,25 @@ class RedisDelayedStore(DelayedStore):
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self._r = client
         self._k = keys
+        self._index_prefix = keys.timestamps("").encode("utf-8")
+
+    def _index_key(self, item: bytes) -> bytes:
+        """``<ns>:timestamps:<item>`` as bytes (the item may be any bytes)."""
+        return self._index_prefix + item
 
     def schedule(self, timestamp: int, item: bytes) -> None:
         """RPUSH + SADD + ZADD in MULTI. Round trips: 1."""
         ts = int(timestamp)
         pipe = self._r.pipeline(transaction=True)
         pipe.rpush(self._k.delayed(ts), item)
-        pipe.sadd(self._k.timestamps(item.decode("utf-8")), Keys.delayed_member(ts))
+        pipe.sadd(self._index_key(item), Keys.delayed_member(ts))
         pipe.zadd(self._k.delayed_schedule, {str(ts): ts})
         pipe.execute()
 
     def timestamps(self, start: int = 0, count: int = -1) -> list[int]:
         """Round trips: 1."""
+        if count == 0:
+            return []
         stop = -1 if count < 0 else start + count - 1
         members: list[bytes] = self._r.zrange(self._k.delayed_schedule, start, stop)  # type: ignore[assignment]
         return [int(m) for m in members]
@@ -47,54 +67,142 @@ class RedisDelayedStore(DelayedStore):
             pipe.llen(self._k.delayed(ts))
         return sum(int(n) for n in pipe.execute())
 
-    def items_at(self, timestamp: int) -> list[bytes]:
+    def items_at(self, timestamp: int, start: int = 0, count: int = -1) -> list[bytes]:
         """Round trips: 1."""
-        return list(self._r.lrange(self._k.delayed(int(timestamp)), 0, -1))  # type: ignore[arg-type]
+        if count == 0:
+            return []
+        stop = -1 if count < 0 else start + count - 1
+        return list(self._r.lrange(self._k.delayed(int(timestamp)), start, stop))  # type: ignore[arg-type]
+
+    def size_at(self, timestamp: int) -> int:
+        """Round trips: 1."""
+        return int(self._r.llen(self._k.delayed(int(timestamp))))
 
     def scheduled_at(self, item: bytes) -> list[int]:
         """Round trips: 1."""
-        members: set[bytes] = self._r.smembers(self._k.timestamps(item.decode("utf-8")))  # type: ignore[assignment]
+        members: set[bytes] = self._r.smembers(self._index_key(item))  # type: ignore[assignment]
         return sorted(int(m.decode().split(":", 1)[1]) for m in members)
 
     def remove(self, item: bytes) -> int:
-        """LREM from every list the reverse index names, then tidy. Round trips: 3."""
-        index_key = self._k.timestamps(item.decode("utf-8"))
+        """LREM from every list the reverse index names, then tidy. Round trips: 2 + 1 per list."""
         stamps = self.scheduled_at(item)
         if not stamps:
             return 0
         pipe = self._r.pipeline(transaction=True)
         for ts in stamps:
             pipe.lrem(self._k.delayed(ts), 0, item)  # type: ignore[arg-type]
-        pipe.delete(index_key)
+        pipe.delete(self._index_key(item))
         removed = sum(int(n) for n in pipe.execute()[: len(stamps)])
-        self._tidy(stamps)
+        for ts in stamps:
+            self.tidy(ts)
         return removed
 
-    def _tidy(self, stamps: list[int]) -> None:
-        """Drop timestamps whose lists became empty (WATCH so a concurrent push wins)."""
-        for ts in stamps:
-            key = self._k.delayed(ts)
-            with self._r.pipeline(transaction=True) as pipe:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    if pipe.llen(key) == 0:
-                        pipe.multi()
-                        pipe.delete(key)
-                        pipe.zrem(self._k.delayed_schedule, str(ts))
-                        pipe.execute()
-                except redis.WatchError:
-                    continue
-
     def clear(self) -> int:
-        """Drop every delayed item and its index entries. Round trips: a few per timestamp."""
+        """Drop every delayed item and its index entries. Round trips: 2 per timestamp + 1."""
         total = 0
         for ts in self.timestamps():
             items = self.items_at(ts)
             pipe = self._r.pipeline(transaction=True)
             for item in set(items):
-                pipe.delete(self._k.timestamps(item.decode("utf-8")))
+                pipe.delete(self._index_key(item))
             pipe.delete(self._k.delayed(ts))
             pipe.zrem(self._k.delayed_schedule, str(ts))
             pipe.execute()
             total += len(items)
         return total
+
+    # promotion -------------------------------------------------------------------------
+    def due_timestamps(self, now: int, limit: int = 1) -> list[int]:
+        """ZRANGEBYSCORE -inf now LIMIT 0 limit. Round trips: 1."""
+        members: list[bytes] = self._r.zrangebyscore(  # type: ignore[assignment]
+            self._k.delayed_schedule, "-inf", int(now), start=0, num=limit
+        )
+        return [int(m) for m in members]
+
+    def promote(self, timestamp: int, moves: Sequence[DelayedMove]) -> list[bool]:
+        """One ``PROMOTE`` script for the whole batch. Round trips: 1.
+
+        Items going to a queue are pushed byte for byte (every field the writer put
+        in them reaches the worker); items going to the failure store are replaced
+        by their failure record.
+        """
+        ts = int(timestamp)
+        if not moves:
+            self.tidy(ts)
+            return []
+        keys: list[str | bytes] = [self._k.delayed(ts), self._k.delayed_schedule, self._k.queues]
+        args: list[str | bytes | int] = [str(ts), Keys.delayed_member(ts)]
+        failed_key = self._k.failed
+        for move in moves:
+            if move.queue is not None:
+                keys.append(self._k.queue(move.queue))
+                args += [move.item, move.queue, move.payload or b"", move.position + 1]
+            else:
+                assert move.failure is not None
+                keys.append(failed_key)
+                args += [move.item, b"", encode_failure(move.failure), move.position + 1]
+            keys.append(self._index_key(move.item))
+        flags = PROMOTE(self._r, keys, args)
+        return [bool(int(f)) for f in flags]
+
+    def tidy(self, timestamp: int) -> bool:
+        """Round trips: 1."""
+        ts = int(timestamp)
+        return bool(TIDY_TIMESTAMP(self._r, (self._k.delayed(ts), self._k.delayed_schedule), (str(ts),)))
+
+    # leader lock -----------------------------------------------------------------------
+    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "") -> bool:
+        """SET NX EX, or compare-and-expire when already ours. Round trips: 1."""
+        return bool(LEADER_ACQUIRE(self._r, (self._k.scheduler_lock(lock_prefix),), (value, int(ttl))))
+
+    def leader_release(self, value: str, lock_prefix: str = "") -> bool:
+        """Compare-and-delete. Round trips: 1."""
+        return bool(LEADER_RELEASE(self._r, (self._k.scheduler_lock(lock_prefix),), (value,)))
+
+    def leader(self, lock_prefix: str = "") -> tuple[str | None, int]:
+        """GET + TTL. Round trips: 1."""
+        pipe = self._r.pipeline(transaction=True)
+        key = self._k.scheduler_lock(lock_prefix)
+        pipe.get(key)
+        pipe.ttl(key)
+        holder, ttl = pipe.execute()
+        return (holder.decode("utf-8", "replace") if holder is not None else None), int(ttl)
+
+    # recurring schedules ---------------------------------------------------------------
+    def enqueue_tick(self, name: str, tick: int, queue: str, payload: bytes, enqueued_at: str) -> bool:
+        """The ``RECURRING_TICK`` script. Round trips: 1."""
+        keys = (self._k.schedule_ticks, self._k.last_enqueued_at, self._k.queues, self._k.queue(queue))
+        return bool(RECURRING_TICK(self._r, keys, (name, int(tick), queue, payload, enqueued_at)))
+
+    def last_ticks(self) -> dict[str, int]:
+        """Round trips: 1."""
+        raw: dict[bytes, bytes] = self._r.hgetall(self._k.schedule_ticks)  # type: ignore[assignment]
+        return {k.decode("utf-8"): int(v) for k, v in raw.items()}
+
+    def schedule_configs(self) -> dict[str, bytes]:
+        """Round trips: 1."""
+        raw: dict[bytes, bytes] = self._r.hgetall(self._k.persistent_schedules)  # type: ignore[assignment]
+        return {k.decode("utf-8"): v for k, v in raw.items()}
+
+    def set_schedule_config(self, name: str, config: bytes) -> None:
+        """HSET + SADD changed, in MULTI (resque-scheduler's ``set_schedule``). Round trips: 1."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self._k.persistent_schedules, name, config)
+        pipe.sadd(self._k.schedules_changed, name)
+        pipe.execute()
+
+    def remove_schedule_config(self, name: str) -> bool:
+        """HDEL + SADD changed, in MULTI. Round trips: 1."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hdel(self._k.persistent_schedules, name)
+        pipe.sadd(self._k.schedules_changed, name)
+        removed, _ = pipe.execute()
+        return bool(removed)
+
+    def take_schedules_changed(self) -> list[str]:
+        """SMEMBERS + DEL in MULTI. Round trips: 1."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.smembers(self._k.schedules_changed)
+        pipe.delete(self._k.schedules_changed)
+        names, _ = pipe.execute()
+        return sorted(n.decode("utf-8") for n in names)

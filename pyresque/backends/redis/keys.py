@@ -133,6 +133,11 @@ class Keys:
         """SET of schedule names changed since the leader last loaded them."""
         return self.prefix + "schedules_changed"
 
+    @functools.cached_property
+    def schedule_ticks(self) -> str:
+        """HASH schedule name -> epoch of its last enqueued recurring tick (pyresque's guard)."""
+        return self.prefix + "schedule_ticks"
+
     def scheduler_lock(self, lock_prefix: str = "") -> str:
         """resque-scheduler's master lock, double-namespaced exactly as Ruby writes it.
 

@@ -1,0 +1,94 @@
+"""The scheduler's leader lock, compatible with Ruby resque-scheduler's master lock.
+
+Key ``<ns>:<ns>:[<prefix>:]resque_scheduler_master_lock`` (double-namespaced exactly
+as Ruby writes it), value ``host:pid``, an expiry (180 s by default). The leader
+refreshes the expiry on every poll with a compare-and-expire script and deletes the
+key on exit only if it still holds it. A Ruby resque-scheduler and a pyresque
+scheduler on one Redis therefore never lead at the same time.
+
+If the leader dies without releasing (``kill -9``, power loss), the key expires and
+another scheduler takes over within ``timeout`` seconds plus one poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from typing import TYPE_CHECKING
+
+from pyresque.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pyresque.backends.base import DelayedStore
+
+__all__ = ["DEFAULT_LOCK_TIMEOUT", "LeaderLock", "default_lock_value"]
+
+log = logging.getLogger("pyresque.scheduler")
+
+#: Seconds the lock lives without a refresh (resque-scheduler's ``LOCK_TIMEOUT``).
+DEFAULT_LOCK_TIMEOUT = 180
+
+
+def default_lock_value() -> str:
+    """``host:pid``, the value resque-scheduler writes."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LeaderLock:
+    """Acquire, refresh and release the scheduler lock.
+
+    Args:
+        store: the backend's delayed store (it owns the lock's key).
+        value: what we write in the lock (``host:pid`` by default).
+        timeout: the lock's TTL in whole seconds (at least 1).
+        lock_prefix: resque-scheduler's ``RESQUE_SCHEDULER_MASTER_LOCK_PREFIX``.
+    """
+
+    def __init__(
+        self,
+        store: DelayedStore,
+        *,
+        value: str | None = None,
+        timeout: int = DEFAULT_LOCK_TIMEOUT,
+        lock_prefix: str = "",
+    ) -> None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+            raise ConfigurationError(f"the lock timeout must be a whole number of seconds >= 1: {timeout!r}")
+        self.store = store
+        self.value = value or default_lock_value()
+        self.timeout = timeout
+        self.lock_prefix = lock_prefix
+        self.is_leader = False
+        #: ``time.monotonic()`` when we last became the leader.
+        self.leader_since: float | None = None
+
+    def poll(self) -> bool:
+        """Take or refresh the lock; returns whether we lead now. One round trip.
+
+        Logs every change of leadership.
+        """
+        held = self.store.leader_acquire(self.value, self.timeout, self.lock_prefix)
+        if held and not self.is_leader:
+            self.leader_since = time.monotonic()
+            log.info("became the scheduler leader as %s (lock expires after %d s)", self.value, self.timeout)
+        elif not held and self.is_leader:
+            self.leader_since = None
+            holder, _ = self.store.leader(self.lock_prefix)
+            log.warning("lost the scheduler lock to %s", holder or "nobody")
+        self.is_leader = held
+        return held
+
+    def release(self) -> bool:
+        """Delete the lock if we hold it. Returns whether it was deleted. One round trip."""
+        released = self.store.leader_release(self.value, self.lock_prefix)
+        if released:
+            log.info("released the scheduler lock")
+        self.is_leader = False
+        self.leader_since = None
+        return released
+
+    def holder(self) -> tuple[str | None, int]:
+        """Who holds the lock and its remaining TTL (``-2`` when nobody does)."""
+        return self.store.leader(self.lock_prefix)

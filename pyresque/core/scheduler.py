@@ -1,0 +1,193 @@
+"""The scheduler: promotes due delayed jobs and enqueues recurring ticks, as the leader.
+
+Each poll: take or refresh the leader lock (one round trip); if we lead, move every
+due delayed item to its queue (:mod:`pyresque.core.promotion`), reload dynamic
+schedules when flagged, and enqueue due recurring ticks
+(:mod:`pyresque.core.recurring`). Then sleep until the next poll or the next
+recurring tick, whichever comes first.
+
+Promotion and ticks are exactly-once by themselves (atomic scripts), so the lock is
+not what prevents duplicates: it keeps one scheduler doing the work, and keeps a
+pyresque scheduler and a Ruby resque-scheduler on one Redis from both leading.
+With ``use_lock=False`` several schedulers all promote, still without duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from pyresque.core.errors import ConfigurationError
+from pyresque.core.leader import DEFAULT_LOCK_TIMEOUT, LeaderLock, default_lock_value
+from pyresque.core.promotion import DEFAULT_BATCH_SIZE, Promoter, PromoteResult
+from pyresque.core.recurring import MissedTicks, Recurring
+from pyresque.core.schedule import Schedule
+
+if TYPE_CHECKING:
+    from pyresque.core.app import Resque
+
+__all__ = ["DEFAULT_INTERVAL", "PollResult", "Scheduler"]
+
+log = logging.getLogger("pyresque.scheduler")
+
+#: Seconds between polls (resque-scheduler's ``RESQUE_SCHEDULER_INTERVAL``).
+DEFAULT_INTERVAL = 5.0
+
+
+class PollResult:
+    """What one poll did."""
+
+    __slots__ = ("leader", "promoted", "ticks")
+
+    def __init__(self, leader: bool, promoted: PromoteResult | None = None, ticks: int = 0) -> None:
+        self.leader = leader
+        self.promoted = promoted or PromoteResult()
+        self.ticks = ticks
+
+    def __repr__(self) -> str:
+        return f"PollResult(leader={self.leader}, promoted={self.promoted}, ticks={self.ticks})"
+
+
+class Scheduler:
+    """Run delayed and recurring jobs for one app.
+
+    Args:
+        app: the app (its backend holds the delayed queue and the lock).
+        schedules: static recurring schedules (see :func:`~pyresque.core.schedule.load_schedule_file`).
+        interval: seconds between polls (> 0 and below ``lock_timeout``).
+        lock_timeout: the leader lock's TTL in seconds (180, as resque-scheduler).
+        lock_prefix: resque-scheduler's ``RESQUE_SCHEDULER_MASTER_LOCK_PREFIX``.
+        use_lock: take the leader lock (default). Without it every scheduler works,
+            still exactly once; Ruby schedulers on the same Redis are then ignored.
+        name: this scheduler's lock value and failure-record ``worker`` (``host:pid``).
+        batch_size: delayed items per round trip.
+        default_queue: queue for delayed items / schedules that name none.
+        dynamic: also run dynamic schedules stored in Redis.
+        missed: ``"skip"`` or ``"catch_up"`` for ticks missed while no scheduler ran.
+        grace: seconds a tick may be late and still run under ``"skip"``.
+        clock: the wall clock (seconds since the epoch), for tests.
+    """
+
+    def __init__(
+        self,
+        app: Resque,
+        schedules: Iterable[Schedule] = (),
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
+        lock_prefix: str = "",
+        use_lock: bool = True,
+        name: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        default_queue: str | None = None,
+        dynamic: bool = True,
+        missed: MissedTicks = "skip",
+        grace: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not interval > 0:
+            raise ConfigurationError(f"the interval must be > 0 seconds: {interval!r}")
+        if use_lock and interval >= lock_timeout:
+            raise ConfigurationError(
+                f"the interval ({interval} s) must be shorter than the lock timeout ({lock_timeout} s)"
+            )
+        self.app = app
+        self.name = name or default_lock_value()
+        self.interval = float(interval)
+        self.lock = LeaderLock(
+            app.backend.delayed, value=self.name, timeout=lock_timeout, lock_prefix=lock_prefix
+        )
+        self.use_lock = use_lock
+        self.promoter = Promoter(app, batch_size=batch_size, default_queue=default_queue, name=self.name)
+        self.recurring = Recurring(
+            app, schedules, dynamic=dynamic, missed=missed, grace=grace, default_queue=default_queue
+        )
+        self.clock = clock
+        self._stop = threading.Event()
+        self._last_refresh = 0.0
+
+    # control ---------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to finish its current step and exit (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop.is_set()
+
+    def _keep_going(self) -> bool:
+        """Between batches: stop when told to; refresh the lock, stop if it was lost."""
+        if self._stop.is_set():
+            return False
+        if not self.use_lock:
+            return True
+        now = time.monotonic()
+        if now - self._last_refresh < min(self.interval, self.lock.timeout / 3):
+            return True
+        self._last_refresh = now
+        return self.lock.poll()
+
+    # one poll --------------------------------------------------------------------------
+    def poll(self) -> PollResult:
+        """Lead (or not), promote due items, enqueue due ticks. See the module docstring."""
+        leading = self.lock.poll() if self.use_lock else True
+        self._last_refresh = time.monotonic()
+        if not leading:
+            return PollResult(False)
+        promoted = self.promoter.promote_due(int(self.clock()), self._keep_going)
+        if self._stop.is_set() or (self.use_lock and not self.lock.is_leader):
+            return PollResult(self.lock.is_leader or not self.use_lock, promoted)
+        self.recurring.reload()
+        ticks = self.recurring.enqueue_due(self.clock())
+        return PollResult(True, promoted, ticks)
+
+    def _sleep_time(self) -> float:
+        now = self.clock()
+        wait = self.interval
+        nxt = self.recurring.next_tick(now)
+        if nxt is not None:
+            wait = min(wait, max(nxt - now, 0.0) + 0.001)
+        return max(wait, 0.01)
+
+    # the loop --------------------------------------------------------------------------
+    def run(self, *, max_polls: int | None = None) -> None:
+        """Poll until :meth:`stop` (or ``max_polls`` polls); release the lock on the way out.
+
+        A backend that cannot be reached is logged and retried every ``interval``;
+        any other error of one poll is logged and the loop goes on.
+        """
+        errors = self.app.backend.connection_errors
+        polls = 0
+        log.info(
+            "scheduler %s starting (interval %.3g s, lock %s)",
+            self.name,
+            self.interval,
+            f"{self.lock.timeout} s" if self.use_lock else "off",
+        )
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.poll()
+                except errors as exc:
+                    log.warning("cannot reach the backend (%s); retrying in %.3g s", exc, self.interval)
+                    self._stop.wait(self.interval)
+                    continue
+                except Exception:
+                    log.exception("scheduler poll failed; retrying in %.3g s", self.interval)
+                    self._stop.wait(self.interval)
+                    continue
+                polls += 1
+                if max_polls is not None and polls >= max_polls:
+                    break
+                self._stop.wait(self._sleep_time())
+        finally:
+            if self.use_lock:
+                try:
+                    self.lock.release()
+                except errors as exc:
+                    log.warning("could not release the scheduler lock: %s", exc)
+            log.info("scheduler %s stopped", self.name)
