@@ -1,0 +1,30 @@
+"""The test kit: pyresque apps on fakeredis, jobs performed in-process, enqueue assertions.
+
+Plain helpers work with any test runner::
+
+    from pyresque.testing import fake_app, assert_enqueued
+
+With pytest, the plugin (registered through the ``pytest11`` entry point) adds the
+fixtures ``pyresque_app`` (a fresh app on fakeredis) and friends. Importing this module
+has no side effects and does not need pytest; fakeredis is needed once an app is made
+(``pip install pyresque[fakeredis]``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+from pyresque.testing.assertions import assert_enqueued, assert_not_enqueued, enqueued
+from pyresque.testing.fake import fake_app, fake_backend, reset
+
+__all__ = [
+    "assert_enqueued",
+    "assert_not_enqueued",
+    "enqueued",
+    "fake_app",
+    "fake_backend",
+    "reset",
+]
+
+if importlib.util.find_spec("pytest") is not None:  # the fixtures, for the pytest11 entry point
+    from pyresque.testing.plugin import pyresque_app  # noqa: F401
