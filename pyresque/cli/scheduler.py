@@ -1,11 +1,192 @@
-"""``pyresque scheduler`` (being built)."""
+"""``pyresque scheduler``: promote delayed jobs and run recurring schedules, as the leader.
+
+Environment variables, as php-resque's ``resque-scheduler`` and Ruby's resque-scheduler
+read them: ``INTERVAL``/``RESQUE_SCHEDULER_INTERVAL``, ``PREFIX``, ``REDIS_BACKEND``
+(or ``REDIS_URL``), ``REDIS_BACKEND_DB``, ``APP_INCLUDE``, ``PIDFILE``, ``LOGGING``/
+``VERBOSE``/``VVERBOSE``, ``LOCK_TIMEOUT``, ``RESQUE_SCHEDULER_MASTER_LOCK_PREFIX``,
+``DELAYED_REQUEUE_BATCH_SIZE``, ``DYNAMIC_SCHEDULE``; plus pyresque's ``SCHEDULE_FILE``,
+``DEFAULT_QUEUE`` and ``MISSED_TICKS``. Options override the environment.
+
+Signals: INT, TERM and QUIT finish the current batch, release the lock and exit.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
 import click
+
+from pyresque.cli.common import backend_options, make_app, resolve_logging_flags, setup_logging
+from pyresque.core.errors import ConfigurationError
+
+log = logging.getLogger("pyresque.scheduler")
+
+
+def _write_pidfile(path: str) -> Path:
+    pidfile = Path(path)
+    try:
+        pidfile.write_text(f"{os.getpid()}\n", encoding="ascii")
+    except OSError as exc:
+        raise click.ClickException(f"cannot write PIDFILE {path}: {exc}") from exc
+    return pidfile
 
 
 @click.command()
-def scheduler() -> None:
-    """Run the scheduler (not built yet)."""
-    raise click.ClickException("the scheduler is not built yet")
+@backend_options
+@click.option(
+    "-i",
+    "--interval",
+    envvar=["INTERVAL", "RESQUE_SCHEDULER_INTERVAL"],
+    type=click.FloatRange(min=0.001),
+    default=5.0,
+    show_default=True,
+    help="Seconds between polls (env INTERVAL).",
+)
+@click.option(
+    "-s",
+    "--schedule",
+    "schedule_file",
+    envvar="SCHEDULE_FILE",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Recurring schedules: a .yml/.yaml, .toml or .json file (env SCHEDULE_FILE).",
+)
+@click.option("--pidfile", envvar="PIDFILE", default=None, help="Write the pid here (env PIDFILE).")
+@click.option(
+    "--lock-timeout",
+    envvar="LOCK_TIMEOUT",
+    type=click.IntRange(min=1),
+    default=180,
+    show_default=True,
+    help="Seconds the leader lock lives without a refresh (env LOCK_TIMEOUT).",
+)
+@click.option(
+    "--lock-prefix",
+    envvar="RESQUE_SCHEDULER_MASTER_LOCK_PREFIX",
+    default="",
+    help="resque-scheduler's lock prefix (env RESQUE_SCHEDULER_MASTER_LOCK_PREFIX).",
+)
+@click.option(
+    "--no-lock",
+    is_flag=True,
+    default=False,
+    help="Do not take the leader lock: every scheduler works (still exactly once).",
+)
+@click.option("--name", default=None, help="Lock value and failure 'worker' (default host:pid).")
+@click.option(
+    "--batch-size",
+    envvar="DELAYED_REQUEUE_BATCH_SIZE",
+    type=click.IntRange(1, 10_000),
+    default=1000,
+    show_default=True,
+    help="Delayed items moved per round trip (env DELAYED_REQUEUE_BATCH_SIZE).",
+)
+@click.option(
+    "--default-queue",
+    envvar="DEFAULT_QUEUE",
+    default=None,
+    help="Queue for delayed items and schedules naming none (else: failure store).",
+)
+@click.option(
+    "--dynamic/--no-dynamic",
+    envvar="DYNAMIC_SCHEDULE",
+    default=True,
+    show_default=True,
+    help="Also run the schedules stored in Redis (env DYNAMIC_SCHEDULE).",
+)
+@click.option(
+    "--missed",
+    envvar="MISSED_TICKS",
+    type=click.Choice(["skip", "catch_up"]),
+    default="skip",
+    show_default=True,
+    help="Recurring ticks missed while no scheduler ran (env MISSED_TICKS).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds late a tick may still run under --missed skip.",
+)
+def scheduler(
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    logging_flag: bool | None,
+    verbose: int,
+    vverbose: bool | None,
+    interval: float,
+    schedule_file: str | None,
+    pidfile: str | None,
+    lock_timeout: int,
+    lock_prefix: str,
+    no_lock: bool,
+    name: str | None,
+    batch_size: int,
+    default_queue: str | None,
+    dynamic: bool,
+    missed: str,
+    grace: float,
+) -> None:
+    """Run the scheduler: move due delayed jobs to their queues, enqueue recurring jobs.
+
+    Compatible with Ruby resque-scheduler's keys and master lock: run several for
+    availability; one leads, the others take over within --lock-timeout if it dies.
+    """
+    from pyresque.core.schedule import load_schedule_file
+    from pyresque.core.scheduler import Scheduler
+
+    setup_logging(*resolve_logging_flags(logging_flag, verbose, vverbose))
+    app = make_app(redis, prefix, app_include, db=redis_db)
+    try:
+        schedules = load_schedule_file(schedule_file) if schedule_file else []
+        for schedule in schedules:
+            for key in schedule.unknown_keys():
+                log.warning("schedule %r: key %r is not used by pyresque", schedule.name, key)
+        runner = Scheduler(
+            app,
+            schedules,
+            interval=interval,
+            lock_timeout=lock_timeout,
+            lock_prefix=lock_prefix,
+            use_lock=not no_lock,
+            name=name,
+            batch_size=batch_size,
+            default_queue=default_queue,
+            dynamic=dynamic,
+            missed="catch_up" if missed == "catch_up" else "skip",
+            grace=grace,
+        )
+    except (ConfigurationError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    def _stop(signum: int, frame: FrameType | None) -> Any:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        runner.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(sig, _stop)
+    written = _write_pidfile(pidfile) if pidfile else None
+    try:
+        _set_title(f"resque-scheduler-pyresque: {runner.name} schedules={len(schedules)}")
+        runner.run()
+    finally:
+        app.close()
+        if written is not None:
+            written.unlink(missing_ok=True)
+
+
+def _set_title(title: str) -> None:
+    try:
+        import setproctitle
+
+        setproctitle.setproctitle(title)
+    except ImportError:  # pragma: no cover - setproctitle is a dependency
+        pass
