@@ -147,5 +147,15 @@ class Keys:
         middle = f"{lock_prefix}:" if lock_prefix else ""
         return f"{self.prefix}{self.namespace}:{middle}resque_scheduler_master_lock"
 
+    # retries ------------------------------------------------------------------------
+    def retry_attempts(self, class_name: str, digest: str | None = None) -> str:
+        """STRING resque-retry attempt counter: ``resque-retry:<Class>[:<digest>]``.
+
+        Whitespace is stripped from the part after the namespace, as resque-retry's
+        ``redis_retry_key`` does (``gsub(/\\s/, '')``).
+        """
+        tail = "resque-retry:" + class_name + (f":{digest}" if digest else "")
+        return self.prefix + "".join(tail.split())
+
     def __repr__(self) -> str:
         return f"Keys({self.namespace!r})"
