@@ -1,14 +1,33 @@
-"""A typed facade over ``pluggy.PluginManager``: one per app, so apps never share hooks."""
+"""A typed facade over ``pluggy.PluginManager``: one per app, so apps never share hooks.
+
+Every app gets its own :class:`HookManager` with the built-in plugins registered
+(the default perform, per-job class hooks, retries), then the app's own plugins,
+then, on request, the plugins of the ``pyresque`` entry-point group.
+
+Exception policy, enforced here: hooks documented as "logged and ignored"
+(``on_failure``, ``queue_empty``, ``before_pause``, ``after_pause``, ``shutdown``,
+``worker_exit``, ``before_delayed_enqueue``) call each implementation on its own: one
+raising is logged and the others still run, and the caller never sees the exception.
+Every other hook propagates the first exception to its caller, as pluggy does.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
+import inspect
+import logging
 import os
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from pyresque.core.errors import ConfigurationError
 from pyresque.hooks import PROJECT, specs
+from pyresque.hooks.builtin import JOBCLASS_NAME, PERFORM_NAME, RETRY_NAME
+from pyresque.hooks.builtin.jobclass import JobClassHooks
+from pyresque.hooks.builtin.perform import DefaultPerform
+from pyresque.hooks.builtin.retry import RetryPlugin
 
 if TYPE_CHECKING:
     from pyresque.core.app import Resque
@@ -17,7 +36,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DISABLE_ENV", "HookManager"]
 
-#: Environment variable naming entry-point plugins not to load (comma-separated).
+logger = logging.getLogger(__name__)
+
+#: Environment variable naming plugins not to load (comma-separated entry-point names;
+#: ``pyresque.jobclass`` and ``pyresque.retry`` block the built-in ones).
 DISABLE_ENV = "PYRESQUE_DISABLE_PLUGINS"
 
 
@@ -26,8 +48,18 @@ class HookManager:
 
     Args:
         plugins: plugin objects (modules or instances with ``@hookimpl`` methods).
+            Registering a :class:`~pyresque.hooks.builtin.retry.RetryPlugin` replaces
+            the built-in one (so a configured one never doubles retries).
         load_entry_points: also load plugins of the ``pyresque`` entry-point group.
-        blocked: entry-point plugin names not to load.
+        blocked: plugin names not to register (entry-point names, or the built-in
+            ``pyresque.jobclass`` / ``pyresque.retry``).
+        builtins: register the built-in plugins (default perform, job class hooks,
+            retries). Without them a ``perform`` call still runs the job.
+
+    Raises:
+        ConfigurationError: an entry-point plugin cannot be imported.
+        pluggy.PluginValidationError: a plugin implements a hook pyresque does not
+            have, or takes an argument its spec does not give.
     """
 
     def __init__(
@@ -36,16 +68,52 @@ class HookManager:
         *,
         load_entry_points: bool = False,
         blocked: Iterable[str] = (),
+        builtins: bool = True,
     ) -> None:
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(specs)
+        self._h = self.pm.hook
+        # The default perform is registered before blocking: it cannot be blocked.
+        self.pm.register(DefaultPerform(), PERFORM_NAME)
         for name in blocked:
             self.pm.set_blocked(name)
-        if load_entry_points:
-            self.pm.load_setuptools_entrypoints(PROJECT)
+        if builtins:
+            self._register_builtin(JobClassHooks(), JOBCLASS_NAME)
+            self._register_builtin(RetryPlugin(), RETRY_NAME)
         for plugin in plugins:
             self.register(plugin)
-        self._h = self.pm.hook
+        if load_entry_points:
+            self.load_entry_points()
+
+    def _register_builtin(self, plugin: object, name: str) -> None:
+        if not self.pm.is_blocked(name):
+            self.pm.register(plugin, name)
+
+    def load_entry_points(self, blocked: Iterable[str] = ()) -> list[str]:
+        """Register the plugins of the ``pyresque`` entry-point group; returns their names.
+
+        An entry point may name a module, an object, or a class (instantiated with no
+        arguments). Names in ``blocked`` (and names blocked before) are skipped, as
+        are names already registered.
+
+        Raises:
+            ConfigurationError: an entry point cannot be imported or instantiated.
+        """
+        for name in blocked:
+            self.pm.set_blocked(name)
+        loaded: list[str] = []
+        for ep in importlib.metadata.entry_points(group=PROJECT):
+            if self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
+                continue
+            try:
+                plugin: Any = ep.load()
+                if inspect.isclass(plugin):
+                    plugin = plugin()
+            except Exception as exc:
+                raise ConfigurationError(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}") from exc
+            self.register(plugin, name=ep.name)
+            loaded.append(ep.name)
+        return loaded
 
     @staticmethod
     def blocked_from_env(environ: dict[str, str] | None = None) -> list[str]:
@@ -54,10 +122,56 @@ class HookManager:
         return [n.strip() for n in value.split(",") if n.strip()]
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
-        """Register a plugin; unknown hook names raise at once."""
-        registered = self.pm.register(plugin, name)
-        self.pm.check_pending()
+        """Register a plugin; unknown hook names raise at once.
+
+        Returns the registration name, or ``None`` when ``name`` is blocked. A
+        :class:`~pyresque.hooks.builtin.retry.RetryPlugin` replaces the built-in one.
+        """
+        if isinstance(plugin, RetryPlugin) and self.pm.has_plugin(RETRY_NAME):
+            builtin = self.pm.get_plugin(RETRY_NAME)
+            if builtin is not plugin:
+                self.pm.unregister(builtin)
+        try:
+            registered = self.pm.register(plugin, name)
+            self.pm.check_pending()
+        except Exception:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            raise
         return registered
+
+    @property
+    def retry(self) -> RetryPlugin | None:
+        """The retry plugin registered on this app (built-in or yours), if any."""
+        for plugin in self.pm.get_plugins():
+            if isinstance(plugin, RetryPlugin):
+                return plugin
+        return None
+
+    def names(self) -> list[str]:
+        """The names of every registered plugin, sorted."""
+        return sorted(n for n, _ in self.pm.list_name_plugin() if n is not None)
+
+    def _isolated(self, hook: str, **kwargs: Any) -> list[Any]:
+        """Call each implementation of ``hook`` alone; log and skip the ones that raise."""
+        caller: Any = getattr(self._h, hook)
+        impls = caller.get_hookimpls()
+        if any(impl.wrapper or impl.hookwrapper for impl in impls):
+            try:
+                return list(caller(**kwargs))
+            except Exception:
+                logger.exception("a %s hook raised; ignored", hook)
+                return []
+        results: list[Any] = []
+        for impl in reversed(impls):
+            try:
+                result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+            except Exception:
+                logger.exception("plugin %s raised in %s; ignored", impl.plugin_name, hook)
+                continue
+            if result is not None:
+                results.append(result)
+        return results
 
     def unregister(self, plugin: object) -> None:
         """Remove a plugin."""
@@ -105,10 +219,8 @@ class HookManager:
     def perform(self, worker: Worker, job: Job, runner: Callable[[], Any]) -> Any:
         """Run ``runner`` through the ``pyresque_perform`` wrappers (around_perform).
 
-        Without any implementation, calls ``runner()`` directly.
+        The built-in default perform (``trylast``) calls ``runner()`` exactly once.
         """
-        if not self.has("pyresque_perform"):
-            return runner()
         return self._h.pyresque_perform(worker=worker, job=job, runner=runner)
 
     def after_perform(self, worker: Worker, job: Job, result: Any) -> None:
@@ -120,28 +232,28 @@ class HookManager:
 
         Returns whether any implementation handled the failure (returned ``True``).
         """
-        results = self._h.pyresque_on_failure(worker=worker, job=job, exception=exception)
+        results = self._isolated("pyresque_on_failure", worker=worker, job=job, exception=exception)
         return any(r is True for r in results)
 
     def queue_empty(self, worker: Worker) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_queue_empty`."""
-        self._h.pyresque_queue_empty(worker=worker)
+        self._isolated("pyresque_queue_empty", worker=worker)
 
     def before_pause(self, worker: Worker) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_before_pause`."""
-        self._h.pyresque_before_pause(worker=worker)
+        self._isolated("pyresque_before_pause", worker=worker)
 
     def after_pause(self, worker: Worker) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_after_pause`."""
-        self._h.pyresque_after_pause(worker=worker)
+        self._isolated("pyresque_after_pause", worker=worker)
 
     def shutdown(self, worker: Worker) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_shutdown`."""
-        self._h.pyresque_shutdown(worker=worker)
+        self._isolated("pyresque_shutdown", worker=worker)
 
     def worker_exit(self, worker: Worker) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_worker_exit`."""
-        self._h.pyresque_worker_exit(worker=worker)
+        self._isolated("pyresque_worker_exit", worker=worker)
 
     # scheduler -----------------------------------------------------------------------
     def after_schedule(self, app: Resque, timestamp: int, job: Job) -> None:
@@ -150,4 +262,4 @@ class HookManager:
 
     def before_delayed_enqueue(self, app: Resque, job: Job) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_before_delayed_enqueue`."""
-        self._h.pyresque_before_delayed_enqueue(app=app, job=job)
+        self._isolated("pyresque_before_delayed_enqueue", app=app, job=job)
