@@ -1,11 +1,161 @@
-"""``pyresque worker`` (being built)."""
+"""``pyresque worker``: run workers, configured by options or Resque's environment variables.
+
+``QUEUE``/``QUEUES``, ``INTERVAL``, ``BLOCKING``, ``COUNT``, ``PIDFILE``, ``PREFIX``,
+``REDIS_BACKEND``/``REDIS_BACKEND_DB``/``REDIS_URL``, ``LOGGING``/``VERBOSE``/
+``VVERBOSE`` and ``APP_INCLUDE`` mean what they mean to php-resque and Ruby Resque.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
 import click
+
+from pyresque.cli.common import backend_options, make_app, resolve_logging_flags, setup_logging
+from pyresque.core.errors import ConfigurationError
+from pyresque.core.worker import Worker, WorkerOptions
+
+log = logging.getLogger("pyresque.worker")
+
+
+@contextlib.contextmanager
+def write_pidfile(path: str | None) -> Iterator[None]:
+    """Write this process's pid to ``path`` while running; remove it on exit."""
+    if not path:
+        yield
+        return
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(f"{os.getpid()}\n")
+    pid = os.getpid()
+    try:
+        yield
+    finally:
+        if os.getpid() == pid:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
 
 @click.command()
-def worker() -> None:
-    """Run a worker (not built yet)."""
-    raise click.ClickException("the worker is not built yet")
+@click.option(
+    "-q",
+    "--queue",
+    "--queues",
+    "queue",
+    envvar=["QUEUE", "QUEUES"],
+    default=None,
+    help="Queues in priority order, comma-separated; '*' = all, globs and '!excluded' (env QUEUE/QUEUES).",
+)
+@click.option(
+    "--interval",
+    envvar="INTERVAL",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Longest idle wait in seconds before polling again (env INTERVAL).",
+)
+@click.option(
+    "--blocking/--no-blocking",
+    envvar="BLOCKING",
+    default=True,
+    help="Accepted for php-resque compatibility: idle waits always block (env BLOCKING).",
+)
+@click.option(
+    "-c",
+    "--count",
+    envvar="COUNT",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Number of workers; more than 1 runs them under a supervisor (env COUNT).",
+)
+@click.option("--pidfile", envvar="PIDFILE", default=None, help="Write the pid here (env PIDFILE).")
+@click.option(
+    "--mode",
+    type=click.Choice(["fork", "fork-every", "inprocess"]),
+    envvar="PYRESQUE_WORKER_MODE",
+    default="fork",
+    show_default=True,
+    help="fork: a child per job (Resque's); fork-every: a child runs --jobs-per-child jobs; "
+    "inprocess: no fork.",
+)
+@click.option("--jobs-per-child", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--timeout", type=float, default=None, help="Default job timeout in seconds.")
+@click.option("--burst", is_flag=True, help="Drain the queues, then exit.")
+@click.option(
+    "--graceful-term",
+    type=float,
+    default=None,
+    help="TERM lets the running job finish within this many seconds, then requeues it.",
+)
+@click.option("--term-timeout", type=float, default=4.0, show_default=True, help="Seconds from TERM to KILL.")
+@click.option("--heartbeat-interval", type=float, default=60.0, show_default=True)
+@click.option("--prune-interval", type=float, default=300.0, show_default=True)
+@click.option(
+    "--recover",
+    type=click.Choice(["fail", "requeue"]),
+    default="fail",
+    show_default=True,
+    help="What happens to a dead worker's job: recorded failed (Resque) or requeued.",
+)
+@click.option("--serializer", type=click.Choice(["json", "msgpack"]), default="json", show_default=True)
+@backend_options
+def worker(
+    queue: str | None,
+    interval: float,
+    blocking: bool,
+    count: int,
+    pidfile: str | None,
+    mode: str,
+    jobs_per_child: int,
+    timeout: float | None,
+    burst: bool,
+    graceful_term: float | None,
+    term_timeout: float,
+    heartbeat_interval: float,
+    prune_interval: float,
+    recover: str,
+    serializer: str,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    logging_flag: bool | None,
+    verbose: int,
+    vverbose: bool | None,
+) -> None:
+    """Run a Resque worker (or COUNT of them) on the given queues."""
+    setup_logging(*resolve_logging_flags(logging_flag, verbose, vverbose))
+    if not queue:
+        raise click.UsageError("set the queues: QUEUE=high,low (or --queue), '*' for all")
+    queues = [q.strip() for q in queue.split(",") if q.strip()]
+    options = {
+        "mode": mode,
+        "jobs_per_child": jobs_per_child,
+        "interval": interval,
+        "timeout": timeout,
+        "burst": burst,
+        "graceful_term": graceful_term,
+        "term_timeout": term_timeout,
+        "heartbeat_interval": heartbeat_interval,
+        "prune_interval": prune_interval,
+        "recover": recover,
+    }
+
+    def build() -> Worker:
+        app = make_app(redis, prefix, app_include, db=redis_db, serializer=serializer)
+        try:
+            return Worker(app, queues, WorkerOptions(**options))  # type: ignore[arg-type]
+        except (ConfigurationError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    with write_pidfile(pidfile):
+        if count > 1:
+            from pyresque.core.supervisor import Supervisor
+
+            build().app.close()  # fail fast on bad settings, before any fork
+            Supervisor(build, count).run()
+            return
+        build().work()

@@ -1,7 +1,377 @@
-"""The worker (being built by the worker issue)."""
+"""The worker: registration, heartbeat, signals -> intents, the reserve loop.
+
+``Worker(app, ["high", "low"]).work()`` runs until told to stop (or, with
+``burst=True``, until the queues are empty). How each job runs is the executor's
+business (:mod:`pyresque.core.executors`): fork per job (Resque's default), fork
+every N jobs, or in-process.
+
+Signals (Resque's): ``QUIT`` finish the job, then exit; ``TERM``/``INT`` stop the job
+now (its failure is recorded), then exit; ``USR1`` stop the job now, keep working;
+``USR2`` pause; ``CONT`` resume. With ``graceful_term``, ``TERM`` lets the job run
+up to that many seconds, then stops it and requeues it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pyresque.core import timefmt
+from pyresque.core.errors import ConfigurationError, DirtyExit
+from pyresque.core.proctitle import set_title
+from pyresque.core.queue_select import QueueSelector
+from pyresque.core.reservation import Held
+
+if TYPE_CHECKING:
+    from pyresque.core.app import Resque
+
+__all__ = ["Worker", "WorkerOptions"]
+
+log = logging.getLogger("pyresque.worker")
+
+MODES = ("fork", "fork-every", "inprocess")
+
+
+@dataclasses.dataclass(slots=True)
+class WorkerOptions:
+    """How a worker runs.
+
+    Attributes:
+        mode: ``"fork"`` (a child per job), ``"fork-every"`` (a child runs up to
+            ``jobs_per_child`` jobs) or ``"inprocess"``.
+        jobs_per_child: jobs a child runs before it is replaced (``fork-every``).
+        interval: longest idle wait, seconds, before polling again (``INTERVAL``).
+        poll_interval: how often an idle worker watching several queues polls.
+        timeout: default job timeout in seconds (a job's ``timeout`` attribute wins).
+        burst: stop when every queue is empty.
+        graceful_term: seconds ``TERM`` lets the running job finish before it is
+            stopped and requeued (``None``: ``TERM`` stops it now, Resque's way).
+        term_timeout: seconds between ``SIGTERM`` and ``SIGKILL`` to a child.
+        heartbeat_interval: seconds between heartbeats (Ruby: 60).
+        prune_interval: a heartbeat older than this (seconds) marks a dead worker (300).
+        recover: what happens to a dead worker's job: ``"fail"`` (Resque) or ``"requeue"``.
+        max_jobs: stop after this many jobs (``None``: no limit).
+    """
+
+    mode: str = "fork"
+    jobs_per_child: int = 100
+    interval: float = 5.0
+    poll_interval: float = 0.005
+    timeout: float | None = None
+    burst: bool = False
+    graceful_term: float | None = None
+    term_timeout: float = 4.0
+    heartbeat_interval: float = 60.0
+    prune_interval: float = 300.0
+    recover: str = "fail"
+    max_jobs: int | None = None
+
+
+class _Wake(Exception):
+    """Raised by a signal handler to cut an idle wait short."""
+
 
 class Worker:
-    """Placeholder so hook specs can name the type; replaced by the real worker."""
+    """A Resque worker.
+
+    Args:
+        app: the app whose backend, registry and hooks it uses (``worker.app``).
+        queues: queue names or patterns in priority order (``*``, globs, ``!excluded``).
+        options: a :class:`WorkerOptions`, or keyword overrides of its fields.
+
+    Attributes:
+        app: the :class:`~pyresque.Resque` app.
+        id: ``host:pid:queues``, as every Resque implementation spells it.
+    """
+
+    def __init__(
+        self,
+        app: Resque,
+        queues: list[str] | tuple[str, ...] | str,
+        options: WorkerOptions | None = None,
+        **overrides: Any,
+    ) -> None:
+        if isinstance(queues, str):
+            queues = [q for q in queues.split(",")]
+        self.app = app
+        self.selector = QueueSelector(list(queues))
+        self.options = dataclasses.replace(options or WorkerOptions(), **overrides)
+        if self.options.mode not in MODES:
+            raise ConfigurationError(f"unknown worker mode {self.options.mode!r}; known: {', '.join(MODES)}")
+        if self.options.recover not in ("fail", "requeue"):
+            raise ConfigurationError("recover must be 'fail' or 'requeue'")
+        if self.options.mode != "inprocess" and _is_fake(app):
+            raise ConfigurationError(
+                "a fakeredis app lives in one process: only mode='inprocess' can work with it"
+            )
+        self.hostname = socket.gethostname()
+        self.pid = os.getpid()
+        self.id = f"{self.hostname}:{self.pid}:{self.selector}"
+        self.processed = 0
+        self.failed = 0
+        # intents set by signals, read by the loop and the executors
+        self.shutdown = False  # stop taking jobs
+        self.kill_job = False  # stop the running job now
+        self.paused = False
+        self.graceful_deadline: float | None = None
+        self._idle = False
+        self._queues: list[str] = self.selector.resolve() if not self.selector.dynamic else []
+        self._queues_at = 0.0
+        self._heartbeat_stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        self._wakeup_r: int | None = None
+        self._registered = False
+        #: set by the executor: how to stop the running job from a signal handler
+        self.kill_callback: Callable[[], None] | None = None
+        #: in-process graceful TERM: the interrupted job is requeued, not failed
+        self.requeue_interrupted = False
+
+    # -- queues ----------------------------------------------------------------------
+    def queues(self, *, refresh: bool = False) -> list[str]:
+        """The concrete queues to poll now, in priority order (re-read for patterns)."""
+        if self.selector.dynamic and (refresh or time.monotonic() - self._queues_at > 5.0):
+            self._queues = self.selector.resolve(self.app.backend.broker.queues())
+            self._queues_at = time.monotonic()
+        return self._queues
+
+    def wait_for_jobs(self) -> None:
+        """Idle: block until a job may be there (or ``interval``), unless told to stop."""
+        queues = self.queues()
+        if len(queues) == 1:
+            timeout = min(self.options.interval, 1.0)
+        else:
+            timeout = min(self.options.interval, self.options.poll_interval)
+        self._idle = True
+        try:
+            if self.shutdown or self.kill_job:
+                return
+            self.app.backend.workers.wait_for_jobs(queues, timeout)
+        except _Wake:
+            pass
+        finally:
+            self._idle = False
+
+    # -- lifecycle -------------------------------------------------------------------
+    def work(self) -> None:
+        """Register, prune dead workers, run jobs until stopped, unregister. Blocks."""
+        from pyresque.core.executors import make_executor
+        from pyresque.core.pruning import prune_dead_workers
+
+        if threading.current_thread() is threading.main_thread():
+            self.install_signals()
+        set_title("Starting")
+        try:
+            self.with_backend(self.register)
+            self.with_backend(lambda: prune_dead_workers(self))
+            self.app.hooks.before_first_fork(self)
+            self.start_heartbeat()
+            log.info("worker %s started (%s mode)", self.id, self.options.mode)
+            make_executor(self).run()
+        finally:
+            self.stop_heartbeat()
+            self._exit()
+
+    def register(self) -> None:
+        """Write this worker's records; recover a job left under the same id. Round trips: 3-4."""
+        workers = self.app.backend.workers
+        workers.register(self.id, timefmt.ruby_time_to_s())
+        self._registered = True
+
+    def _exit(self) -> None:
+        try:
+            self.app.hooks.worker_exit(self)
+        except Exception:
+            log.exception("a worker_exit hook raised")
+        if not self._registered:
+            return
+        for attempt in range(3):
+            try:
+                self.release_held(DirtyExit("Job still being processed when the worker exited"))
+                self.app.backend.workers.unregister(self.id)
+                break
+            except self.app.backend.connection_errors as exc:
+                log.error("cannot unregister %s (%s); retrying", self.id, exc)
+                time.sleep(0.5 * (attempt + 1))
+        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
+
+    def release_held(self, exc: BaseException, *, requeue: bool = False) -> bool:
+        """Fail (or requeue) whatever job ``worker:<id>`` still holds. Round trips: 1-2."""
+        from pyresque.core.pruning import recover_record
+
+        held = self.app.backend.workers.held(self.id)
+        if held is None:
+            return False
+        if requeue:
+            previous = self.options.recover
+            self.options.recover = "requeue"
+            try:
+                return recover_record(self, self.id, held, exc)
+            finally:
+                self.options.recover = previous
+        return recover_record(self, self.id, held, exc)
+
+    def handle_held(self, held: Held) -> None:
+        """The reserve found an unfinished job under our id: a previous runner died."""
+        from pyresque.core.pruning import recover_record
+
+        recover_record(self, self.id, held.record, DirtyExit("the process running the job died"))
+
+    # -- backend resilience ----------------------------------------------------------
+    def with_backend(self, step: Any) -> Any:
+        """Run ``step()``, retrying with backoff (0.1 s doubling to 5 s) while the backend
+        is unreachable; gives up only when the worker is told to stop."""
+        delay = 0.1
+        failing = False
+        while True:
+            try:
+                result = step()
+                if failing:
+                    log.warning("backend %s reachable again", self.app.backend.describe())
+                return result
+            except self.app.backend.connection_errors as exc:
+                if not failing:
+                    log.error(
+                        "backend %s unreachable (%s); retrying with backoff", self.app.backend.describe(), exc
+                    )
+                failing = True
+                if self.shutdown and self.kill_job:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- heartbeat -------------------------------------------------------------------
+    def start_heartbeat(self) -> None:
+        """Refresh ``workers:heartbeat`` every ``heartbeat_interval`` on a thread."""
+        if self.options.heartbeat_interval <= 0:
+            return
+        self._heartbeat_stop.clear()
+        self._heartbeat = threading.Thread(target=self._beat, name="pyresque-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def _beat(self) -> None:
+        while not self._heartbeat_stop.wait(self.options.heartbeat_interval):
+            try:
+                self.app.backend.workers.heartbeat(self.id)
+            except Exception as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    def stop_heartbeat(self) -> None:
+        """Stop the heartbeat thread."""
+        self._heartbeat_stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join(2)
+            self._heartbeat = None
+
+    # -- signals ---------------------------------------------------------------------
+    def install_signals(self) -> None:
+        """QUIT, TERM, INT, USR1, USR2, CONT -> intents (this process only)."""
+        signal.signal(signal.SIGQUIT, self._on_quit)
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_int)
+        signal.signal(signal.SIGUSR1, self._on_usr1)
+        signal.signal(signal.SIGUSR2, self._on_usr2)
+        signal.signal(signal.SIGCONT, self._on_cont)
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        self._wakeup_r = r
+        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+
+    @property
+    def wakeup_fd(self) -> int | None:
+        """A fd that becomes readable when a signal arrives (for select loops)."""
+        return self._wakeup_r
+
+    def drain_wakeup(self) -> None:
+        """Empty the signal wake-up pipe."""
+        if self._wakeup_r is None:
+            return
+        try:
+            while os.read(self._wakeup_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _wake(self) -> None:
+        if self._idle:
+            raise _Wake()
+
+    def _on_quit(self, signum: int, frame: object) -> None:
+        log.info("QUIT: finishing the current job, then exiting")
+        self.request_shutdown()
+
+    def _on_term(self, signum: int, frame: object) -> None:
+        if self.options.graceful_term is not None:
+            log.info("TERM: finishing within %gs, then requeueing", self.options.graceful_term)
+            if self.graceful_deadline is None:
+                self.graceful_deadline = time.monotonic() + self.options.graceful_term
+                if self.options.mode == "inprocess":
+                    timer = threading.Timer(self.options.graceful_term, self._graceful_expired)
+                    timer.daemon = True
+                    timer.start()
+            self.request_shutdown()
+            return
+        log.info("TERM: stopping the current job now, then exiting")
+        self.request_shutdown(kill=True)
+
+    def _on_int(self, signum: int, frame: object) -> None:
+        log.info("INT: stopping the current job now, then exiting")
+        self.request_shutdown(kill=True)
+
+    def _on_usr1(self, signum: int, frame: object) -> None:
+        log.info("USR1: stopping the current job")
+        self.kill_job = True
+        self.on_kill_job()
+
+    def _on_usr2(self, signum: int, frame: object) -> None:
+        log.info("USR2: pausing")
+        self.paused = True
+        self._wake()
+
+    def _on_cont(self, signum: int, frame: object) -> None:
+        if self.paused:
+            log.info("CONT: resuming")
+        self.paused = False
+
+    def request_shutdown(self, *, kill: bool = False) -> None:
+        """Stop taking jobs; with ``kill``, stop the running one too."""
+        first = not self.shutdown
+        self.shutdown = True
+        if first:
+            try:
+                self.app.hooks.shutdown(self)
+            except Exception:
+                log.exception("a shutdown hook raised")
+        if kill:
+            self.kill_job = True
+            self.on_kill_job()
+        self._wake()
+
+    def on_kill_job(self) -> None:
+        """Stop the running job the executor's way (interrupt it, or kill the child)."""
+        if self.kill_callback is not None:
+            self.kill_callback()
+        else:
+            self._wake()
+
+    def _graceful_expired(self) -> None:
+        """In-process graceful TERM: the deadline passed, interrupt the job to requeue it."""
+        self.requeue_interrupted = True
+        self.kill_job = True
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
+    def __repr__(self) -> str:
+        return f"Worker({self.id!r}, mode={self.options.mode!r})"
+
+
+def _is_fake(app: Resque) -> bool:
+    from pyresque.backends.fake import FakeBackend
+
+    return isinstance(app.backend, FakeBackend)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 
 from pyresque.backends.base import Stats, WorkerRegistry
+from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.worker_scripts import FAIL, RECOVER, RESERVE, UNREGISTER
+from pyresque.core import timefmt
+from pyresque.core.errors import EncodeError
+from pyresque.core.failure import FailureRecord
+from pyresque.core.reservation import Held, Reservation
+from pyresque.serializers.json import dumps_text
 
 __all__ = ["RedisStats", "RedisWorkerRegistry"]
 
@@ -34,12 +43,221 @@ class RedisStats(Stats):
         self._r.delete(self._k.stat(name))
 
 
-class RedisWorkerRegistry(WorkerRegistry):
+def _json_str(text: str) -> str:
+    """``text`` as a JSON string literal (quotes included), as the scripts embed it."""
+    return dumps_text(text)
+
+
+def _result_json(result: Any) -> str:
+    """A job's return value as status JSON; ``null`` when it is not JSON-able."""
+    try:
+        return dumps_text(result)
+    except EncodeError:
+        return "null"
+
+
+class RedisWorkerWriter:
+    """The worker's side of ``RedisWorkerRegistry``: every hot-path step is one script.
+
+    Round trips per job: in-process mode 1 (RESERVE finishes job N and takes job N+1);
+    a failed job adds 1 (FAIL). Forking modes: the same, run from the child.
+    """
+
+    _r: redis.Redis
+    _k: Keys
+
+    def _setup_writer(self) -> None:
+        self._qnames: dict[str, tuple[str, str]] = {}
+        self._status_prefix, self._status_suffix = self._k.status("\x00").split("\x00")
+        self._wait_client: redis.Redis | None = None
+        self._fake = type(self._r).__module__.startswith("fakeredis")
+
+    def _queue_parts(self, queue: str) -> tuple[str, str]:
+        parts = self._qnames.get(queue)
+        if parts is None:
+            parts = self._qnames[queue] = (self._k.queue(queue), _json_str(queue))
+        return parts
+
+    def _status_key(self, job_id: str | None) -> str:
+        return self._k.status(job_id) if job_id else ""
+
+    def register(self, worker_id: str, started: str) -> None:
+        """SADD workers + SET started. Round trips: 1 (+2 for the heartbeat)."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.sadd(self._k.workers, worker_id)
+        pipe.set(self._k.worker_started(worker_id), started)
+        pipe.execute()
+        self.heartbeat(worker_id)
+
+    def unregister(self, worker_id: str) -> bool:
+        """Round trips: 1."""
+        k = self._k
+        keys = (
+            k.workers,
+            k.worker(worker_id),
+            k.worker_started(worker_id),
+            k.heartbeats,
+            k.stat(f"processed:{worker_id}"),
+            k.stat(f"failed:{worker_id}"),
+        )
+        return bool(UNREGISTER(self._r, keys, (worker_id,)))
+
+    def server_time(self) -> float:
+        """Redis ``TIME``. Round trips: 1."""
+        seconds, micros = self._r.time()
+        return float(seconds) + float(micros) / 1e6
+
+    def heartbeat(self, worker_id: str) -> float:
+        """HSET workers:heartbeat with Redis time, Ruby's format. Round trips: 2."""
+        now = self.server_time()
+        self._r.hset(self._k.heartbeats, worker_id, timefmt.heartbeat_time(now))
+        return now
+
+    def reserve(
+        self,
+        worker_id: str,
+        queues: Sequence[str],
+        run_at: str,
+        *,
+        done_job_id: str | None = None,
+        done_result: Any = None,
+        finish_previous: bool = False,
+        take: bool = True,
+    ) -> Reservation | Held | None:
+        """Round trips: 1 (done of the previous job fused in)."""
+        keys: list[str] = [
+            self._k.worker(worker_id),
+            self._k.stat("processed"),
+            self._k.stat(f"processed:{worker_id}"),
+        ]
+        names: list[str] = []
+        if take:
+            for q in queues:
+                key, name = self._queue_parts(q)
+                keys.append(key)
+                names.append(name)
+        out = RESERVE(
+            self._r,
+            keys,
+            (
+                "1" if finish_previous else "0",
+                self._status_key(done_job_id) if finish_previous else "",
+                _result_json(done_result) if done_job_id else "null",
+                int(time.time()),
+                run_at,
+                _json_str(worker_id),
+                self._status_prefix,
+                self._status_suffix,
+                "1" if take and names else "0",
+                *names,
+            ),
+        )
+        if not out:
+            return None
+        index, payload = int(out[0]), bytes(out[1])
+        if index < 0:
+            return Held(payload)
+        return Reservation(queues[index - 1], payload)
+
+    def done(self, worker_id: str, job_id: str | None, result: Any = None) -> None:
+        """Round trips: 1."""
+        self.reserve(
+            worker_id, (), "", done_job_id=job_id, done_result=result, finish_previous=True, take=False
+        )
+
+    def fail(
+        self, worker_id: str, record: FailureRecord | None, job_id: str | None, *, only_if_held: bool = False
+    ) -> bool:
+        """Round trips: 1."""
+        k = self._k
+        keys = (
+            k.worker(worker_id),
+            k.failed,
+            k.stat("failed"),
+            k.stat(f"failed:{worker_id}"),
+            k.stat("processed"),
+            k.stat(f"processed:{worker_id}"),
+        )
+        data = encode_failure(record) if record is not None else b""
+        args = (data, self._status_key(job_id), int(time.time()), "1" if only_if_held else "0")
+        return bool(FAIL(self._r, keys, args))
+
+    def held(self, worker_id: str) -> bytes | None:
+        """Round trips: 1."""
+        raw: bytes | None = self._r.get(self._k.worker(worker_id))  # type: ignore[assignment]
+        return raw
+
+    def recover(
+        self,
+        worker_id: str,
+        expected: bytes,
+        *,
+        mode: str,
+        record: FailureRecord | None,
+        queue: str,
+        payload: bytes,
+        job_id: str | None,
+    ) -> bool:
+        """Round trips: 1."""
+        if mode not in ("fail", "requeue", "handled"):
+            raise ValueError(f"unknown recovery mode {mode!r}")
+        k = self._k
+        target = queue or "failed_recovery"
+        keys = (
+            k.worker(worker_id),
+            k.failed,
+            k.stat("failed"),
+            k.stat("processed"),
+            k.queues,
+            k.queue(target),
+        )
+        data = encode_failure(record) if record is not None else b""
+        args = (expected, mode, data, target, payload, self._status_key(job_id), int(time.time()))
+        return bool(RECOVER(self._r, keys, args))
+
+    def acquire_prune_lock(self, owner: str, ttl: int) -> bool:
+        """SET NX EX. Round trips: 1."""
+        return bool(self._r.set(self._k.pruning_lock, owner, nx=True, ex=max(1, int(ttl))))
+
+    def paused_all(self) -> bool:
+        """Round trips: 1."""
+        value = self._r.get(self._k.pause_all)
+        return value is not None and bytes(value).strip().lower() == b"true"  # type: ignore[arg-type]
+
+    def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
+        """One queue: ``BLMOVE q q LEFT LEFT`` (wakes at once, takes nothing: the head goes
+        back where it was, atomically). Several queues or fakeredis: one short sleep
+        (the caller polls). Round trips: 1."""
+        if len(queues) != 1 or self._fake or timeout <= 0:
+            time.sleep(max(0.0, timeout))
+            return
+        key = self._queue_parts(queues[0])[0]
+        client = self._waiter()
+        try:
+            client.blmove(key, key, round(timeout, 3), "LEFT", "LEFT")  # type: ignore[arg-type]
+        except BaseException:
+            # interrupted mid-reply (a signal): the connection state is unknown
+            client.connection_pool.disconnect()
+            raise
+
+    def _waiter(self) -> redis.Redis:
+        if self._wait_client is None:
+            kwargs = dict(self._r.connection_pool.connection_kwargs)
+            kwargs.pop("socket_timeout", None)
+            pool = self._r.connection_pool.__class__(
+                connection_class=self._r.connection_pool.connection_class, max_connections=2, **kwargs
+            )
+            self._wait_client = redis.Redis(connection_pool=pool)
+        return self._wait_client
+
+
+class RedisWorkerRegistry(RedisWorkerWriter, WorkerRegistry):
     """``<ns>:workers``, ``<ns>:worker:<id>`` and ``<ns>:workers:heartbeat``."""
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self._r = client
         self._k = keys
+        self._setup_writer()
 
     def all(self) -> list[str]:
         """Round trips: 1."""

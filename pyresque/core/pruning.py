@@ -1,0 +1,142 @@
+"""Recovering jobs held by workers that died, and pruning those workers' records.
+
+A job is held in ``worker:<id>`` from the instant it is reserved (one atomic step) until
+its outcome is written (one atomic step). Whoever finds a held job whose runner is gone
+(the parent after a dirty child exit, a worker restarting under the same id, any worker
+pruning a dead one) releases it here: recorded as a failure (Resque's way) or requeued
+at the front of its queue (``recover="requeue"``), never lost. The release is a
+compare-and-act on the exact record, so two pruners never release one job twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from pyresque.core import timefmt
+from pyresque.core.errors import WorkerLost
+from pyresque.core.failure import FailureRecord
+from pyresque.core.job import Job
+from pyresque.core.perform import raw_payload_dict
+from pyresque.serializers.json import dumps_text
+
+if TYPE_CHECKING:
+    from pyresque.core.worker import Worker
+
+__all__ = ["parse_worker_id", "prune_dead_workers", "recover_record"]
+
+log = logging.getLogger("pyresque.worker")
+
+
+def parse_worker_id(worker_id: str) -> tuple[str, int | None, str]:
+    """``host:pid:queues`` -> (host, pid or ``None`` when not a number, queues)."""
+    host, _, rest = worker_id.partition(":")
+    pid_text, _, queues = rest.partition(":")
+    return host, int(pid_text) if pid_text.isdigit() else None, queues
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _split_record(raw_record: bytes) -> tuple[str, bytes, dict[str, Any]]:
+    """(queue, raw payload bytes, payload dict as recorded) from a ``worker:<id>`` value."""
+    try:
+        data = json.loads(raw_record)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return "", raw_record, raw_payload_dict(raw_record)
+    queue = data.get("queue") if isinstance(data.get("queue"), str) else ""
+    payload = data.get("payload")
+    if isinstance(payload, dict) and payload.get("class") is None and isinstance(payload.get("raw_hex"), str):
+        raw = bytes.fromhex(payload["raw_hex"])
+        return str(queue), raw, raw_payload_dict(raw)
+    if isinstance(payload, dict):
+        return str(queue), dumps_text(payload).encode("utf-8"), payload
+    return str(queue), dumps_text(payload).encode("utf-8"), raw_payload_dict(dumps_text(payload).encode())
+
+
+def recover_record(worker: Worker, owner_id: str, raw_record: bytes, exc: BaseException) -> bool:
+    """Release the job in ``raw_record`` (the value of ``worker:<owner_id>``): fail it with
+    ``exc`` (``on_failure`` hooks run first, so retries apply) or requeue it, per
+    ``worker.options.recover``. Returns whether this call released it. Round trips: 1."""
+    queue, raw, payload = _split_record(raw_record)
+    job: Job | None = None
+    try:
+        job = worker.app.decode(raw, queue)
+    except (ValueError, LookupError):
+        job = None
+    backend = worker.app.backend.workers
+    job_id = job.id if job is not None else None
+    if worker.options.recover == "requeue" and queue and job is not None:
+        done = backend.recover(
+            owner_id, raw_record, mode="requeue", record=None, queue=queue, payload=raw, job_id=job_id
+        )
+        if done:
+            log.warning("requeued %s from %s (%s)", job.class_name, owner_id, exc)
+        return done
+    handled = False
+    if job is not None:
+        try:
+            handled = worker.app.hooks.on_failure(worker, job, exc)
+        except Exception:
+            log.exception("an on_failure hook raised; the failure is recorded regardless")
+        payload = job.to_payload()
+    record = (
+        None if handled else FailureRecord.from_exception(exc, payload=payload, queue=queue, worker=owner_id)
+    )
+    done = backend.recover(
+        owner_id,
+        raw_record,
+        mode="handled" if handled else "fail",
+        record=record,
+        queue=queue,
+        payload=raw,
+        job_id=job_id,
+    )
+    if done:
+        log.warning("failed %s held by %s: %s", payload.get("class"), owner_id, exc)
+    return done
+
+
+def prune_dead_workers(worker: Worker) -> list[str]:
+    """Unregister workers that are gone, releasing their jobs; returns their ids.
+
+    Gone means: a heartbeat older than ``prune_interval`` by the server's clock (any
+    host), or a worker on this host whose pid no longer exists. Only one worker prunes
+    at a time (``pruning_dead_workers_in_progress``, SET NX EX).
+    """
+    registry = worker.app.backend.workers
+    if not registry.acquire_prune_lock(worker.id, int(worker.options.heartbeat_interval) or 1):
+        return []
+    now = registry.server_time()
+    beats = registry.heartbeats()
+    hostname = socket.gethostname()
+    pruned = []
+    for other in registry.all():
+        if other == worker.id:
+            continue
+        host, pid, _ = parse_worker_id(other)
+        beat = timefmt.parse_any(beats[other]) if other in beats else None
+        stale = beat is not None and now - beat.timestamp() > worker.options.prune_interval
+        dead_here = host == hostname and pid is not None and pid != os.getpid() and not _pid_alive(pid)
+        if not (stale or dead_here):
+            continue
+        held = registry.held(other)
+        if held is not None:
+            why = "heartbeat stale" if stale else f"pid {pid} is gone"
+            recover_record(worker, other, held, WorkerLost(f"worker {other} died ({why})"))
+        if registry.unregister(other):
+            pruned.append(other)
+            log.warning("pruned dead worker %s", other)
+    return pruned

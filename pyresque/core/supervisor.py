@@ -1,0 +1,89 @@
+"""``COUNT=n``: a parent that runs n workers, restarts any that dies, forwards signals."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pyresque.core.proctitle import set_title
+
+if TYPE_CHECKING:
+    from pyresque.core.worker import Worker
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger("pyresque.worker")
+
+_FORWARDED = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
+_STOPPING = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT)
+
+
+class Supervisor:
+    """Runs ``count`` workers, each built by ``build()`` in its own forked process.
+
+    A worker that exits while the supervisor is not stopping is restarted (at most one
+    restart per slot per second, so a crashing setup never spins). QUIT/TERM/INT are
+    forwarded and the supervisor exits once every worker has; USR1/USR2/CONT are
+    forwarded as they are.
+    """
+
+    def __init__(self, build: Callable[[], Worker], count: int) -> None:
+        self.build = build
+        self.count = count
+        self.children: dict[int, int] = {}  # pid -> slot
+        self.started_at: dict[int, float] = {}  # slot -> last start
+        self.stopping = False
+
+    def _forward(self, signum: int, frame: object) -> None:
+        if signum in _STOPPING:
+            self.stopping = True
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def spawn(self, slot: int) -> None:
+        """Fork one worker for ``slot``."""
+        wait = self.started_at.get(slot, 0.0) + 1.0 - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self.started_at[slot] = time.monotonic()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for sig in _FORWARDED:
+                    signal.signal(sig, signal.SIG_DFL)
+                self.build().work()
+                code = 0
+            except BaseException:
+                log.exception("worker process crashed")
+            finally:
+                os._exit(code)
+        self.children[pid] = slot
+        log.info("supervisor started worker pid %d (slot %d)", pid, slot)
+
+    def run(self) -> None:
+        """Start the workers and supervise them until told to stop."""
+        for sig in _FORWARDED:
+            signal.signal(sig, self._forward)
+        set_title(f"Supervising {self.count} workers")
+        for slot in range(self.count):
+            self.spawn(slot)
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            if pid not in self.children:
+                continue
+            slot = self.children.pop(pid)
+            if not self.stopping:
+                log.warning("worker pid %d exited (status %d); restarting", pid, status)
+                self.spawn(slot)

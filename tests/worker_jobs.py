@@ -1,0 +1,154 @@
+"""Job fixtures for worker tests (importable by name: workers resolve jobs by name)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from pyresque import DontPerform, Resque
+
+#: Where jobs leave traces for tests to read (set by the test through the environment).
+TRACE_ENV = "PYRESQUE_TEST_TRACE"
+
+
+def _trace(line: str) -> None:
+    path = os.environ.get(TRACE_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+def noop(*args: Any) -> None:
+    """Does nothing."""
+
+
+def record(tag: Any) -> None:
+    """Appends ``tag`` to the trace file (proves the job ran, and how often)."""
+    _trace(str(tag))
+
+
+def sleeper(seconds: float, tag: Any = None) -> str:
+    """Sleeps, then traces ``tag``."""
+    time.sleep(seconds)
+    if tag is not None:
+        _trace(str(tag))
+    return "slept"
+
+
+class Add:
+    """Returns a + b (a class job with perform)."""
+
+    def perform(self, a: int, b: int) -> int:
+        return a + b
+
+
+class WithHooks:
+    """Traces set_up, perform (with self.args) and tear_down."""
+
+    def set_up(self) -> None:
+        _trace("set_up")
+
+    def perform(self, *args: Any) -> None:
+        _trace(f"perform {list(self.args)}")  # type: ignore[attr-defined]
+
+    def tear_down(self) -> None:
+        _trace("tear_down")
+
+
+class CamelHooks:
+    """php-resque style setUp/tearDown."""
+
+    def setUp(self) -> None:
+        _trace("setUp")
+
+    def perform(self) -> None:
+        _trace("perform")
+
+    def tearDown(self) -> None:
+        _trace("tearDown")
+
+
+class FailSetUp:
+    """set_up raises."""
+
+    def set_up(self) -> None:
+        raise ValueError("set_up broke")
+
+    def perform(self) -> None:
+        _trace("should not run")
+
+
+class FailTearDown:
+    """tear_down raises after a successful perform."""
+
+    def perform(self) -> None:
+        _trace("perform")
+
+    def tear_down(self) -> None:
+        raise ValueError("tear_down broke")
+
+
+class SkipInSetUp:
+    """set_up raises DontPerform: skipped, not failed."""
+
+    def set_up(self) -> None:
+        raise DontPerform("not today")
+
+    def perform(self) -> None:
+        _trace("should not run")
+
+
+def boom(*args: Any) -> None:
+    """Raises RuntimeError."""
+    raise RuntimeError("boom é/x")
+
+
+def exits(code: int = 3) -> None:
+    """Raises SystemExit."""
+    raise SystemExit(code)
+
+
+def interrupts() -> None:
+    """Raises KeyboardInterrupt."""
+    raise KeyboardInterrupt("job said stop")
+
+
+def hard_exit(code: int = 3) -> None:
+    """Leaves the process at once (``os._exit``)."""
+    os._exit(code)
+
+
+def kill_self() -> None:
+    """SIGKILLs its own process."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def slow_forever() -> None:
+    """Sleeps a long time (timeouts, signals)."""
+    _trace("started")
+    time.sleep(60)
+
+
+def slow_forever_pid() -> None:
+    """Traces its pid, then sleeps a long time."""
+    _trace(f"pid {os.getpid()}")
+    time.sleep(60)
+
+
+class Quick:
+    """A job with its own short timeout."""
+
+    timeout = 0.5
+
+    def perform(self) -> None:
+        time.sleep(10)
+
+
+def register(app: Resque) -> None:
+    """Register every fixture under its plain name (APP_INCLUDE convention)."""
+    for obj in (noop, record, sleeper, boom, exits, interrupts, hard_exit, kill_self, slow_forever, slow_forever_pid):
+        app.job(obj, name=obj.__name__)
+    for cls in (Add, WithHooks, CamelHooks, FailSetUp, FailTearDown, SkipInSetUp, Quick):
+        app.job(cls, name=cls.__name__)
