@@ -135,6 +135,29 @@ class NodeResque:
             text=True,
         )
 
+    def schedule(self, timeout: float = 30.0, **options: Any) -> list[dict[str, Any]]:
+        """Run a node-resque Scheduler until the delayed queue is empty; its events.
+
+        Raises AssertionError if it timed out or crashed.
+        """
+        proc = self.start_scheduler(timeout, **options)
+        out, err = proc.communicate(timeout=timeout + 10)
+        events = [json.loads(line) for line in out.splitlines() if line.strip()]
+        if proc.returncode != 0:
+            raise AssertionError(f"node scheduler exited {proc.returncode}: events={events} stderr={err}")
+        return events
+
+    def start_scheduler(self, timeout: float = 30.0, **options: Any) -> subprocess.Popen[str]:
+        """Start a node-resque Scheduler process (see ``node/scheduler.js``) and return it."""
+        config = {"timeout_ms": int(timeout * 1000), **options}
+        return subprocess.Popen(
+            ["node", str(SCRIPTS / "scheduler.js"), json.dumps(config)],
+            env=self._env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def performed(self) -> list[dict[str, Any]]:
         """What the node jobs recorded, in order."""
         raws: list[bytes] = self.client.lrange(PERFORMED, 0, -1)  # type: ignore[assignment]
