@@ -52,7 +52,7 @@ def decode_item(raw: bytes) -> dict[str, Any]:
         InvalidJobError: not UTF-8 JSON, not an object, no class, or args not a list.
     """
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidJobError(f"delayed item is not JSON: {exc}") from exc
     if not isinstance(data, dict):

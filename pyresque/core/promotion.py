@@ -47,11 +47,14 @@ class PromoteResult:
     failed: int = 0
     #: items another scheduler moved first (read by us, moved by them).
     lost_races: int = 0
+    #: items read from delayed lists.
+    read: int = 0
 
     def __iadd__(self, other: PromoteResult) -> PromoteResult:
         self.promoted += other.promoted
         self.failed += other.failed
         self.lost_races += other.lost_races
+        self.read += other.read
         return self
 
 
@@ -137,7 +140,7 @@ class Promoter:
         """
         store = self.app.backend.delayed
         raws = store.items_at(timestamp, 0, self.batch_size)
-        result = PromoteResult()
+        result = PromoteResult(read=len(raws))
         if not raws:
             store.tidy(timestamp)
             return result
@@ -169,16 +172,23 @@ class Promoter:
         """Move every item due at or before ``now``, oldest timestamp first.
 
         ``keep_going`` is asked before each batch (the scheduler stops there when told
-        to exit or when it lost the leader lock). Round trips: 1 per timestamp +
-        2 per batch.
+        to exit or when it lost the leader lock). Round trips: 2 per batch, plus 1
+        per timestamp and 1 to find nothing more is due (a full batch goes on with
+        the same timestamp without asking the schedule again).
         """
         total = PromoteResult()
         store = self.app.backend.delayed
+        current: int | None = None
         while keep_going():
-            stamps = store.due_timestamps(now, 1)
-            if not stamps:
-                break
-            total += self.promote_timestamp(stamps[0])
+            if current is None:
+                stamps = store.due_timestamps(now, 1)
+                if not stamps:
+                    break
+                current = stamps[0]
+            batch = self.promote_timestamp(current)
+            total += batch
+            if batch.read < self.batch_size:
+                current = None
         if total.promoted or total.failed:
             log.info(
                 "promoted %d delayed item(s), %d undeliverable to the failure store",
