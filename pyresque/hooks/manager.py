@@ -75,8 +75,7 @@ class HookManager:
         self._h = self.pm.hook
         # The default perform is registered before blocking: it cannot be blocked.
         self.pm.register(DefaultPerform(), PERFORM_NAME)
-        for name in blocked:
-            self.pm.set_blocked(name)
+        self._block(blocked)
         if builtins:
             self._register_builtin(JobClassHooks(), JOBCLASS_NAME)
             self._register_builtin(RetryPlugin(), RETRY_NAME)
@@ -84,6 +83,11 @@ class HookManager:
             self.register(plugin)
         if load_entry_points:
             self.load_entry_points()
+
+    def _block(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name != PERFORM_NAME:
+                self.pm.set_blocked(name)
 
     def _register_builtin(self, plugin: object, name: str) -> None:
         if not self.pm.is_blocked(name):
@@ -99,8 +103,7 @@ class HookManager:
         Raises:
             ConfigurationError: an entry point cannot be imported or instantiated.
         """
-        for name in blocked:
-            self.pm.set_blocked(name)
+        self._block(blocked)
         loaded: list[str] = []
         for ep in importlib.metadata.entry_points(group=PROJECT):
             if self.pm.is_blocked(ep.name) or self.pm.has_plugin(ep.name):
@@ -150,7 +153,7 @@ class HookManager:
 
     def names(self) -> list[str]:
         """The names of every registered plugin, sorted."""
-        return sorted(n for n, _ in self.pm.list_name_plugin() if n is not None)
+        return sorted(n for n, p in self.pm.list_name_plugin() if n is not None and p is not None)
 
     def _isolated(self, hook: str, **kwargs: Any) -> list[Any]:
         """Call each implementation of ``hook`` alone; log and skip the ones that raise."""
