@@ -29,6 +29,11 @@ def record(tag: Any) -> None:
     _trace(str(tag))
 
 
+def record_pid(tag: Any) -> None:
+    """Appends ``tag`` and the pid of the process that ran it."""
+    _trace(f"{tag} {os.getpid()}")
+
+
 def sleeper(seconds: float, tag: Any = None) -> str:
     """Sleeps, then traces ``tag``."""
     time.sleep(seconds)
@@ -148,7 +153,19 @@ class Quick:
 
 def register(app: Resque) -> None:
     """Register every fixture under its plain name (APP_INCLUDE convention)."""
-    for obj in (noop, record, sleeper, boom, exits, interrupts, hard_exit, kill_self, slow_forever, slow_forever_pid):
+    for obj in (
+        noop,
+        record,
+        record_pid,
+        sleeper,
+        boom,
+        exits,
+        interrupts,
+        hard_exit,
+        kill_self,
+        slow_forever,
+        slow_forever_pid,
+    ):
         app.job(obj, name=obj.__name__)
     for cls in (Add, WithHooks, CamelHooks, FailSetUp, FailTearDown, SkipInSetUp, Quick):
         app.job(cls, name=cls.__name__)

@@ -66,10 +66,12 @@ def _split_record(raw_record: bytes) -> tuple[str, bytes, dict[str, Any]]:
     return str(queue), dumps_text(payload).encode("utf-8"), raw_payload_dict(dumps_text(payload).encode())
 
 
-def recover_record(worker: Worker, owner_id: str, raw_record: bytes, exc: BaseException) -> bool:
+def recover_record(
+    worker: Worker, owner_id: str, raw_record: bytes, exc: BaseException, *, requeue: bool = False
+) -> bool:
     """Release the job in ``raw_record`` (the value of ``worker:<owner_id>``): fail it with
-    ``exc`` (``on_failure`` hooks run first, so retries apply) or requeue it, per
-    ``worker.options.recover``. Returns whether this call released it. Round trips: 1."""
+    ``exc`` (``on_failure`` hooks run first, so retries apply), or with ``requeue`` push
+    it back to the front of its queue. Returns whether this call released it. Round trips: 1."""
     queue, raw, payload = _split_record(raw_record)
     job: Job | None = None
     try:
@@ -78,7 +80,7 @@ def recover_record(worker: Worker, owner_id: str, raw_record: bytes, exc: BaseEx
         job = None
     backend = worker.app.backend.workers
     job_id = job.id if job is not None else None
-    if worker.options.recover == "requeue" and queue and job is not None:
+    if requeue and queue and job is not None:
         done = backend.recover(
             owner_id, raw_record, mode="requeue", record=None, queue=queue, payload=raw, job_id=job_id
         )
@@ -135,7 +137,8 @@ def prune_dead_workers(worker: Worker) -> list[str]:
         held = registry.held(other)
         if held is not None:
             why = "heartbeat stale" if stale else f"pid {pid} is gone"
-            recover_record(worker, other, held, WorkerLost(f"worker {other} died ({why})"))
+            lost = WorkerLost(f"worker {other} died ({why})")
+            recover_record(worker, other, held, lost, requeue=worker.options.recover == "requeue")
         if registry.unregister(other):
             pruned.append(other)
             log.warning("pruned dead worker %s", other)

@@ -208,20 +208,14 @@ class Worker:
         held = self.app.backend.workers.held(self.id)
         if held is None:
             return False
-        if requeue:
-            previous = self.options.recover
-            self.options.recover = "requeue"
-            try:
-                return recover_record(self, self.id, held, exc)
-            finally:
-                self.options.recover = previous
-        return recover_record(self, self.id, held, exc)
+        return recover_record(self, self.id, held, exc, requeue=requeue)
 
     def handle_held(self, held: Held) -> None:
         """The reserve found an unfinished job under our id: a previous runner died."""
         from pyresque.core.pruning import recover_record
 
-        recover_record(self, self.id, held.record, DirtyExit("the process running the job died"))
+        exc = DirtyExit("the process running the job died")
+        recover_record(self, self.id, held.record, exc, requeue=self.options.recover == "requeue")
 
     # -- backend resilience ----------------------------------------------------------
     def with_backend(self, step: Any) -> Any:

@@ -1,0 +1,197 @@
+"""Real worker processes on a real redis-server: modes, dirty exits, timeouts, bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from pyresque import Resque
+from tests.worker_proc import start_worker, stop, trace_lines, wait_for
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def app(redis_url: str) -> Any:
+    """An app on the test redis-server (emptied)."""
+    resque = Resque(redis_url)
+    yield resque
+    resque.close()
+
+
+def failures(app: Resque) -> list[dict[str, Any]]:
+    client: redis.Redis = app.backend.client  # type: ignore[attr-defined]
+    return [json.loads(raw) for raw in client.lrange("resque:failed", 0, -1)]
+
+
+def title_of(pid: int) -> str:
+    with open(f"/proc/{pid}/cmdline", "rb") as fh:
+        return fh.read().replace(b"\x00", b" ").decode().strip()
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+MODES = ["fork", "fork-every", "inprocess"]
+
+
+@pytest.mark.parametrize("mode", ["fork", "fork-every"])
+def test_child_exit_code_and_sigkill_are_recorded_as_dirty_exits(
+    app: Resque, redis_url: str, mode: str, tmp_path: Path
+) -> None:
+    """os._exit(3) and a SIGKILLed child each fail their job (DirtyExit); later jobs still run."""
+    trace = tmp_path / "t"
+    app.enqueue("q", "hard_exit", 3)
+    app.enqueue("q", "kill_self")
+    app.enqueue("q", "record", "after")
+    proc = start_worker(redis_url, "q", "--burst", "--mode", mode, trace=trace)
+    assert stop(proc, 30) == 0
+    recs = failures(app)
+    assert [r["exception"] for r in recs] == ["pyresque.DirtyExit", "pyresque.DirtyExit"]
+    assert "exited with status 3" in recs[0]["error"]
+    assert "SIGKILL" in recs[1]["error"]
+    assert recs[0]["payload"]["class"] == "hard_exit"
+    assert trace_lines(trace) == ["after"]
+    assert app.backend.stats.get("failed") == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_timeouts_fail_the_job_in_every_mode(app: Resque, redis_url: str, mode: str, tmp_path: Path) -> None:
+    """A job past its timeout is stopped and recorded as a timeout; the next job runs."""
+    trace = tmp_path / "t"
+    app.enqueue("q", "Quick")
+    app.enqueue("q", "sleeper", 30)
+    app.enqueue("q", "record", "after")
+    proc = start_worker(redis_url, "q", "--burst", "--mode", mode, "--timeout", "0.5", trace=trace)
+    assert stop(proc, 30) == 0
+    assert [r["exception"] for r in failures(app)] == ["pyresque.JobTimeoutError"] * 2
+    assert trace_lines(trace) == ["after"]
+
+
+@pytest.mark.parametrize(("mode", "children"), [("fork", 7), ("fork-every", 3)])
+def test_fork_modes_run_jobs_in_children_replaced_every_n(
+    app: Resque, redis_url: str, mode: str, children: int, tmp_path: Path
+) -> None:
+    """fork: a child per job; fork-every with 3 per child: 7 jobs need 3 children."""
+    trace = tmp_path / "t"
+    for i in range(7):
+        app.enqueue("q", "record_pid", i)
+    proc = start_worker(redis_url, "q", "--burst", "--mode", mode, "--jobs-per-child", "3", trace=trace)
+    assert stop(proc, 30) == 0
+    rows = [line.split() for line in trace_lines(trace)]
+    assert [r[0] for r in rows] == [str(i) for i in range(7)]
+    pids = {r[1] for r in rows}
+    assert len(pids) == children and str(proc.pid) not in pids
+    assert app.backend.stats.get("processed") == 7
+
+
+def test_worker_records_its_job_and_titles_while_working(app: Resque, redis_url: str, tmp_path: Path) -> None:
+    """workers set, started, heartbeat, worker:<id> JSON in Ruby's order, Ruby process titles."""
+    app.enqueue("q", "slow_forever")
+    proc = start_worker(redis_url, "q,other", "--mode", "fork", trace=tmp_path / "t")
+    try:
+        wid = f"{socket.gethostname()}:{proc.pid}:q,other"
+        client: redis.Redis = app.backend.client  # type: ignore[attr-defined]
+        raw = wait_for(lambda: client.get(f"resque:worker:{wid}"), what="the worker record")
+        record = json.loads(raw)  # type: ignore[arg-type]
+        assert list(record) == ["queue", "run_at", "payload", "worker"]
+        assert record["queue"] == "q" and record["worker"] == wid
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["run_at"])
+        assert record["payload"]["class"] == "slow_forever"
+        assert app.backend.workers.all() == [wid]
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000", client.get(f"resque:worker:{wid}:started").decode()
+        )  # type: ignore[union-attr]
+        assert wid in app.backend.workers.heartbeats()
+        assert re.fullmatch(r"resque-[\d.]+: Forked \d+ at \d+", title_of(proc.pid))
+        child = wait_for(lambda: children_of(proc.pid), what="the child")[0]  # type: ignore[index]
+        wait_for(lambda: "Processing" in title_of(child), what="the child title")
+        assert re.fullmatch(r"resque-[\d.]+: Processing q since \d+ \[slow_forever\]", title_of(child))
+        proc.send_signal(signal.SIGTERM)
+        assert stop(proc) == 0
+        assert [k for k in client.keys("*") if wid.encode() in k] == []
+        assert app.backend.workers.all() == []
+        assert len(failures(app)) == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_idle_worker_title_says_waiting_for_its_queues(redis_url: str) -> None:
+    """An idle worker's title is Ruby's 'Waiting for q1,q2'."""
+    proc = start_worker(redis_url, "high,low", "--mode", "fork")
+    try:
+        wait_for(lambda: "Waiting for" in title_of(proc.pid), what="the title")
+        assert title_of(proc.pid).endswith("Waiting for high,low")
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        assert stop(proc) == 0
+
+
+def test_dead_worker_on_this_host_is_pruned_and_its_job_failed(app: Resque, redis_url: str) -> None:
+    """A registered worker whose pid is gone: its held job becomes a WorkerLost failure."""
+    dead = _register_dead_worker(app)
+    proc = start_worker(redis_url, "q", "--burst", "--mode", "inprocess")
+    assert stop(proc) == 0
+    recs = failures(app)
+    assert [r["exception"] for r in recs] == ["pyresque.WorkerLost"]
+    assert recs[0]["worker"] == dead and recs[0]["payload"]["class"] == "record"
+    assert dead not in app.backend.workers.all()
+
+
+def test_dead_worker_job_is_requeued_when_configured(app: Resque, redis_url: str, tmp_path: Path) -> None:
+    """--recover requeue puts a dead worker's job back; it then runs."""
+    trace = tmp_path / "t"
+    _register_dead_worker(app)
+    proc = start_worker(redis_url, "q", "--burst", "--mode", "inprocess", "--recover", "requeue", trace=trace)
+    assert stop(proc) == 0
+    assert failures(app) == []
+    assert trace_lines(trace) == ["lost"]
+
+
+def test_stale_heartbeat_prunes_a_worker_on_another_host(app: Resque, redis_url: str) -> None:
+    """A worker on another host whose heartbeat is older than the prune interval is pruned."""
+    wid = "elsewhere:123:q"
+    client: redis.Redis = app.backend.client  # type: ignore[attr-defined]
+    client.sadd("resque:workers", wid)
+    client.hset("resque:workers:heartbeat", wid, "2020-01-01T00:00:00+00:00")
+    client.sadd("resque:workers", "elsewhere:456:q")
+    client.hset("resque:workers:heartbeat", "elsewhere:456:q", _now_iso(client))
+    proc = start_worker(redis_url, "q", "--burst", "--mode", "inprocess")
+    assert stop(proc) == 0
+    assert app.backend.workers.all() == ["elsewhere:456:q"]
+
+
+def _now_iso(client: redis.Redis) -> str:
+    from pyresque.core import timefmt
+
+    seconds, _ = client.time()
+    return timefmt.heartbeat_time(float(seconds))
+
+
+def _register_dead_worker(app: Resque) -> str:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    wid = f"{socket.gethostname()}:{pid}:q"
+    client: redis.Redis = app.backend.client  # type: ignore[attr-defined]
+    client.sadd("resque:workers", wid)
+    payload = {"class": "record", "args": ["lost"]}
+    record = {"queue": "q", "run_at": "2026-01-01T00:00:00Z", "payload": payload, "worker": wid}
+    client.set(f"resque:worker:{wid}", json.dumps(record))
+    client.sadd("resque:queues", "q")
+    return wid

@@ -1,0 +1,69 @@
+"""Helpers for tests that run real worker processes (``python -m pyresque worker``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_worker(
+    redis_url: str,
+    queues: str,
+    *args: str,
+    trace: Path | None = None,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``pyresque worker`` on ``queues`` with the worker job fixtures included."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    if trace is not None:
+        full_env["PYRESQUE_TEST_TRACE"] = str(trace)
+    full_env.update(env or {})
+    cmd = [
+        sys.executable,
+        "-m",
+        "pyresque",
+        "worker",
+        "--queue",
+        queues,
+        "--redis",
+        redis_url,
+        "--app-include",
+        "tests.worker_jobs",
+        *args,
+    ]
+    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=out)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
+    """Poll ``predicate`` until it is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    """Wait for ``proc`` to exit (killing it if it does not); returns its exit code."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        raise AssertionError("the worker did not exit in time") from None
+
+
+def trace_lines(path: Path) -> list[str]:
+    """Lines jobs appended to the trace file."""
+    return path.read_text().splitlines() if path.exists() else []
