@@ -32,11 +32,26 @@ def _job(class_name: str = "Echo", *args: Any) -> Job:
 def test_every_spec_has_a_typed_facade_method_and_a_docstring() -> None:
     """Each hookspec is documented and reachable through a HookManager method."""
     names = [n for n in dir(specs) if n.startswith("pyresque_")]
-    expected = (
-        "before_first_fork before_fork after_fork before_perform perform after_perform on_failure"
-        " before_enqueue after_enqueue before_dequeue after_dequeue after_schedule"
-        " before_delayed_enqueue queue_empty worker_exit before_pause after_pause shutdown"
-    ).split()
+    expected = [
+        "before_first_fork",
+        "before_fork",
+        "after_fork",
+        "before_perform",
+        "perform",
+        "after_perform",
+        "on_failure",
+        "before_enqueue",
+        "after_enqueue",
+        "before_dequeue",
+        "after_dequeue",
+        "after_schedule",
+        "before_delayed_enqueue",
+        "queue_empty",
+        "worker_exit",
+        "before_pause",
+        "after_pause",
+        "shutdown",
+    ]
     assert sorted(names) == sorted(f"pyresque_{n}" for n in expected)
     for name in names:
         assert (getattr(specs, name).__doc__ or "").strip(), name
