@@ -19,6 +19,7 @@
     ├── FailureNotFound (IndexError)
     ├── DontEnqueue             control flow: a before_enqueue hook vetoes a job
     ├── DontPerform             control flow: a before_perform hook skips a job
+    ├── TooManyJobs (RuntimeError)  the test kit performed more jobs than allowed
     └── JobFailure              how a job ended badly, as written to the failure store
         ├── DirtyExit           the process running the job exited non-zero or by a signal
         ├── JobTimeoutError     the job ran past its timeout and was killed
@@ -143,4 +144,11 @@ class UndeliverableDelayedItem(InvalidJobError):
     """A due delayed item cannot be promoted (unreadable, or no queue can be found).
 
     The scheduler moves such an item to the failure store, never drops it.
+    """
+
+
+class TooManyJobs(PyresqueError, RuntimeError):
+    """The test kit (``drain``, ``inline``) performed more jobs than its ``max_jobs``.
+
+    Usually a job that enqueues itself forever; raise ``max_jobs`` if not.
     """

@@ -5,7 +5,8 @@ Plain helpers work with any test runner::
     from pyresque.testing import fake_app, assert_enqueued
 
 With pytest, the plugin (registered through the ``pytest11`` entry point) adds the
-fixtures ``pyresque_app`` (a fresh app on fakeredis) and friends. Importing this module
+fixtures ``pyresque_app`` (a fresh app on fakeredis) and ``pyresque_inline_app`` (the
+same, with every ``enqueue`` performed at once). Importing this module
 has no side effects and does not need pytest; fakeredis is needed once an app is made
 (``pip install pyresque[fakeredis]``).
 """
@@ -14,17 +15,24 @@ from __future__ import annotations
 
 import importlib.util
 
+from pyresque.core.errors import TooManyJobs
 from pyresque.testing.assertions import assert_enqueued, assert_not_enqueued, enqueued
 from pyresque.testing.fake import fake_app, fake_backend, reset
+from pyresque.testing.performing import Performed, PerformLog, drain, inline
 
 __all__ = [
+    "PerformLog",
+    "Performed",
+    "TooManyJobs",
     "assert_enqueued",
     "assert_not_enqueued",
+    "drain",
     "enqueued",
     "fake_app",
     "fake_backend",
+    "inline",
     "reset",
 ]
 
 if importlib.util.find_spec("pytest") is not None:  # the fixtures, for the pytest11 entry point
-    from pyresque.testing.plugin import pyresque_app  # noqa: F401
+    from pyresque.testing.plugin import pyresque_app, pyresque_inline_app  # noqa: F401

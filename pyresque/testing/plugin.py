@@ -8,8 +8,9 @@ import pytest
 
 from pyresque.core.app import Resque
 from pyresque.testing.fake import fake_app
+from pyresque.testing.performing import inline
 
-__all__ = ["pyresque_app"]
+__all__ = ["pyresque_app", "pyresque_inline_app"]
 
 
 @pytest.fixture
@@ -21,4 +22,14 @@ def pyresque_app() -> Iterator[Resque]:
     """
     app = fake_app()
     yield app
+    app.close()
+
+
+@pytest.fixture
+def pyresque_inline_app() -> Iterator[Resque]:
+    """A fresh pyresque app on fakeredis in inline mode: ``enqueue`` performs the job at once
+    (after a round trip through the serializer and the backend); failures raise."""
+    app = fake_app()
+    with inline(app):
+        yield app
     app.close()
