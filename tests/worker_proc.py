@@ -39,8 +39,11 @@ def start_worker(
         "tests.worker_jobs",
         *args,
     ]
-    out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=out)
+    if log is None:
+        quiet = subprocess.DEVNULL
+        return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=quiet, stderr=quiet)
+    with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=out)
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0, what: str = "condition") -> object:
