@@ -1,0 +1,119 @@
+"""Retries on a real redis-server through the real worker: errors, dirty exits, delays."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+from typing import Any
+
+import pytest
+import redis
+
+from pyresque import Resque
+from pyresque.core.worker import Worker
+from pyresque.hooks.builtin.retry import RetryPlugin
+from pyresque.hooks.builtin.retry_policy import retry_identifier
+
+pytestmark = pytest.mark.redis
+
+
+class Unlucky:
+    """Always raises; three retries at once."""
+
+    retry_limit = 3
+
+    def perform(self, n: int) -> None:
+        raise ConnectionError(f"unlucky {n}")
+
+
+class Crasher:
+    """Kills its own process (a child in fork mode): a dirty exit the parent reports."""
+
+    retry_limit = 1
+
+    def perform(self) -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Patient:
+    """Retried through the delayed queue with a jittered exponential backoff."""
+
+    retry_limit = 2
+    retry_delay = 100
+    retry_exponential_backoff = True
+    retry_delay_multiplicand_min = 0.5
+    retry_delay_multiplicand_max = 1.5
+
+    def perform(self) -> None:
+        raise TimeoutError("slow upstream")
+
+
+@pytest.fixture
+def app(redis_url: str) -> Any:
+    """A redis-server app with a seeded retry plugin on a fixed clock."""
+    resque = Resque(redis_url, plugins=[RetryPlugin(rng=random.Random(5), clock=lambda: 2_000_000_000.0)])
+    for cls in (Unlucky, Crasher, Patient):
+        resque.job(cls, name=cls.__name__)
+    yield resque
+    resque.close()
+
+
+def _client(app: Resque) -> redis.Redis:
+    client: redis.Redis = app.backend.client  # type: ignore[attr-defined]
+    return client
+
+
+def _failed(app: Resque) -> list[dict[str, Any]]:
+    return [json.loads(raw) for raw in _client(app).lrange("resque:failed", 0, -1)]
+
+
+def test_in_process_retries_until_the_limit_then_one_record(app: Resque) -> None:
+    """Four runs (1 + 3 retries), each counted failed; one record with attempts 4; key gone."""
+    app.enqueue("q", "Unlucky", 7)
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    (record,) = _failed(app)
+    assert record["exception"] == "ConnectionError" and record["error"] == "unlucky 7"
+    assert record["attempts"] == 4 and record["payload"]["args"] == [7]
+    assert app.backend.stats.get("failed") == 4 and app.backend.stats.get("processed") == 4
+    sha = retry_identifier([7])
+    assert sha is not None
+    assert not _client(app).exists(f"resque:resque-retry:Unlucky:{sha}")
+
+
+def test_dirty_exit_in_fork_mode_is_retried_by_the_parent(app: Resque) -> None:
+    """A child SIGKILLed mid-job: retried once (counter written by the child), then recorded."""
+    app.enqueue("q", "Crasher")
+    Worker(app, "q", mode="fork", burst=True, heartbeat_interval=0).work()
+    (record,) = _failed(app)
+    assert record["exception"] == "pyresque.DirtyExit" and "SIGKILL" in record["error"]
+    assert record["attempts"] == 2
+    assert app.size("q") == 0 and not _client(app).exists("resque:resque-retry:Crasher")
+
+
+def test_delayed_retries_land_in_resque_scheduler_keys_on_an_exact_schedule(app: Resque) -> None:
+    """Each failure schedules {"class","args","queue"} at ceil(now + 100*2**n*u), u from RNG(5)."""
+    now = 2_000_000_000.0
+    app.enqueue("q", "Patient")
+    worker = Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0)
+    worker.work()
+    client = _client(app)
+    reference = random.Random(5)
+    first = -(-(now + 100 * reference.uniform(0.5, 1.5)) // 1)
+    item = b'{"class":"Patient","args":[],"queue":"q"}'
+    assert client.zrange("resque:delayed_queue_schedule", 0, -1, withscores=True) == [
+        (str(int(first)).encode(), first)
+    ]
+    assert client.lrange(f"resque:delayed:{int(first)}", 0, -1) == [item]
+    assert client.smembers(b"resque:timestamps:" + item) == {f"delayed:{int(first)}".encode()}
+    assert client.get("resque:resque-retry:Patient") == b"0"
+    # the scheduler would move it back; do it by hand and run the second attempt
+    client.delete(
+        f"resque:delayed:{int(first)}", "resque:delayed_queue_schedule", b"resque:timestamps:" + item
+    )
+    client.rpush("resque:queue:q", item)
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    second = -(-(now + 200 * reference.uniform(0.5, 1.5)) // 1)
+    assert client.zrange("resque:delayed_queue_schedule", 0, -1) == [str(int(second)).encode()]
+    assert client.get("resque:resque-retry:Patient") == b"1" and _failed(app) == []
