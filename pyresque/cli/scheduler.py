@@ -143,13 +143,9 @@ def scheduler(
     from pyresque.core.schedule import load_schedule_file
     from pyresque.core.scheduler import Scheduler
 
-    setup_logging(*resolve_logging_flags(logging_flag, verbose, vverbose))
     app = make_app(redis, prefix, app_include, db=redis_db)
     try:
         schedules = load_schedule_file(schedule_file) if schedule_file else []
-        for schedule in schedules:
-            for key in schedule.unknown_keys():
-                log.warning("schedule %r: key %r is not used by pyresque", schedule.name, key)
         runner = Scheduler(
             app,
             schedules,
@@ -165,7 +161,12 @@ def scheduler(
             grace=grace,
         )
     except (ConfigurationError, ValueError) as exc:
+        app.close()
         raise click.ClickException(str(exc)) from exc
+    setup_logging(*resolve_logging_flags(logging_flag, verbose, vverbose))
+    for schedule in schedules:
+        for key in schedule.unknown_keys():
+            log.warning("schedule %r: key %r is not used by pyresque", schedule.name, key)
 
     def _stop(signum: int, frame: FrameType | None) -> Any:
         log.info("signal %s: stopping", signal.Signals(signum).name)
