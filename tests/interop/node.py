@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,6 +171,53 @@ class NodeResque:
     def close(self) -> None:
         """Close the helper's Redis connection."""
         self.client.close()
+
+
+def start_py_worker(
+    redis_url: str, queues: str, *args: str, namespace: str = "resque"
+) -> subprocess.Popen[str]:
+    """Start ``pyresque worker`` on ``queues`` with the interop jobs (``tests/interop/py_jobs.py``)."""
+    env = dict(os.environ)
+    root = str(HERE.parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env["INTEROP_REDIS_URL"] = redis_url
+    for name in ("QUEUE", "QUEUES", "REDIS_BACKEND", "REDIS_URL", "PREFIX", "APP_INCLUDE"):
+        env.pop(name, None)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pyresque",
+        "worker",
+        "--queue",
+        queues,
+        "--redis",
+        redis_url,
+        "--prefix",
+        namespace,
+        "--app-include",
+        "tests.interop.py_jobs",
+        "--interval",
+        "0.1",
+        *args,
+    ]
+    return subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def run_py_worker(redis_url: str, queues: str, *args: str, timeout: float = 30.0) -> str:
+    """Run a pyresque worker in burst mode (until its queues are empty); its stderr.
+
+    Raises AssertionError if it fails or does not finish in time.
+    """
+    proc = start_py_worker(redis_url, queues, "--burst", *args)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+        raise AssertionError(f"pyresque worker did not finish: {err}") from None
+    if proc.returncode != 0:
+        raise AssertionError(f"pyresque worker exited {proc.returncode}: {err}")
+    return err
 
 
 def wait_for(predicate: Any, timeout: float = 15.0, interval: float = 0.02) -> Any:
