@@ -229,3 +229,33 @@ def test_jobs_of_unknown_classes_have_no_class_hooks(app: Resque) -> None:
     """A foreign class name (not registered) enqueues without hooks or errors."""
     app.enqueue("q", "Ruby::Job", 1)
     assert app.size("q") == 1 and EVENTS == []
+
+
+class Scheduled:
+    """resque-scheduler's per-class hooks."""
+
+    @classmethod
+    def after_schedule_note(cls, *args: Any) -> None:
+        EVENTS.append(f"after_schedule{args}")
+
+    @classmethod
+    def before_delayed_enqueue_note(cls, *args: Any) -> None:
+        EVENTS.append(f"before_delayed_enqueue{args}")
+
+    @classmethod
+    def before_delayed_enqueue_zbroken(cls, *args: Any) -> None:
+        raise RuntimeError("hook failure must not lose the job")
+
+    def perform(self, *args: Any) -> None: ...
+
+
+def test_scheduler_class_hooks_fire_and_never_lose_the_job(app: Resque) -> None:
+    """after_schedule* on enqueue_at; before_delayed_enqueue* on promotion (errors logged)."""
+    from pyresque.core.promotion import Promoter
+
+    app.job(Scheduled, name="Scheduled")
+    app.enqueue_at(4_000_000_000, "q", Scheduled, 1)
+    assert EVENTS == ["after_schedule(1,)"]
+    result = Promoter(app).promote_due(4_000_000_000)
+    assert result.promoted == 1 and app.size("q") == 1
+    assert EVENTS == ["after_schedule(1,)", "before_delayed_enqueue(1,)"]

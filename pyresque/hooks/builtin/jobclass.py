@@ -14,6 +14,9 @@ family runs in name order (``sorted``), with the job's arguments:
 ``after_enqueue*(*args)``      after the job was written
 ``before_dequeue*(*args)``     before ``dequeue`` removes it; returning ``False`` keeps it
 ``after_dequeue*(*args)``      after ``dequeue`` removed it
+``after_schedule*(*args)``     after ``enqueue_at``/``enqueue_in`` wrote a delayed item
+``before_delayed_enqueue*``    in the scheduler, before a due item is pushed (``*args``;
+                               exceptions are logged, the job is enqueued regardless)
 ============================  ==============================================================
 
 Hooks run on the class, as in Ruby (``def self.before_perform_x``): define them with
@@ -55,6 +58,8 @@ PREFIXES = (
     "after_enqueue",
     "before_dequeue",
     "after_dequeue",
+    "after_schedule",
+    "before_delayed_enqueue",
 )
 
 
@@ -137,6 +142,19 @@ class JobClassHooks:
     def pyresque_after_dequeue(self, app: Resque, job: Job) -> None:
         """Run ``after_dequeue*``."""
         for _, hook in self.hooks_for(app, job, "after_dequeue"):
+            hook(*job.args)
+
+    # scheduler ---------------------------------------------------------------------
+    @hookimpl
+    def pyresque_after_schedule(self, app: Resque, job: Job) -> None:
+        """Run ``after_schedule*`` (resque-scheduler's per-class hook)."""
+        for _, hook in self.hooks_for(app, job, "after_schedule"):
+            hook(*job.args)
+
+    @hookimpl
+    def pyresque_before_delayed_enqueue(self, app: Resque, job: Job) -> None:
+        """Run ``before_delayed_enqueue*`` (resque-scheduler's per-class hook)."""
+        for _, hook in self.hooks_for(app, job, "before_delayed_enqueue"):
             hook(*job.args)
 
     # perform -----------------------------------------------------------------------
