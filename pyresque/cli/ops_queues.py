@@ -20,7 +20,7 @@ from pyresque.cli.ops_common import (
 from pyresque.core.app import Resque
 from pyresque.core.dequeue import JobMatch, dequeue_matching
 
-__all__ = ["dequeue", "enqueue", "info", "queues", "worker_rows", "workers"]
+__all__ = ["dequeue", "enqueue", "info", "prune", "queues", "worker_rows", "workers"]
 
 
 def _queue_sizes(app: Resque) -> dict[str, int]:
@@ -216,3 +216,53 @@ def dequeue(
         emit_json({"queue": queue, "removed": removed})
     else:
         click.echo(f"removed {removed} job{'s' if removed != 1 else ''} from {queue}")
+
+
+@click.command()
+@click.option(
+    "--prune-interval",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="A heartbeat older than this many seconds marks a worker dead (any host).",
+)
+@click.option(
+    "--recover",
+    type=click.Choice(["fail", "requeue"]),
+    default="fail",
+    show_default=True,
+    help="What happens to a dead worker's job: recorded failed (Resque) or requeued.",
+)
+@ops_backend_options
+@json_option
+def prune(
+    prune_interval: float,
+    recover: str,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    as_json: bool,
+) -> None:
+    """Unregister dead workers and release the jobs they held (the worker's own pruning).
+
+    Dead means: a heartbeat older than --prune-interval (workers on any host that write
+    heartbeats: pyresque, Ruby), or a worker on this host whose process is gone.
+    Workers elsewhere without heartbeats (node, PHP) are left alone.
+    """
+    from pyresque.core.pruning import prune_dead_workers
+    from pyresque.core.worker import Worker
+
+    with operator_app(redis, redis_db, prefix, app_include) as app:
+        # an unregistered identity for the pruning lock (held 1 s, not a worker's 60 s)
+        pruner = Worker(
+            app, ["*"], mode="inprocess", heartbeat_interval=1, prune_interval=prune_interval, recover=recover
+        )
+        with app.connection_guard():
+            pruned = prune_dead_workers(pruner)
+    if as_json:
+        emit_json({"pruned": pruned})
+        return
+    for worker_id in pruned:
+        click.echo(f"pruned {worker_id}")
+    click.echo(f"pruned {len(pruned)} dead worker{'s' if len(pruned) != 1 else ''}")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from pyresque import FailureRecord, Resque
 from pyresque.cli import main
+from pyresque.core import timefmt
 
 RUBY_WORKER = "web1:4242:high,low"
 RUBY_RECORD = {
@@ -324,3 +329,58 @@ def test_unknown_backend_scheme_is_a_clean_error() -> None:
     result = CliRunner().invoke(main, ["queues", "-r", "mongodb://x"])
     assert result.exit_code == 1
     assert "unknown backend scheme" in result.stderr
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_prune_removes_dead_local_worker_and_fails_its_job(url: str, app: Resque) -> None:
+    """A worker on this host whose process is gone is unregistered; its job becomes a failure."""
+    client = app.backend.client  # type: ignore[attr-defined]
+    dead = f"{socket.gethostname()}:{_dead_pid()}:high"
+    alive = f"{socket.gethostname()}:{os.getppid()}:low"
+    held = app.encode(app.build_job("high", "Foo::Bar", [1]))
+    client.sadd("resque:workers", dead, alive)
+    client.set(
+        f"resque:worker:{dead}", b'{"queue":"high","run_at":"2026-11-23T17:23:27Z","payload":' + held + b"}"
+    )
+    data = run_json(url, "prune")
+    assert data == {"pruned": [dead]}
+    assert app.backend.workers.all() == [alive]
+    (record,) = app.failures.all(0, -1)
+    assert (record.exception, record.worker, record.payload["class"]) == (
+        "pyresque.WorkerLost",
+        dead,
+        "Foo::Bar",
+    )
+
+
+def test_prune_stale_heartbeat_any_host_and_requeue(url: str, app: Resque) -> None:
+    """A heartbeat older than --prune-interval prunes a remote worker; --recover requeue requeues its job."""
+    client = app.backend.client  # type: ignore[attr-defined]
+    stale = "elsewhere:123:q"
+    fresh = "elsewhere:124:q"
+    held = app.encode(app.build_job("q", "Foo::Bar", [2]))
+    client.sadd("resque:workers", stale, fresh)
+    client.hset("resque:workers:heartbeat", stale, "2020-01-01T00:00:00+00:00")
+    client.hset("resque:workers:heartbeat", fresh, timefmt.heartbeat_time())
+    client.set(
+        f"resque:worker:{stale}", b'{"queue":"q","run_at":"2020-01-01T00:00:00Z","payload":' + held + b"}"
+    )
+    result = run(url, "prune", "--recover", "requeue", "--prune-interval", "60")
+    assert result.exit_code == 0, result.output
+    assert f"pruned {stale}" in result.stdout and "pruned 1 dead worker" in result.stdout
+    assert app.backend.workers.all() == [fresh]
+    assert [list(j.args) for j in app.peek("q")] == [[2]]
+    assert app.failures.count() == 0
+
+
+def test_prune_keeps_workers_without_evidence_of_death(url: str, app: Resque) -> None:
+    """Remote workers without heartbeats (node, PHP) are left alone."""
+    app.backend.client.sadd("resque:workers", "nodebox:99:q")  # type: ignore[attr-defined]
+    assert run_json(url, "prune") == {"pruned": []}
+    assert app.backend.workers.all() == ["nodebox:99:q"]
