@@ -332,10 +332,11 @@ class DelayedStore(abc.ABC):
 
     # leader lock -----------------------------------------------------------------------
     @abc.abstractmethod
-    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "") -> bool:
+    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "") -> int:
         """Take the scheduler lock, or refresh its TTL if ``value`` holds it; atomic.
 
-        Returns whether ``value`` holds the lock afterwards.
+        Returns 2 when ``value`` just took the lock, 1 when it refreshed it, 0 when
+        someone else holds it.
         """
 
     @abc.abstractmethod

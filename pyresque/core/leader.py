@@ -61,16 +61,21 @@ class LeaderLock:
         self.timeout = timeout
         self.lock_prefix = lock_prefix
         self.is_leader = False
+        #: whether the last :meth:`poll` took the lock afresh (rather than refreshing it).
+        self.newly_acquired = False
         #: ``time.monotonic()`` when we last became the leader.
         self.leader_since: float | None = None
 
     def poll(self) -> bool:
         """Take or refresh the lock; returns whether we lead now. One round trip.
 
-        Logs every change of leadership.
+        Logs every change of leadership. A lock taken afresh counts as a new
+        leadership even if we thought we led (we may have stalled past the TTL).
         """
-        held = self.store.leader_acquire(self.value, self.timeout, self.lock_prefix)
-        if held and not self.is_leader:
+        state = self.store.leader_acquire(self.value, self.timeout, self.lock_prefix)
+        held = state > 0
+        self.newly_acquired = state == 2
+        if self.newly_acquired or (held and not self.is_leader):
             self.leader_since = time.monotonic()
             log.info("became the scheduler leader as %s (lock expires after %d s)", self.value, self.timeout)
         elif not held and self.is_leader:

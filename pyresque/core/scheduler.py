@@ -108,6 +108,8 @@ class Scheduler:
         self.clock = clock
         self._stop = threading.Event()
         self._last_refresh = 0.0
+        self._led = False
+        self._reload_all = False
 
     # control ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -129,19 +131,26 @@ class Scheduler:
         if now - self._last_refresh < min(self.interval, self.lock.timeout / 3):
             return True
         self._last_refresh = now
-        return self.lock.poll()
+        held = self.lock.poll()
+        self._reload_all = self._reload_all or self.lock.newly_acquired
+        return held
 
     # one poll --------------------------------------------------------------------------
     def poll(self) -> PollResult:
         """Lead (or not), promote due items, enqueue due ticks. See the module docstring."""
         leading = self.lock.poll() if self.use_lock else True
         self._last_refresh = time.monotonic()
+        if leading and (not self._led or (self.use_lock and self.lock.newly_acquired)):
+            self._reload_all = True
+        self._led = leading
         if not leading:
             return PollResult(False)
         promoted = self.promoter.promote_due(int(self.clock()), self._keep_going)
         if self._stop.is_set() or (self.use_lock and not self.lock.is_leader):
             return PollResult(self.lock.is_leader or not self.use_lock, promoted)
-        self.recurring.reload()
+        # a new leader reloads in full: flags set meanwhile were taken by the previous one
+        self.recurring.reload(force=self._reload_all)
+        self._reload_all = False
         ticks = self.recurring.enqueue_due(self.clock())
         return PollResult(True, promoted, ticks)
 

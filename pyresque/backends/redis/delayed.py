@@ -151,9 +151,9 @@ class RedisDelayedStore(DelayedStore):
         return bool(TIDY_TIMESTAMP(self._r, (self._k.delayed(ts), self._k.delayed_schedule), (str(ts),)))
 
     # leader lock -----------------------------------------------------------------------
-    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "") -> bool:
-        """SET NX EX, or compare-and-expire when already ours. Round trips: 1."""
-        return bool(LEADER_ACQUIRE(self._r, (self._k.scheduler_lock(lock_prefix),), (value, int(ttl))))
+    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "") -> int:
+        """SET NX EX (2), or compare-and-expire when already ours (1), else 0. Round trips: 1."""
+        return int(LEADER_ACQUIRE(self._r, (self._k.scheduler_lock(lock_prefix),), (value, int(ttl))))
 
     def leader_release(self, value: str, lock_prefix: str = "") -> bool:
         """Compare-and-delete. Round trips: 1."""

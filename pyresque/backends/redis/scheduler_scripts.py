@@ -69,10 +69,10 @@ return 0
 
 #: KEYS: lock key  ARGV: our value (``host:pid``), ttl seconds
 #: Acquire (SET NX EX) or, if we already hold it, refresh the TTL (compare-and-expire).
-#: Returns 1 when we hold the lock afterwards, 0 when someone else does.
+#: Returns 2 when we just took the lock, 1 when we refreshed ours, 0 when someone else holds it.
 LEADER_ACQUIRE = LuaScript(
     """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 2 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
   return 1
