@@ -7,7 +7,9 @@ read them: ``INTERVAL``/``RESQUE_SCHEDULER_INTERVAL``, ``PREFIX``, ``REDIS_BACKE
 ``DELAYED_REQUEUE_BATCH_SIZE``, ``DYNAMIC_SCHEDULE``; plus pyresque's ``SCHEDULE_FILE``,
 ``DEFAULT_QUEUE`` and ``MISSED_TICKS``. Options override the environment.
 
-Signals: INT, TERM and QUIT finish the current batch, release the lock and exit.
+Signals: INT, TERM and QUIT finish the current batch, release the lock and exit;
+USR1 logs the schedules in force; USR2 reloads the schedule file (a broken file is
+logged and the schedules in force are kept).
 """
 
 from __future__ import annotations
@@ -172,8 +174,27 @@ def scheduler(
         log.info("signal %s: stopping", signal.Signals(signum).name)
         runner.stop()
 
+    def _show(signum: int, frame: FrameType | None) -> Any:
+        for name, schedule in sorted(runner.recurring.schedules.items()):
+            log.warning("schedule %r: %s", name, schedule.to_config())
+        if not runner.recurring.schedules:
+            log.warning("no recurring schedule")
+
+    def _reload(signum: int, frame: FrameType | None) -> Any:
+        if not schedule_file:
+            log.warning("USR2: no schedule file to reload")
+            return
+        try:
+            runner.recurring.set_static(load_schedule_file(schedule_file))
+        except ConfigurationError as exc:
+            log.error("USR2: schedule file not reloaded, keeping the schedules in force: %s", exc)
+            return
+        log.warning("USR2: reloaded %d schedule(s) from %s", len(runner.recurring.static), schedule_file)
+
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
         signal.signal(sig, _stop)
+    signal.signal(signal.SIGUSR1, _show)
+    signal.signal(signal.SIGUSR2, _reload)
     written = _write_pidfile(pidfile) if pidfile else None
     try:
         _set_title(f"resque-scheduler-pyresque: {runner.name} schedules={len(schedules)}")

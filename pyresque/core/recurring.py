@@ -104,11 +104,6 @@ class Recurring:
         if grace < 0 or max_catch_up < 1:
             raise ConfigurationError("grace must be >= 0 and max_catch_up >= 1")
         self.app = app
-        self.static: dict[str, Schedule] = {}
-        for schedule in schedules:
-            if schedule.name in self.static:
-                raise ConfigurationError(f"two schedules are named {schedule.name!r}")
-            self.static[schedule.name] = schedule
         self.dynamic = dynamic
         self.missed = missed
         self.grace = grace
@@ -117,12 +112,26 @@ class Recurring:
         self._dynamic: dict[str, Schedule] = {}
         self._loaded = False
         self._warned: set[tuple[str, Any]] = set()
-        for schedule in self.static.values():
+        self.static: dict[str, Schedule] = {}
+        self.set_static(schedules)
+
+    def set_static(self, schedules: Iterable[Schedule]) -> None:
+        """Replace the static schedules (e.g. a reloaded schedule file), all or nothing.
+
+        Raises:
+            ConfigurationError: two share a name, or one has no queue (nothing changes).
+        """
+        new: dict[str, Schedule] = {}
+        for schedule in schedules:
+            if schedule.name in new:
+                raise ConfigurationError(f"two schedules are named {schedule.name!r}")
             if self._queue_for(schedule) is None:
                 raise ConfigurationError(
                     f"schedule {schedule.name!r} has no queue, its class gives none "
                     "and there is no default queue"
                 )
+            new[schedule.name] = schedule
+        self.static = new
 
     @property
     def schedules(self) -> dict[str, Schedule]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -88,3 +89,26 @@ def test_interval_not_below_lock_timeout_is_refused(redis_url: str) -> None:
     )
     assert result.exit_code == 1
     assert "shorter than the lock timeout" in result.output
+
+
+def test_usr2_reloads_the_schedule_file_and_keeps_it_when_broken(redis_url: str, tmp_path: Path) -> None:
+    """USR2 with a broken file keeps the old schedule; with a fixed one the new queue is used."""
+    r = redis.Redis.from_url(redis_url)
+    path = tmp_path / "schedule.yml"
+    path.write_text("tick:\n  every: 1s\n  class: A\n  queue: first\n")
+    proc = SchedulerProc(redis_url, "--schedule", str(path), "--interval", "0.2")
+    try:
+        until(lambda: r.llen("resque:queue:first") >= 1, 20, "the first schedule to run")
+        path.write_text("tick: [broken\n")
+        proc.proc.send_signal(signal.SIGUSR2)
+        until(lambda: "not reloaded" in proc.log(), 10, "the broken file to be reported")
+        seen = r.llen("resque:queue:first")
+        until(lambda: r.llen("resque:queue:first") > seen, 10, "the old schedule to keep running")
+        path.write_text("tick:\n  every: 1s\n  class: A\n  queue: second\n")
+        proc.proc.send_signal(signal.SIGUSR2)
+        until(lambda: r.llen("resque:queue:second") >= 1, 10, "the reloaded schedule to run")
+        proc.proc.send_signal(signal.SIGUSR1)
+        until(lambda: "'queue': 'second'" in proc.log(), 10, "USR1 to list the schedule")
+        assert proc.terminate() == 0
+    finally:
+        proc.close()
