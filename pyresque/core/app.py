@@ -14,6 +14,7 @@ from typing import Any, TypeVar, overload
 from pyresque.backends import Backend, FailureStore, PushItem, create_backend
 from pyresque.core.delayed import DelayedMixin
 from pyresque.core.errors import BackendConnectionError, InvalidJobError
+from pyresque.core.failure_backends import FailureBackendSpec, make_failure_store
 from pyresque.core.job import Job, validate_queue_name
 from pyresque.core.registry import JobRegistry
 from pyresque.core.tracking import TrackedJob
@@ -73,6 +74,10 @@ class Resque(DelayedMixin):
         plugins: pluggy plugins for this app only.
         load_entry_points: also load plugins from the ``pyresque`` entry-point group.
         blocked_plugins: entry-point plugin names not to load.
+        failure_backend: where failures go: ``"redis"`` (the ``failed`` list, default),
+            ``"redis_multi_queue"``, a ``FailureStore``, a factory taking the backend,
+            or a list of those (``Multiple``: written to all, read from the first).
+            It replaces ``backend.failures`` (of a shared backend object too).
     """
 
     def __init__(
@@ -86,8 +91,11 @@ class Resque(DelayedMixin):
         plugins: Iterable[object] = (),
         load_entry_points: bool = False,
         blocked_plugins: Iterable[str] = (),
+        failure_backend: FailureBackendSpec | None = None,
     ) -> None:
         self.backend = create_backend(backend, namespace)
+        if failure_backend is not None:
+            self.backend.failures = make_failure_store(failure_backend, self.backend)
         self.serializer = get_serializer(serializer)
         self.registry = registry if registry is not None else JobRegistry(allow_modules)
         self.hooks = HookManager(plugins, load_entry_points=load_entry_points, blocked=blocked_plugins)

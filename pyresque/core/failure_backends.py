@@ -30,6 +30,7 @@ __all__ = [
     "FailureBackendSpec",
     "Multiple",
     "make_failure_store",
+    "writes_failed_list",
 ]
 
 logger = logging.getLogger(__name__)
@@ -207,3 +208,19 @@ def _named(name: str, backend: Backend) -> FailureStore:
             )
         return RedisMultiQueueFailureStore(backend.client, backend.keys)
     raise ConfigurationError(f"unknown failure backend {name!r}; known: {', '.join(FAILURE_BACKENDS)}")
+
+
+def writes_failed_list(backend: Backend) -> bool:
+    """Whether ``backend.failures`` is the plain ``failed`` list of the backend itself.
+
+    The worker writes such records atomically with its bookkeeping; for any other
+    store the hook manager routes failures through ``backend.failures`` (see
+    :meth:`pyresque.hooks.manager.HookManager.on_failure`).
+    """
+    from pyresque.backends.redis import RedisBackend
+    from pyresque.backends.redis.failure import RedisFailureStore
+
+    if not isinstance(backend, RedisBackend):
+        return True
+    store = backend.failures
+    return type(store) is RedisFailureStore and store._key == backend.keys.failed

@@ -233,10 +233,15 @@ class HookManager:
     def on_failure(self, worker: Worker, job: Job, exception: BaseException) -> bool:
         """See :func:`pyresque.hooks.specs.pyresque_on_failure`.
 
-        Returns whether any implementation handled the failure (returned ``True``).
+        Returns whether the failure was handled: an implementation returned ``True``,
+        or the app uses another failure store than the plain ``failed`` list and the
+        record was saved there (the worker's atomic bookkeeping writes only that list).
+        Never raises.
         """
         results = self._isolated("pyresque_on_failure", worker=worker, job=job, exception=exception)
-        return any(r is True for r in results)
+        if any(r is True for r in results):
+            return True
+        return _route_failure(worker, job, exception)
 
     def queue_empty(self, worker: Worker) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_queue_empty`."""
@@ -266,3 +271,28 @@ class HookManager:
     def before_delayed_enqueue(self, app: Resque, job: Job) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_before_delayed_enqueue`."""
         self._isolated("pyresque_before_delayed_enqueue", app=app, job=job)
+
+
+def _route_failure(worker: Worker, job: Job, exception: BaseException) -> bool:
+    """Save the record in the app's chosen failure store when it is not the ``failed`` list.
+
+    Returns whether it did; on any error it logs and returns ``False`` so the worker
+    writes the record to ``failed`` itself (nothing is lost).
+    """
+    from pyresque.core.failure import FailureRecord
+    from pyresque.core.failure_backends import writes_failed_list
+
+    app = getattr(worker, "app", None)
+    if app is None or writes_failed_list(app.backend):
+        return False
+    try:
+        record = FailureRecord.from_exception(
+            exception, payload=job.to_payload(), queue=job.queue, worker=str(worker.id)
+        )
+        app.backend.failures.save(record)
+    except Exception:
+        logger.exception(
+            "the failure store could not save a failure of %s; using the failed list", job.class_name
+        )
+        return False
+    return True

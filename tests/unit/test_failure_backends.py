@@ -165,3 +165,56 @@ def test_an_app_uses_the_chosen_store_for_every_failure(backend: RedisBackend) -
     app = Resque(backend)
     app.failures.save(_record("mail", 1))
     assert backend.client.llen("resque:mail_failed") == 1 and app.info().failed == 1
+
+
+class _Fails:
+    def perform(self, n: int) -> None:
+        raise RuntimeError(f"worker failure {n}")
+
+
+def _work(app: Any) -> None:
+    from pyresque.core.worker import Worker
+
+    app.job(_Fails, name="Fails")
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+
+
+def test_worker_failures_go_to_the_app_failure_backend(backend: RedisBackend) -> None:
+    """Resque(failure_backend="redis_multi_queue"): the worker's record lands in q_failed."""
+    from pyresque import Resque
+
+    app = Resque(backend, failure_backend="redis_multi_queue")
+    app.enqueue("q", "Fails", 1)
+    _work(app)
+    assert backend.client.llen("resque:failed") == 0
+    (raw,) = backend.client.lrange("resque:q_failed", 0, -1)
+    data = json.loads(raw)
+    assert data["error"] == "worker failure 1" and data["payload"]["class"] == "Fails"
+    assert data["worker"].endswith(":q") and backend.stats.get("failed") == 1
+    assert app.failures.count() == 1
+
+
+def test_multiple_with_a_callback_gets_every_worker_failure(backend: RedisBackend) -> None:
+    """failure_backend=["redis", callback]: the failed list and the tracker both get it."""
+    from pyresque import Resque
+
+    seen: list[FailureRecord] = []
+    app = Resque(backend, failure_backend=["redis", CallbackFailureStore(seen.append)])
+    app.enqueue("q", "Fails", 2)
+    _work(app)
+    assert backend.client.llen("resque:failed") == 1
+    assert [r.error for r in seen] == ["worker failure 2"]
+
+
+def test_a_broken_chosen_store_falls_back_to_the_failed_list(backend: RedisBackend) -> None:
+    """If the chosen store cannot save, the worker writes the record to failed: nothing lost."""
+    from pyresque import Resque
+
+    def down(record: FailureRecord) -> None:
+        raise ConnectionError("tracker unreachable")
+
+    app = Resque(backend, failure_backend=CallbackFailureStore(down))
+    app.enqueue("q", "Fails", 3)
+    _work(app)
+    (raw,) = backend.client.lrange("resque:failed", 0, -1)
+    assert json.loads(raw)["error"] == "worker failure 3"
