@@ -234,12 +234,14 @@ def make_app(
                 keys = getattr(included.backend, "keys", None)
                 ns = namespace or str(getattr(keys, "namespace", "resque"))
                 included.backend = create_backend(backend or DEFAULT_BACKEND, ns, db=db)
+            included.plugins.load_entry_points(_blocked_plugins())
             return included
         allow = [module.__name__] if module is not None else []
         app = Resque(
             create_backend(backend or DEFAULT_BACKEND, namespace or "resque", db=db),
             serializer=serializer,
             allow_modules=allow,
+            load_entry_points=True,
             blocked_plugins=_blocked_plugins(),
         )
     except ConfigurationError as exc:
