@@ -3,9 +3,10 @@
 Round trips per job (hot path, successful jobs):
 
 - in-process: 1 (one RESERVE script records job N done and takes job N+1);
-- fork-every-N: 1 inside the child (same fused script), plus 1 per child for the
-  parent's first reserve;
-- fork per job: 2 (the parent's reserve, the child's done).
+- fork per job: 1 (the child hands its outcome to the parent over a pipe; the parent
+  writes it fused with its next reserve: the child never talks to Redis itself);
+- fork-every-N: 1 (the child fuses done + reserve for its jobs; its last job's outcome
+  goes to the parent like fork per job), plus one connection setup per child.
 
 A failed job adds one FAIL script (record + stats + status + release, atomic).
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
+import json
 import logging
 import os
 import select
@@ -22,7 +25,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
-from pyresque.core.errors import DirtyExit, JobTimeoutError, ShutdownRequested, UnknownJobClass
+from pyresque.core.errors import DirtyExit, EncodeError, JobTimeoutError, ShutdownRequested, UnknownJobClass
+from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 from pyresque.core.perform import (
     Outcome,
@@ -35,6 +39,7 @@ from pyresque.core.perform import (
 )
 from pyresque.core.proctitle import set_title
 from pyresque.core.reservation import Held, Reservation
+from pyresque.serializers.json import dumps_text
 
 if TYPE_CHECKING:
     from pyresque.core.worker import Worker
@@ -241,11 +246,29 @@ class ForkExecutor(_Base):
         """Work until stopped."""
         w = self.worker
         w.kill_callback = self._kill_child
-        while not w.shutdown and not self.limit_reached():
-            if w.paused:
+        pending: tuple[str | None, Any] | None = None  # a child's success, written with the next reserve
+        while True:
+            if w.paused and not w.shutdown:
+                self._flush(pending)
+                pending = None
                 self.pause()
                 continue
-            res = w.with_backend(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
+            take = not w.shutdown and not self.limit_reached()
+            if not take:
+                self._flush(pending)
+                return
+            p = pending
+            res = w.with_backend(
+                lambda p=p: self.backend.reserve(
+                    w.id,
+                    w.queues(),
+                    timefmt.utc_iso_z(),
+                    finish_previous=p is not None,
+                    done_job_id=p[0] if p else None,
+                    done_result=p[1] if p else None,
+                )
+            )
+            pending = None
             if res is None:
                 if not self.idle():
                     return
@@ -269,16 +292,30 @@ class ForkExecutor(_Base):
                 w.with_backend(lambda o=outcome, j=job: self.backend.fail(w.id, o.record, j.id))
                 continue
             w.kill_job = False  # a USR1 while idle has no job to stop
-            self.fork(job, started)
+            handoff = self.fork(job, started)
+            if handoff is not None and handoff[0] == "D":
+                pending = (handoff[1], json.loads(handoff[2]))
+            elif handoff is not None:
+                record = FailureRecord.from_dict(json.loads(handoff[2])) if handoff[2] != "-" else None
+                w.with_backend(lambda rec=record, h=handoff: self.backend.fail(w.id, rec, h[1]))
+
+    def _flush(self, pending: tuple[str | None, Any] | None) -> None:
+        """Write a child's success now (no reserve to fuse it with)."""
+        if pending is not None:
+            w = self.worker
+            w.with_backend(lambda: self.backend.done(w.id, pending[0], pending[1]))
 
     def _kill_child(self) -> None:
         w = self.worker
         w._wake()
 
     # -- parent side -----------------------------------------------------------------
-    def fork(self, job: Job, started: float) -> None:
-        """Fork a child for ``job`` and watch it until it exits."""
+    def fork(self, job: Job, started: float) -> tuple[str, str | None, str] | None:
+        """Fork a child for ``job`` and watch it until it exits; returns the outcome of its
+        last job, handed over for the parent to write (``None`` when it handed none)."""
         w = self.worker
+        _load_libc()
+        gc.freeze()  # the child then touches (and copies) fewer pages
         r, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:  # child
@@ -294,16 +331,16 @@ class ForkExecutor(_Base):
         self.child = pid
         set_title(f"Forked {pid} at {int(time.time())}")
         try:
-            self.watch(pid, r, job, started)
+            return self.watch(pid, r, job, started)
         finally:
             self.child = None
             os.close(r)
 
-    def watch(self, pid: int, r: int, job: Job, started: float) -> None:
+    def watch(self, pid: int, r: int, job: Job, started: float) -> tuple[str, str | None, str] | None:
         """Relay signals to the child, enforce deadlines, account for how it ended."""
         w = self.worker
         deadline: float | None = None
-        released = False
+        handoff: tuple[str, str | None, str] | None = None
         reason: str | None = None
         term_sent: float | None = None
         quit_sent = False
@@ -332,11 +369,11 @@ class ForkExecutor(_Base):
                         value = float(line[2:] or 0)
                         deadline = value if value > 0 else None
                         jobs += 1
-                        released = False
                     elif line == b"E":
                         deadline = None
-                    elif line == b"R":
-                        released = True
+                    elif line[:1] in (b"D", b"F"):
+                        kind, job_id, text = line.decode("utf-8").split(" ", 2)
+                        handoff = (kind, None if job_id == "-" else job_id, text)
             now = time.monotonic()
             if reason is None:
                 if w.kill_job:
@@ -358,8 +395,10 @@ class ForkExecutor(_Base):
                 _signal(pid, signal.SIGQUIT)
         _, status = os.waitpid(pid, 0)
         w.processed += max(jobs, 1)
-        if released and status == 0:
-            return
+        if handoff is not None:
+            if handoff[0] == "F":
+                w.failed += 1
+            return handoff
         if reason == "timeout":
             exc: BaseException = JobTimeoutError("the job ran past its timeout and its process was killed")
         elif os.WIFSIGNALED(status):
@@ -373,6 +412,15 @@ class ForkExecutor(_Base):
             log.error("job of child %d ended badly: %s", pid, exc)
         if reason == "graceful":
             w.kill_job = True  # stop: the deadline passed
+        return None
+
+
+def result_json(result: Any) -> str:
+    """A job's return value as JSON for its status; ``null`` when JSON cannot carry it."""
+    try:
+        return dumps_text(result)
+    except EncodeError:
+        return "null"
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -380,13 +428,24 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
+_prctl: Any = None
+
+
+def _load_libc() -> None:
+    """Look ``prctl`` up once, in the parent (a child should not pay for it)."""
+    global _prctl
+    if _prctl is None:
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            _prctl = False
+
+
 def _die_with_parent(parent: int) -> None:
     """Linux: the kernel SIGKILLs this child if the parent dies (no orphaned job runner)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+    if not _prctl:
         return
+    _prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
     if os.getppid() != parent:
         os._exit(1)
 
@@ -416,6 +475,7 @@ class _Child:
     def run(self, job: Job) -> int:
         """Run jobs; return the exit code (0: every job's outcome was written)."""
         w = self.worker
+        gc.disable()  # a short-lived child: collecting would only copy pages
         _die_with_parent(w.pid)
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGQUIT, signal.SIGUSR2):
@@ -433,28 +493,35 @@ class _Child:
             first = False
             done += 1
             last = self.stop or done >= self.per_child
+            if last:  # the parent writes it, fused with its next reserve
+                self.hand_off(outcome, current)
+                return 0
             if outcome.ok:
                 nxt = self.write(
-                    lambda o=outcome, j=current, last=last: self.backend.reserve(
+                    lambda o=outcome, j=current: self.backend.reserve(
                         w.id,
                         w.queues(),
                         timefmt.utc_iso_z(),
                         finish_previous=True,
                         done_job_id=j.id,
                         done_result=o.result,
-                        take=not last,
                     )
                 )
             else:
                 self.write(lambda o=outcome, j=current: self.backend.fail(w.id, o.record, j.id))
-                nxt = (
-                    None
-                    if last
-                    else self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
-                )
+                nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
             current = self.next_job(nxt)
-        self._send("R")
         return 0
+
+    def hand_off(self, outcome: Outcome, job: Job) -> None:
+        """Send the last job's outcome to the parent: ``D <id> <result JSON>`` or
+        ``F <id> <failure JSON>`` (compact JSON never holds a raw newline)."""
+        job_id = job.id or "-"
+        if outcome.ok:
+            self._send(f"D {job_id} {result_json(outcome.result)}")
+        else:
+            record = dumps_text(outcome.record.to_dict()) if outcome.record is not None else "-"
+            self._send(f"F {job_id} {record}")
 
     def next_job(self, nxt: Any) -> Job | None:
         """Decode the next reserved job, failing unusable payloads on the way."""
