@@ -327,6 +327,13 @@ class DelayedStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    def remove_items(self, timestamp: int, items: Sequence[bytes]) -> int:
+        """Remove one copy of each item from ``timestamp``'s list, atomically; tidy.
+
+        Returns how many were removed (an item already gone counts 0).
+        """
+
+    @abc.abstractmethod
     def tidy(self, timestamp: int) -> bool:
         """Drop ``timestamp`` from the schedule if it holds no item. Returns whether it did."""
 

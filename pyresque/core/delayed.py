@@ -12,7 +12,7 @@ when due.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +108,65 @@ class DelayedMixin:
         item = self.delayed_item(queue, job, *args)
         with self.connection_guard():
             return self.backend.delayed.remove(item)
+
+    def find_delayed(self, match: Callable[[Job], bool]) -> list[DelayedItem]:
+        """Every delayed item whose job satisfies ``match``, in due order.
+
+        Works on items of any writer (node's and PHP's encodings too), unlike the
+        exact-bytes :meth:`remove_delayed`. An item without ``queue`` is seen with
+        ``job.queue == ""``; unreadable items are never matched. Reads every timestamp
+        (one round trip each).
+        """
+        return [item for item in self._iter_delayed() if item.job is not None and match(item.job)]
+
+    def remove_delayed_where(self, match: Callable[[Job], bool]) -> int:
+        """Cancel every delayed item whose job satisfies ``match``; returns how many.
+
+        resque-scheduler's ``remove_delayed_selection``, for items of any writer. Each
+        removal is atomic, so an item a scheduler moves meanwhile is not counted.
+        """
+        removed = 0
+        for ts, raws in self._matching_by_timestamp(match):
+            with self.connection_guard():
+                removed += self.backend.delayed.remove_items(ts, raws)
+        return removed
+
+    def enqueue_delayed_where(self, match: Callable[[Job], bool]) -> int:
+        """Enqueue now every delayed item whose job satisfies ``match``; returns how many.
+
+        resque-scheduler's ``enqueue_delayed_selection``. Items move through the
+        scheduler's atomic promotion (exactly once even with a scheduler running); an
+        item whose queue cannot be found goes to the failure store, as there.
+        """
+        from pyresque.core.promotion import Promoter
+
+        promoter = Promoter(self._app())
+        moved = 0
+        for ts, _ in self._matching_by_timestamp(match):
+            with self.connection_guard():
+                raws = self.backend.delayed.items_at(ts)
+            moves = [
+                promoter.plan(raw, i)[0]
+                for i, raw in enumerate(raws)
+                if (job := _read(ts, raw).job) is not None and match(job)
+            ]
+            with self.connection_guard():
+                flags = self.backend.delayed.promote(ts, moves)
+            moved += sum(flags)
+        return moved
+
+    def _matching_by_timestamp(self, match: Callable[[Job], bool]) -> Iterator[tuple[int, list[bytes]]]:
+        current: int | None = None
+        batch: list[bytes] = []
+        for item in self.find_delayed(match):
+            if item.timestamp != current and batch:
+                assert current is not None
+                yield current, batch
+                batch = []
+            current = item.timestamp
+            batch.append(item.raw)
+        if batch and current is not None:
+            yield current, batch
 
     def scheduled_at(self, queue: str, job: Any, *args: Any) -> list[int]:
         """The timestamps at which exactly this job is scheduled, ascending. One round trip."""

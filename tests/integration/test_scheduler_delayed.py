@@ -234,3 +234,48 @@ def test_promotion_round_trips_are_two_per_batch(redis_url: str) -> None:
     assert result.promoted == 2500
     assert counter.sent in (8, 9)  # 9 when the script is not cached yet (NOSCRIPT, then EVAL)
     assert app.size("q") == 2500
+
+
+NODE_ITEM = b'{"class":"Foo::Bar","queue":"high","args":[1,"a/b"]}'
+PHP_ITEM = b'{"class":"Foo::Bar","args":[1,"a\\/b"],"queue":"high"}'
+
+
+def test_remove_delayed_where_removes_every_writers_encoding(rapp: Resque, redis_url: str) -> None:
+    """A predicate removes Ruby-, node- and PHP-encoded items of one job; others stay; index stays exact."""
+    r = _raw(redis_url)
+    at = int(time.time()) + 600
+    _push_foreign(r, at, NODE_ITEM, index=True)
+    _push_foreign(r, at, PHP_ITEM)
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
+    rapp.enqueue_at(at + 1, "high", "Foo::Bar", 2)
+    found = rapp.find_delayed(lambda j: j.class_name == "Foo::Bar" and j.args == (1, "a/b"))
+    assert len(found) == 4
+    assert rapp.remove_delayed_where(lambda j: j.args == (1, "a/b") and j.queue == "high") == 4
+    assert rapp.delayed_timestamps() == [at + 1]
+    assert rapp.scheduled_at("high", "Foo::Bar", 1, "a/b") == []
+    assert r.exists(b"resque:timestamps:" + NODE_ITEM) == 0
+
+
+def test_remove_delayed_where_keeps_the_index_while_a_copy_remains(rapp: Resque, redis_url: str) -> None:
+    """Removing one of two identical items leaves scheduled_at pointing at the other."""
+    at = int(time.time()) + 600
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
+    assert rapp.backend.delayed.remove_items(at, [RS_ITEM]) == 1
+    assert rapp.scheduled_at("high", "Foo::Bar", 1, "a/b") == [at]
+    assert rapp.backend.delayed.remove_items(at, [RS_ITEM, RS_ITEM]) == 1
+    assert rapp.scheduled_at("high", "Foo::Bar", 1, "a/b") == [] and rapp.delayed_count() == 0
+
+
+def test_enqueue_delayed_where_moves_matching_items_now_exactly_once(rapp: Resque, redis_url: str) -> None:
+    """Matching future items (any encoding) are enqueued now; the rest stay delayed."""
+    r = _raw(redis_url)
+    at = int(time.time()) + 600
+    _push_foreign(r, at, NODE_ITEM)
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
+    rapp.enqueue_at(at, "high", "Other", 3)
+    assert rapp.enqueue_delayed_where(lambda j: j.class_name == "Foo::Bar") == 2
+    assert sorted(r.lrange("resque:queue:high", 0, -1)) == sorted([NODE_ITEM, RS_ITEM])
+    assert rapp.enqueue_delayed_where(lambda j: j.class_name == "Foo::Bar") == 0
+    assert [d.job.class_name for d in rapp.delayed_peek(0, 5) if d.job] == ["Other"]

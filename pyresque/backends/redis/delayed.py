@@ -21,6 +21,7 @@ from pyresque.backends.redis.scheduler_scripts import (
     LEADER_RELEASE,
     PROMOTE,
     RECURRING_TICK,
+    REMOVE_ITEMS,
     TIDY_TIMESTAMP,
 )
 from pyresque.core.delayed_item import DelayedMove
@@ -144,6 +145,16 @@ class RedisDelayedStore(DelayedStore):
             keys.append(self._index_key(move.item))
         flags = PROMOTE(self._r, keys, args)
         return [bool(int(f)) for f in flags]
+
+    def remove_items(self, timestamp: int, items: Sequence[bytes]) -> int:
+        """The ``REMOVE_ITEMS`` script. Round trips: 1."""
+        ts = int(timestamp)
+        if not items:
+            return 0
+        keys: list[str | bytes] = [self._k.delayed(ts), self._k.delayed_schedule]
+        keys += [self._index_key(item) for item in items]
+        args: list[str | bytes] = [str(ts), Keys.delayed_member(ts), *items]
+        return int(REMOVE_ITEMS(self._r, keys, args))
 
     def tidy(self, timestamp: int) -> bool:
         """Round trips: 1."""

@@ -15,6 +15,7 @@ __all__ = [
     "LEADER_RELEASE",
     "PROMOTE",
     "RECURRING_TICK",
+    "REMOVE_ITEMS",
     "TIDY_TIMESTAMP",
 ]
 
@@ -106,5 +107,29 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[5])
 redis.call('SADD', KEYS[3], ARGV[3])
 redis.call('RPUSH', KEYS[4], ARGV[4])
 return 1
+"""
+)
+
+#: Remove given items (one copy each) from one ``delayed:<ts>`` list.
+#:
+#: KEYS: [1] delayed:<ts>, [2] delayed_queue_schedule, then per item i: [2+i]
+#: ``timestamps:<item>``.  ARGV: [1] ZSET member, [2] index member, then the items.
+#: The reverse index loses ``delayed:<ts>`` only when no copy is left in the list.
+#: Returns how many items were removed.
+REMOVE_ITEMS = LuaScript(
+    """
+local removed = 0
+for i = 3, #ARGV do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then
+    removed = removed + 1
+    if not redis.call('LPOS', KEYS[1], ARGV[i]) then
+      redis.call('SREM', KEYS[i], ARGV[2])
+    end
+  end
+end
+if redis.call('LLEN', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+end
+return removed
 """
 )
