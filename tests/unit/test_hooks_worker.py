@@ -194,3 +194,61 @@ def test_a_raising_lifecycle_hook_never_stops_the_worker(tmp_path: Path) -> None
     Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
     assert app.failures.count() == 1 and app.backend.stats.get("processed") == 2
     assert "perform ok" in trace.read_text()
+
+
+def _raising_plugin(hook: str, fail_on: str) -> object:
+    """A plugin whose ``hook`` raises for the job whose mode is ``fail_on``."""
+
+    def impl(self: object, job: Job) -> None:
+        if job.args[1] == fail_on:
+            raise RuntimeError(f"{hook} broke")
+
+    return type("Raising", (), {f"pyresque_{hook}": hookimpl(impl)})()
+
+
+@pytest.mark.parametrize("hook", ["before_fork", "before_perform", "after_perform"])
+def test_a_raising_job_hook_fails_only_that_job(hook: str, tmp_path: Path) -> None:
+    """before_fork / before_perform / after_perform raising: that job fails, the next runs."""
+    app = Resque("fakeredis://", plugins=[_raising_plugin(hook, "ok")])
+    app.job(Traced, name="Traced")
+    trace = tmp_path / "t"
+    app.enqueue("q", "Traced", str(trace), "ok")
+    app.enqueue("q", "Traced", str(trace), "second")
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    (record,) = app.failures.all(0, 10)
+    assert record.exception == "RuntimeError" and record.error == f"{hook} broke"
+    assert record.payload["args"][1] == "ok"
+    assert "perform second" in trace.read_text()
+    assert app.backend.stats.get("processed") == 2 and app.backend.stats.get("failed") == 1
+
+
+@pytest.mark.redis
+def test_a_raising_after_fork_hook_fails_the_job_in_the_child(redis_url: str, tmp_path: Path) -> None:
+    """after_fork raising in the child fails that job; the worker goes on."""
+    app = Resque(redis_url, plugins=[_raising_plugin("after_fork", "ok")])
+    try:
+        app.job(Traced, name="Traced")
+        trace = tmp_path / "t"
+        app.enqueue("q", "Traced", str(trace), "ok")
+        app.enqueue("q", "Traced", str(trace), "second")
+        Worker(app, "q", mode="fork", burst=True, heartbeat_interval=0).work()
+        (record,) = app.failures.all(0, 10)
+        assert record.error == "after_fork broke" and "perform second" in trace.read_text()
+    finally:
+        app.close()
+
+
+def test_a_raising_before_first_fork_stops_the_worker_cleanly() -> None:
+    """before_first_fork raising propagates: no job is taken and the worker unregisters."""
+
+    class Refuse:
+        @hookimpl
+        def pyresque_before_first_fork(self) -> None:
+            raise RuntimeError("not ready")
+
+    app = Resque("fakeredis://", plugins=[Refuse()])
+    app.job(Traced, name="Traced")
+    app.enqueue("q", "Traced", "/dev/null", "ok")
+    with pytest.raises(RuntimeError, match="not ready"):
+        Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    assert app.size("q") == 1 and app.backend.workers.all() == []
