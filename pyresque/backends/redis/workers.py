@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.exceptions import NoScriptError
 
 from pyresque.backends.base import Stats, WorkerRegistry
 from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.scripts import LuaScript
 from pyresque.backends.redis.worker_scripts import FAIL, RECOVER, RESERVE, UNREGISTER
 from pyresque.core import timefmt
 from pyresque.core.errors import EncodeError
@@ -71,6 +74,9 @@ class RedisWorkerWriter:
         self._status_prefix, self._status_suffix = self._k.status("\x00").split("\x00")
         self._wait_client: redis.Redis | None = None
         self._fake = type(self._r).__module__.startswith("fakeredis")
+        self._reserve_cache: dict[tuple[str, tuple[str, ...]], tuple[list[str], str, list[str]]] = {}
+        self._hot_conn: Any = None
+        self._hot_pid = 0
 
     def _queue_parts(self, queue: str) -> tuple[str, str]:
         parts = self._qnames.get(queue)
@@ -125,39 +131,65 @@ class RedisWorkerWriter:
         take: bool = True,
     ) -> Reservation | Held | None:
         """Round trips: 1 (done of the previous job fused in)."""
-        keys: list[str] = [
-            self._k.worker(worker_id),
-            self._k.stat("processed"),
-            self._k.stat(f"processed:{worker_id}"),
-        ]
-        names: list[str] = []
-        if take:
-            for q in queues:
+        cache_key = (worker_id, tuple(queues) if take else ())
+        static = self._reserve_cache.get(cache_key)
+        if static is None:
+            keys = [
+                self._k.worker(worker_id),
+                self._k.stat("processed"),
+                self._k.stat(f"processed:{worker_id}"),
+            ]
+            names = []
+            for q in cache_key[1]:
                 key, name = self._queue_parts(q)
                 keys.append(key)
                 names.append(name)
-        out = RESERVE(
-            self._r,
-            keys,
-            (
-                "1" if finish_previous else "0",
-                self._status_key(done_job_id) if finish_previous else "",
-                _result_json(done_result) if done_job_id else "null",
-                int(time.time()),
-                run_at,
-                _json_str(worker_id),
-                self._status_prefix,
-                self._status_suffix,
-                "1" if take and names else "0",
-                *names,
-            ),
+            static = self._reserve_cache[cache_key] = (keys, _json_str(worker_id), names)
+            if len(self._reserve_cache) > 64:
+                self._reserve_cache.clear()
+        keys, id_json, names = static
+        args = (
+            "1" if finish_previous else "0",
+            self._status_key(done_job_id) if finish_previous else "",
+            _result_json(done_result) if done_job_id else "null",
+            int(time.time()),
+            run_at,
+            id_json,
+            self._status_prefix,
+            self._status_suffix,
+            "1" if take and names else "0",
+            *names,
         )
+        out = self._fast_script(RESERVE, keys, args)
         if not out:
             return None
         index, payload = int(out[0]), bytes(out[1])
         if index < 0:
             return Held(payload)
         return Reservation(queues[index - 1], payload)
+
+    def _fast_script(self, script: LuaScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """EVALSHA on a connection kept for this process, skipping redis-py's per-call
+        machinery (the hot path). fakeredis goes through the normal client."""
+        if self._fake:
+            return script(self._r, keys, args)
+        conn = self._hot_conn
+        if conn is None or self._hot_pid != os.getpid():
+            conn = self._hot_conn = self._r.connection_pool.get_connection("EVALSHA")
+            self._hot_pid = os.getpid()
+        try:
+            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            try:
+                return conn.read_response()
+            except NoScriptError:
+                conn.send_command("EVAL", script.source, len(keys), *keys, *args)
+                return conn.read_response()
+        except BaseException:
+            # unknown connection state (error, signal mid-reply): start afresh next time
+            self._hot_conn = None
+            conn.disconnect()
+            self._r.connection_pool.release(conn)
+            raise
 
     def done(self, worker_id: str, job_id: str | None, result: Any = None) -> None:
         """Round trips: 1."""
@@ -180,7 +212,7 @@ class RedisWorkerWriter:
         )
         data = encode_failure(record) if record is not None else b""
         args = (data, self._status_key(job_id), int(time.time()), "1" if only_if_held else "0")
-        return bool(FAIL(self._r, keys, args))
+        return bool(self._fast_script(FAIL, keys, args))
 
     def held(self, worker_id: str) -> bytes | None:
         """Round trips: 1."""
