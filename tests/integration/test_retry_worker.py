@@ -117,3 +117,64 @@ def test_delayed_retries_land_in_resque_scheduler_keys_on_an_exact_schedule(app:
     second = -(-(now + 200 * reference.uniform(0.5, 1.5)) // 1)
     assert client.zrange("resque:delayed_queue_schedule", 0, -1) == [str(int(second)).encode()]
     assert client.get("resque:resque-retry:Patient") == b"1" and _failed(app) == []
+
+
+class Slow:
+    """Runs past its own timeout every time."""
+
+    retry_limit = 1
+    timeout = 0.2
+
+    def perform(self) -> None:
+        import time
+
+        time.sleep(5)
+
+
+class Once:
+    """Succeeds; retried once if its worker dies under it."""
+
+    retry_limit = 2
+
+    def perform(self, path: str) -> None:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "fork"])
+def test_timeouts_are_retried_then_recorded_with_attempts(app: Resque, mode: str) -> None:
+    """A job past its timeout follows the retry policy: one retry, then a JobTimeoutError record."""
+    app.job(Slow, name="Slow")
+    app.enqueue("q", "Slow")
+    Worker(app, "q", mode=mode, burst=True, heartbeat_interval=0).work()
+    (record,) = _failed(app)
+    assert record["exception"] == "pyresque.JobTimeoutError" and record["attempts"] == 2
+    assert app.backend.stats.get("failed") == 2
+
+
+def test_job_of_a_dead_worker_found_by_pruning_is_retried(app: Resque, tmp_path: Any) -> None:
+    """WorkerLost from pruning goes through the policy: the job is re-run, no record is written."""
+    import socket
+    import subprocess
+    import sys
+
+    from pyresque.core import timefmt
+    from pyresque.core.job import Job
+
+    app.job(Once, name="Once")
+    trace = tmp_path / "ran"
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_id = f"{socket.gethostname()}:{int(gone.stdout)}:q"
+    job = Job.new("q", "Once", [str(trace)])
+    app.backend.workers.register(dead_id, timefmt.ruby_time_to_s())  # type: ignore[attr-defined]
+    held = {"queue": "q", "run_at": timefmt.utc_iso_z(), "payload": job.to_payload()}
+    _client(app).set(f"resque:worker:{dead_id}", json.dumps(held))
+    stand_in: Any = type("DeadWorker", (), {"app": app, "id": dead_id})()
+    app.plugins.before_perform(stand_in, job)  # the dead worker had counted its run
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    assert trace.read_text().splitlines() == [str(os.getpid())]
+    assert _failed(app) == [] and dead_id not in app.backend.workers.all()
+    assert app.backend.stats.get("failed") == 1 and app.backend.stats.get("processed") == 2
+    assert not _client(app).exists("resque:resque-retry:Once:" + str(retry_identifier([str(trace)])))
