@@ -36,6 +36,9 @@ log = logging.getLogger("pyresque.scheduler")
 #: Items moved per round trip (resque-scheduler's ``DELAYED_REQUEUE_BATCH_SIZE`` is 100).
 DEFAULT_BATCH_SIZE = 1000
 
+#: Due timestamps read from the schedule per round trip.
+STAMPS_PER_READ = 100
+
 
 @dataclasses.dataclass
 class PromoteResult:
@@ -173,22 +176,21 @@ class Promoter:
 
         ``keep_going`` is asked before each batch (the scheduler stops there when told
         to exit or when it lost the leader lock). Round trips: 2 per batch, plus 1
-        per timestamp and 1 to find nothing more is due (a full batch goes on with
-        the same timestamp without asking the schedule again).
+        per ``STAMPS_PER_READ`` due timestamps and 1 to find nothing more is due (a
+        full batch goes on with the same timestamp).
         """
         total = PromoteResult()
         store = self.app.backend.delayed
-        current: int | None = None
+        stamps: list[int] = []
         while keep_going():
-            if current is None:
-                stamps = store.due_timestamps(now, 1)
+            if not stamps:
+                stamps = store.due_timestamps(now, STAMPS_PER_READ)
                 if not stamps:
                     break
-                current = stamps[0]
-            batch = self.promote_timestamp(current)
+            batch = self.promote_timestamp(stamps[0])
             total += batch
             if batch.read < self.batch_size:
-                current = None
+                stamps.pop(0)
         if total.promoted or total.failed:
             log.info(
                 "promoted %d delayed item(s), %d undeliverable to the failure store",
