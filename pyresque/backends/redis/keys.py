@@ -157,5 +157,12 @@ class Keys:
         tail = "resque-retry:" + class_name + (f":{digest}" if digest else "")
         return self.prefix + "".join(tail.split())
 
+    def retry_failure(self, class_name: str, digest: str | None = None) -> str:
+        """STRING last failure of a job being retried: ``failure-resque-retry:<Class>[:<digest>]``.
+
+        resque-retry's ``MultipleWithRetrySuppression`` writes it (resque-web's Retry tab).
+        """
+        return self.prefix + "failure-" + self.retry_attempts(class_name, digest)[len(self.prefix) :]
+
     def __repr__(self) -> str:
         return f"Keys({self.namespace!r})"
