@@ -65,23 +65,45 @@ class LeaderLock:
         self.newly_acquired = False
         #: ``time.monotonic()`` when we last became the leader.
         self.leader_since: float | None = None
+        #: the holder we follow and ``time.monotonic()`` when we first saw it hold the lock.
+        self.following: tuple[str | None, float] | None = None
 
     def poll(self) -> bool:
         """Take or refresh the lock; returns whether we lead now. One round trip.
 
         Logs every change of leadership. A lock taken afresh counts as a new
         leadership even if we thought we led (we may have stalled past the TTL).
+        Taking over from another holder logs who it was and how long we followed it
+        (one more round trip, the first time we find the lock taken).
         """
         state = self.store.leader_acquire(self.value, self.timeout, self.lock_prefix)
         held = state > 0
         self.newly_acquired = state == 2
+        now = time.monotonic()
         if self.newly_acquired or (held and not self.is_leader):
-            self.leader_since = time.monotonic()
-            log.info("became the scheduler leader as %s (lock expires after %d s)", self.value, self.timeout)
-        elif not held and self.is_leader:
+            self.leader_since = now
+            if self.following is not None:
+                previous, since = self.following
+                log.warning(
+                    "took over as scheduler leader %s from %s after following it for %.2f s "
+                    "(its lock expired or was released; lock timeout %d s)",
+                    self.value,
+                    previous or "nobody",
+                    now - since,
+                    self.timeout,
+                )
+            else:
+                log.info("became the scheduler leader as %s (lock timeout %d s)", self.value, self.timeout)
+            self.following = None
+        elif not held:
+            if self.is_leader or self.following is None:
+                holder, ttl = self.store.leader(self.lock_prefix)
+                if self.is_leader:
+                    log.warning("lost the scheduler lock to %s", holder or "nobody")
+                else:
+                    log.info("following scheduler leader %s (its lock expires in %d s)", holder, ttl)
+                self.following = (holder, now)
             self.leader_since = None
-            holder, _ = self.store.leader(self.lock_prefix)
-            log.warning("lost the scheduler lock to %s", holder or "nobody")
         self.is_leader = held
         return held
 

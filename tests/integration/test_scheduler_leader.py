@@ -122,7 +122,8 @@ def test_follower_takes_over_within_the_expiry_after_the_leader_is_sigkilled(red
         _due_item(r)
         until(lambda: r.llen("resque:queue:high") == 1, 10, "the new leader to promote")
         new_leader = next(p for p in procs if new_value.endswith(f":{p.pid}"))
-        until(lambda: "became the scheduler leader" in new_leader.log(), 5, "the takeover to be logged")
+        until(lambda: "took over as scheduler leader" in new_leader.log(), 5, "the takeover to be logged")
+        assert f"from {leader_value} after following it for" in new_leader.log()
     finally:
         for p in procs:
             p.close()
