@@ -231,3 +231,20 @@ def test_payload_json_of_final_record_has_attempts_after_ruby_fields(app: Resque
         "queue",
         "attempts",
     ]
+
+
+def test_delayed_retry_keeps_the_last_failure_for_resque_web(app: Resque) -> None:
+    """failure-resque-retry:<Class>:<sha1> holds the failure for 2*delay, gone on giving up."""
+    from pyresque.hooks.builtin.retry_policy import retry_identifier
+
+    job = Job.new("q", "Later", ["fail"])
+    perform_job(_worker(app), job)
+    client = app.backend.client  # type: ignore[attr-defined]
+    key = f"resque:failure-resque-retry:Later:{retry_identifier(['fail'])}"
+    data = json.loads(client.get(key))
+    assert list(data) == ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
+    assert data["exception"] == "ConnectionError" and not data["failed_at"].endswith("UTC")
+    assert 0 < client.ttl(key) <= 60
+    for _ in range(3):
+        perform_job(_worker(app), job)
+    assert client.exists(key) == 0 and app.failures.count() == 1

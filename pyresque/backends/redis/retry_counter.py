@@ -47,6 +47,14 @@ class RedisAttemptCounter:
         except ValueError:
             return None
 
-    def clear(self, key: str) -> None:
-        """Forget the count. Round trips: 1."""
-        self._r.delete(key)
+    def clear(self, key: str, *more: str) -> None:
+        """Forget the count (and the other keys given). Round trips: 1."""
+        self._r.delete(key, *more)
+
+    def failure_key(self, class_name: str, digest: str | None) -> str:
+        """resque-retry's ``failure-<retry key>``: the last failure while retrying."""
+        return self._k.retry_failure(class_name, digest)
+
+    def remember_failure(self, key: str, data: bytes, ttl: int) -> None:
+        """SETEX the last failure for ``ttl`` seconds (resque-web's Retry tab). Round trips: 1."""
+        self._r.setex(key, max(1, int(ttl)), data)

@@ -26,6 +26,8 @@ What happens, in resque-retry's terms:
   resque-scheduler delayed item ``{"class","args","queue"}`` due at
   ``ceil(now + delay)``. The hook returns ``True``: the worker counts the failure
   but writes no failure record (resque-retry's ``MultipleWithRetrySuppression``);
+  for a delayed retry the failure is kept under ``<ns>:failure-resque-retry:...``
+  for twice the delay, as that backend does (resque-web's Retry tab shows it);
 - when the policy gives up (limit reached, fatal or non-retried exception) the
   counter is deleted and this plugin writes the one failure record, in Ruby's format
   with one extra field ``"attempts"``: how many runs the job had.
@@ -42,11 +44,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pyresque.core import timefmt
 from pyresque.core.delayed_item import encode_item
 from pyresque.core.errors import ConfigurationError, UnknownJobClass
 from pyresque.core.failure import FailureRecord
 from pyresque.hooks import hookimpl
 from pyresque.hooks.builtin.retry_policy import RetryPolicy, retry_identifier
+from pyresque.serializers.json import dumps_text
 
 if TYPE_CHECKING:
     from pyresque.backends.redis.retry_counter import RedisAttemptCounter
@@ -159,30 +163,42 @@ class RetryPlugin:
 
     @hookimpl
     def pyresque_after_perform(self, worker: Worker, job: Job) -> None:
-        """Forget the count after a success. One round trip."""
+        """Forget the count (and the last failure) after a success. One round trip."""
         if self.policy_for(worker.app, job) is None:
             return
         counter = self._counter(worker.app)
-        counter.clear(counter.key(job.class_name, retry_identifier(job.args)))
+        digest = retry_identifier(job.args)
+        counter.clear(counter.key(job.class_name, digest), counter.failure_key(job.class_name, digest))
 
     @hookimpl
     def pyresque_on_failure(self, worker: Worker, job: Job, exception: BaseException) -> bool | None:
         """Retry the job, or give up and write the final failure record.
 
         Returns ``True`` (handled) for every job under a policy, ``None`` otherwise.
-        Round trips: 2 (read the count, then schedule or record).
+        Round trips: 2 (read the count, then schedule or record), 3 for a delayed retry.
         """
         app = worker.app
         policy = self.policy_for(app, job)
         if policy is None:
             return None
         counter = self._counter(app)
-        key = counter.key(job.class_name, retry_identifier(job.args))
+        digest = retry_identifier(job.args)
+        key = counter.key(job.class_name, digest)
         current = counter.current(key)
         attempt = current if current is not None and current >= 0 else 0
+        record = FailureRecord.from_exception(
+            exception, payload=job.to_payload(), queue=job.queue, worker=str(worker.id)
+        )
         if policy.should_retry(exception, attempt):
             delay = policy.delay_for(attempt, self.rng)
             self.retry(app, job, delay)
+            if delay > 0:
+                data = {**record.to_dict(), "failed_at": timefmt.ruby_failed_at().removesuffix(" UTC")}
+                counter.remember_failure(
+                    counter.failure_key(job.class_name, digest),
+                    dumps_text(data).encode(),
+                    math.ceil(2 * delay),
+                )
             logger.info(
                 "retrying %s (attempt %d failed: %s) in %.3gs",
                 job.class_name,
@@ -191,12 +207,9 @@ class RetryPlugin:
                 delay,
             )
             return True
-        record = FailureRecord.from_exception(
-            exception, payload=job.to_payload(), queue=job.queue, worker=str(worker.id)
-        )
         record = dataclasses.replace(record, extra={**record.extra, ATTEMPTS_FIELD: attempt + 1})
         app.failures.save(record)
-        counter.clear(key)
+        counter.clear(key, counter.failure_key(job.class_name, digest))
         return True
 
     def retry(self, app: Resque, job: Job, delay: float) -> int | None:
