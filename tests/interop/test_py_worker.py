@@ -141,3 +141,29 @@ def test_mixed_node_and_pyresque_workers_run_each_job_once(py: Resque, node: Nod
     assert sorted(d["args"][0] for d in performed) == list(range(total))
     assert {d.get("by", "node") for d in performed} == {"node", "pyresque"}  # both took a share
     assert py.failures.count() == 0
+
+
+def test_node_clean_old_workers_mishandles_busy_pyresque_workers(py: Resque, node: NodeResque) -> None:
+    """Documented hazard: node's cleanOldWorkers looks a busy worker up by the record's
+    ``worker`` field; pyresque writes its full id there (as the spec asks), which node's
+    workers() map does not hold. node then records no failure and reaps nothing, yet its
+    cleanup pipeline still deletes the ``worker:<id>`` record and adds 1 to ``stat:failed``.
+    The running job itself is not lost: the pyresque worker finishes it. Do not point
+    cleanOldWorkers at pyresque workers; ``pyresque prune`` handles them."""
+    node.queue1(op="enqueue", queue="slow", **{"class": "Block", "args": ["k2"]})
+    with running(start_py_worker(node.redis_url, "slow", "--mode", "inprocess")) as proc:
+        wait_for(lambda: node.performed())
+        assert len(py.backend.workers.working()) == 1
+        cleaned = node.queue1(op="cleanOldWorkers", age_ms=0)
+        still = py.backend.workers.all()
+        busy = py.backend.workers.working()
+        failed_stat = py.backend.stats.get("failed")
+        node.release("k2")
+        wait_for(lambda: py.backend.stats.get("processed") == 1)
+        proc.send_signal(signal.SIGQUIT)
+        proc.communicate(timeout=20)
+    assert cleaned == {}
+    assert still == [f"{socket.gethostname()}:{proc.pid}:slow"]  # still registered
+    assert busy == {}  # but its job record was deleted by node
+    assert failed_stat == 1 and py.failures.count() == 0  # counted failed, nothing recorded
+    assert [d["args"] for d in node.performed()] == [["k2"]]  # the job ran once, to the end

@@ -57,7 +57,7 @@ async function run(queue, op) {
 async function main() {
   const ops = input();
   const queue = new NR.Queue({ connection: connectionDetails() });
-  queue.on("error", fail);
+  queue.on("error", (error) => process.stderr.write(`queue error: ${error}\n`));
   await queue.connect();
   const results = [];
   for (const op of ops) {
