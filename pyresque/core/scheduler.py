@@ -110,6 +110,8 @@ class Scheduler:
         self._last_refresh = 0.0
         self._led = False
         self._reload_all = False
+        self._poll_started = 0.0
+        self._backlog = False
 
     # control ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -122,12 +124,17 @@ class Scheduler:
         return self._stop.is_set()
 
     def _keep_going(self) -> bool:
-        """Between batches: stop when told to; refresh the lock, stop if it was lost."""
+        """Between batches: stop when told to or when the poll's time budget is spent
+        (recurring ticks must not wait behind a large backlog: the next poll follows at
+        once); refresh the lock, stop if it was lost."""
         if self._stop.is_set():
+            return False
+        now = time.monotonic()
+        if now - self._poll_started > max(self.interval, 1.0):
+            self._backlog = True
             return False
         if not self.use_lock:
             return True
-        now = time.monotonic()
         if now - self._last_refresh < min(self.interval, self.lock.timeout / 3):
             return True
         self._last_refresh = now
@@ -139,7 +146,8 @@ class Scheduler:
     def poll(self) -> PollResult:
         """Lead (or not), promote due items, enqueue due ticks. See the module docstring."""
         leading = self.lock.poll() if self.use_lock else True
-        self._last_refresh = time.monotonic()
+        self._last_refresh = self._poll_started = time.monotonic()
+        self._backlog = False
         if leading and (not self._led or (self.use_lock and self.lock.newly_acquired)):
             self._reload_all = True
         self._led = leading
@@ -155,6 +163,8 @@ class Scheduler:
         return PollResult(True, promoted, ticks)
 
     def _sleep_time(self) -> float:
+        if self._backlog:
+            return 0.0
         now = self.clock()
         wait = self.interval
         nxt = self.recurring.next_tick(now)
@@ -192,7 +202,9 @@ class Scheduler:
                 polls += 1
                 if max_polls is not None and polls >= max_polls:
                     break
-                self._stop.wait(self._sleep_time())
+                wait = self._sleep_time()
+                if wait > 0:
+                    self._stop.wait(wait)
         finally:
             if self.use_lock:
                 try:

@@ -106,3 +106,21 @@ def test_scheduler_refuses_bad_settings(fake_app: Resque) -> None:
         Scheduler(fake_app, default_queue="a,b")
     with pytest.raises(ValueError):
         Scheduler(fake_app, missed="sometimes")  # type: ignore[arg-type]
+
+
+def test_a_large_backlog_does_not_hold_back_recurring_ticks(fake_app: Resque) -> None:
+    """Promotion stops after its time budget; the tick is enqueued in the same poll; no sleep follows."""
+    client = fake_app.backend.client
+    ts = int(time.time()) - 1
+    pipe = client.pipeline(transaction=False)
+    for i in range(20_000):
+        pipe.rpush(f"resque:delayed:{ts}", b'{"class":"A","args":[%d],"queue":"q"}' % i)
+    pipe.zadd("resque:delayed_queue_schedule", {str(ts): ts})
+    pipe.execute()
+    sched = Scheduler(fake_app, [Schedule("s", "T", queue="ticks", every=1)], interval=0.5, batch_size=1)
+    started = time.monotonic()
+    result = sched.poll()
+    assert time.monotonic() - started < 5
+    assert 0 < result.promoted.promoted < 20_000
+    assert result.ticks == 1 and fake_app.size("ticks") == 1
+    assert sched._sleep_time() == 0.0
