@@ -16,7 +16,13 @@ from __future__ import annotations
 import importlib.util
 
 from pyresque.core.errors import TooManyJobs
-from pyresque.testing.assertions import assert_enqueued, assert_not_enqueued, enqueued
+from pyresque.testing.assertions import (
+    assert_enqueued,
+    assert_not_enqueued,
+    assert_scheduled,
+    enqueued,
+    scheduled,
+)
 from pyresque.testing.fake import fake_app, fake_backend, reset
 from pyresque.testing.performing import Performed, PerformLog, drain, inline
 
@@ -26,12 +32,14 @@ __all__ = [
     "TooManyJobs",
     "assert_enqueued",
     "assert_not_enqueued",
+    "assert_scheduled",
     "drain",
     "enqueued",
     "fake_app",
     "fake_backend",
     "inline",
     "reset",
+    "scheduled",
 ]
 
 if importlib.util.find_spec("pytest") is not None:  # the fixtures, for the pytest11 entry point

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
 from pyresque.core.app import Resque
+from pyresque.core.delayed_item import DelayedItem, to_timestamp
+from pyresque.core.errors import InvalidJobError
 from pyresque.core.job import Job
 
-__all__ = ["assert_enqueued", "assert_not_enqueued", "enqueued"]
+__all__ = ["assert_enqueued", "assert_not_enqueued", "assert_scheduled", "enqueued", "scheduled"]
 
 
 def _name(app: Resque, job: Any) -> str | None:
@@ -97,3 +100,73 @@ def assert_not_enqueued(
     matches = enqueued(app, queue, job, args)
     if matches:
         raise AssertionError(f"expected no such job, found {len(matches)}; {_describe(matches)}")
+
+
+def scheduled(
+    app: Resque,
+    job: Any = None,
+    *,
+    args: Sequence[Any] | None = None,
+    queue: str | None = None,
+) -> list[DelayedItem]:
+    """Delayed jobs waiting for their time (any writer's), soonest first, filtered like
+    :func:`enqueued`. Each :class:`~pyresque.core.delayed_item.DelayedItem` has
+    ``timestamp``, ``job`` and ``raw``.
+
+    Raises:
+        InvalidJobError: a delayed item is not readable (never skipped silently).
+    """
+    name = _name(app, job)
+    wanted = None if args is None else app.serializer.loads(app.serializer.dumps(list(args)))
+    found = []
+    for item in app.delayed_peek(0, app.delayed_count()):
+        if item.job is None:
+            raise InvalidJobError(f"unreadable delayed item at {item.timestamp}: {item.raw[:200]!r}")
+        if name is not None and item.job.class_name != name:
+            continue
+        if queue is not None and item.job.queue != queue:
+            continue
+        if wanted is not None and list(item.job.args) != wanted:
+            continue
+        found.append(item)
+    return found
+
+
+def assert_scheduled(
+    app: Resque,
+    job: Any,
+    *,
+    args: Sequence[Any] | None = None,
+    queue: str | None = None,
+    at: dt.datetime | float | None = None,
+    count: int | None = None,
+) -> list[DelayedItem]:
+    """Assert that ``job`` (with exactly ``args``, for ``queue``, due at ``at`` to the
+    second) is scheduled; return the matching items. ``count`` demands exactly that many.
+
+    Raises:
+        AssertionError: no (or not ``count``) matching delayed job; the message lists
+            what is scheduled.
+    """
+    matches = scheduled(app, job, args=args, queue=queue)
+    if at is not None:
+        due = to_timestamp(at)
+        matches = [m for m in matches if m.timestamp == due]
+    ok = len(matches) == count if count is not None else bool(matches)
+    if not ok:
+        what = _name(app, job)
+        if args is not None:
+            what = f"{what}{tuple(args)!r}"
+        when = f" at {to_timestamp(at)}" if at is not None else ""
+        expected = f"{count} x " if count is not None else ""
+        everything = scheduled(app)
+        listing = "\n".join(
+            f"  {i.timestamp} {i.job.queue}: {i.job.class_name}{tuple(i.job.args)!r}"
+            for i in everything[:20]
+            if i.job is not None
+        )
+        raise AssertionError(
+            f"expected {expected}{what}{when} scheduled, found {len(matches)}; "
+            + (f"scheduled:\n{listing}" if everything else "nothing is scheduled")
+        )
+    return matches

@@ -17,12 +17,14 @@ from pyresque.testing import (
     TooManyJobs,
     assert_enqueued,
     assert_not_enqueued,
+    assert_scheduled,
     drain,
     enqueued,
     fake_app,
     fake_backend,
     inline,
     reset,
+    scheduled,
 )
 from tests import jobs
 
@@ -375,3 +377,30 @@ def test_inline_app_fixture_is_inline(pyresque_inline_app: Resque) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         pyresque_inline_app.enqueue("q", "Boom")
     assert pyresque_inline_app.failures.count() == 1
+
+
+def test_scheduled_and_assert_scheduled(perf_app: Resque) -> None:
+    """Delayed jobs are listed soonest first and asserted by class, args, queue and time."""
+    t1 = int(time.time()) + 100
+    t2 = int(time.time()) + 200
+    perf_app.enqueue_at(t2, "mail", Seen, "late")
+    perf_app.enqueue_at(t1, "mail", Seen, "early")
+    perf_app.enqueue_at(t1, "other", jobs.Add, 1, 2)
+    assert [(i.timestamp, i.job.args[0]) for i in scheduled(perf_app, Seen) if i.job] == [
+        (t1, "early"),
+        (t2, "late"),
+    ]
+    (item,) = assert_scheduled(perf_app, Seen, args=["late"], queue="mail", at=t2, count=1)
+    assert item.timestamp == t2
+    assert_scheduled(perf_app, jobs.Add, args=(1, 2))
+    with pytest.raises(AssertionError) as info:
+        assert_scheduled(perf_app, Seen, args=["early"], at=t2)
+    assert "found 0" in str(info.value) and f"{t1} mail: Seen('early',)" in str(info.value)
+    assert_not_enqueued(perf_app)
+
+
+def test_scheduled_reports_unreadable_item(perf_app: Resque) -> None:
+    """A garbage delayed item raises instead of being skipped."""
+    perf_app.backend.delayed.schedule(int(time.time()) + 50, b"[1,2]")
+    with pytest.raises(ValueError, match="unreadable delayed item"):
+        scheduled(perf_app)

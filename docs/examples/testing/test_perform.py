@@ -8,7 +8,7 @@ import pytest
 import shop
 
 from pyresque import Resque
-from pyresque.testing import assert_not_enqueued, drain, inline
+from pyresque.testing import assert_not_enqueued, assert_scheduled, drain, inline
 
 
 def test_drain_runs_the_whole_chain(app: Resque) -> None:
@@ -48,6 +48,7 @@ def test_delayed_jobs_run_when_due(app: Resque) -> None:
     """A job scheduled for tomorrow runs when drain() is told it is tomorrow."""
     tomorrow = time.time() + 86400
     app.enqueue_at(tomorrow, "mail", shop.SendReceipt, 12, "fay@example.com", {})
+    assert_scheduled(app, shop.SendReceipt, args=[12, "fay@example.com", {}], at=tomorrow)
     assert len(drain(app)) == 0
     drain(app, now=tomorrow)
     assert shop.OUTBOX == [{"order": 12, "to": "fay@example.com", "lang": "en"}]
