@@ -56,5 +56,5 @@ class RedisAttemptCounter:
         return self._k.retry_failure(class_name, digest)
 
     def remember_failure(self, key: str, data: bytes, ttl: int) -> None:
-        """SETEX the last failure for ``ttl`` seconds (resque-web's Retry tab). Round trips: 1."""
-        self._r.setex(key, max(1, int(ttl)), data)
+        """SET EX the last failure for ``ttl`` seconds (resque-web's Retry tab). Round trips: 1."""
+        self._r.set(key, data, ex=max(1, int(ttl)))

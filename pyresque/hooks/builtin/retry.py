@@ -191,14 +191,9 @@ class RetryPlugin:
         )
         if policy.should_retry(exception, attempt):
             delay = policy.delay_for(attempt, self.rng)
-            self.retry(app, job, delay)
             if delay > 0:
-                data = {**record.to_dict(), "failed_at": timefmt.ruby_failed_at().removesuffix(" UTC")}
-                counter.remember_failure(
-                    counter.failure_key(job.class_name, digest),
-                    dumps_text(data).encode(),
-                    math.ceil(2 * delay),
-                )
+                self._remember(counter, job, digest, record, delay)
+            self.retry(app, job, delay)
             logger.info(
                 "retrying %s (attempt %d failed: %s) in %.3gs",
                 job.class_name,
@@ -211,6 +206,19 @@ class RetryPlugin:
         app.failures.save(record)
         counter.clear(key, counter.failure_key(job.class_name, digest))
         return True
+
+    @staticmethod
+    def _remember(
+        counter: RedisAttemptCounter, job: Job, digest: str | None, record: FailureRecord, delay: float
+    ) -> None:
+        """Keep the failure for resque-web's Retry tab; a problem here never stops the retry."""
+        data = {**record.to_dict(), "failed_at": timefmt.ruby_failed_at().removesuffix(" UTC")}
+        try:
+            counter.remember_failure(
+                counter.failure_key(job.class_name, digest), dumps_text(data).encode(), math.ceil(2 * delay)
+            )
+        except Exception:
+            logger.exception("could not keep the last failure of %s for the Retry tab", job.class_name)
 
     def retry(self, app: Resque, job: Job, delay: float) -> int | None:
         """Put ``job`` back: at once when ``delay <= 0``, else as a delayed item.
