@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 
 import click
@@ -17,6 +19,7 @@ from pyresque.cli.ops_common import (
     split_worker_id,
     yes_option,
 )
+from pyresque.core import timefmt
 from pyresque.core.app import Resque
 from pyresque.core.dequeue import JobMatch, dequeue_matching
 
@@ -72,12 +75,14 @@ def info(
         overview = app.info()
         sizes = _queue_sizes(app)
         rows = worker_rows(app)
+        delayed = app.delayed_count()
     if as_json:
         emit_json(
             {
                 "pending": overview.pending,
                 "processed": overview.processed,
                 "failed": overview.failed,
+                "delayed": delayed,
                 "queues": sizes,
                 "workers": len(rows),
                 "working": sum(1 for r in rows if r["state"] == "working"),
@@ -90,6 +95,7 @@ def info(
     click.echo(f"pending    {overview.pending}")
     click.echo(f"processed  {overview.processed}")
     click.echo(f"failed     {overview.failed}")
+    click.echo(f"delayed    {delayed}")
     click.echo(f"workers    {len(rows)} ({sum(1 for r in rows if r['state'] == 'working')} working)")
     click.echo("")
     print_table(["QUEUE", "SIZE"], [[q, n] for q, n in sizes.items()], empty="no queues")
@@ -151,6 +157,16 @@ def workers(
 @click.argument("job_class", metavar="CLASS")
 @click.argument("args_json", metavar="[ARGS-JSON]", required=False)
 @click.option("--track", is_flag=True, help="Track the job's status (php-resque job:<id>:status).")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="TIME",
+    help="Run at TIME: epoch seconds or ISO-8601 (UTC if no zone).",
+)
+@click.option(
+    "--in", "delay", type=click.FloatRange(min=0), default=None, metavar="SECONDS", help="Run in SECONDS."
+)
 @ops_backend_options
 @json_option
 def enqueue(
@@ -158,6 +174,8 @@ def enqueue(
     job_class: str,
     args_json: str | None,
     track: bool,
+    at: str | None,
+    delay: float | None,
     redis: str | None,
     redis_db: int | None,
     prefix: str | None,
@@ -167,14 +185,49 @@ def enqueue(
     """Put a job on QUEUE: CLASS is the Resque class name, ARGS-JSON a JSON array.
 
     Example: pyresque enqueue mail 'Mailer::Welcome' '[42, "fr"]'
+
+    With --at or --in the job is delayed (resque-scheduler's keys); a time not in the
+    future enqueues at once.
     """
     args = parse_json_args(args_json)
+    when = _when(at, delay)
+    if when is not None and track:
+        raise click.UsageError("--track cannot be combined with --at/--in (delayed jobs get no id)")
     with operator_app(redis, redis_db, prefix, app_include) as app:
+        if when is not None and when > time.time():
+            app.enqueue_at(when, queue, job_class, *args)
+            timestamp = int(when)
+            if as_json:
+                emit_json({"scheduled_at": timestamp, "queue": queue, "class": job_class, "args": args})
+            else:
+                click.echo(f"scheduled at {timestamp} ({timefmt.utc_iso_z(timestamp)})")
+            return
         job_id = app.enqueue(queue, job_class, *args, track_status=track)
     if as_json:
         emit_json({"id": job_id, "queue": queue, "class": job_class, "args": args})
     else:
         click.echo(job_id)
+
+
+def _when(at: str | None, delay: float | None) -> float | None:
+    """The epoch time given by ``--at``/``--in`` (``None``: now)."""
+    if at is not None and delay is not None:
+        raise click.UsageError("give --at or --in, not both")
+    if delay is not None:
+        return time.time() + delay
+    if at is None:
+        return None
+    try:
+        return float(at)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter(f"not epoch seconds nor ISO-8601: {at!r}", param_hint="--at") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.timestamp()
 
 
 @click.command()

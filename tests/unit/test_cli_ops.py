@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -384,3 +385,39 @@ def test_prune_keeps_workers_without_evidence_of_death(url: str, app: Resque) ->
     app.backend.client.sadd("resque:workers", "nodebox:99:q")  # type: ignore[attr-defined]
     assert run_json(url, "prune") == {"pruned": []}
     assert app.backend.workers.all() == ["nodebox:99:q"]
+
+
+def test_enqueue_in_schedules_a_delayed_job(url: str, app: Resque) -> None:
+    """`enqueue --in 3600` writes a delayed job (resque-scheduler keys), nothing queued now."""
+    before = int(time.time())
+    data = run_json(url, "enqueue", "mail", "Mailer::Later", "[1]", "--in", "3600")
+    assert before + 3600 <= data["scheduled_at"] <= int(time.time()) + 3600
+    assert app.queues() == []
+    assert app.scheduled_at("mail", "Mailer::Later", 1) == [data["scheduled_at"]]
+    assert run_json(url, "info")["delayed"] == 1
+
+
+def test_enqueue_at_iso_time_and_past_time(url: str, app: Resque) -> None:
+    """`--at` takes ISO-8601 (UTC without zone) or epoch seconds; a past time enqueues at once."""
+    result = run(url, "enqueue", "q", "Later", "--at", "2999-01-01T00:00:00")
+    assert result.exit_code == 0, result.output
+    assert "scheduled at 32472144000 (2999-01-01T00:00:00Z)" in result.stdout
+    assert app.delayed_timestamps() == [32472144000]
+    now_data = run_json(url, "enqueue", "q", "Now", "--at", "1000")
+    assert [j.id for j in app.peek("q")] == [now_data["id"]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--at", "tomorrow"), "not epoch seconds nor ISO-8601"),
+        (("--at", "5", "--in", "5"), "not both"),
+        (("--in", "5", "--track"), "--track cannot be combined"),
+    ],
+)
+def test_enqueue_bad_times_are_refused(url: str, app: Resque, args: tuple[str, ...], message: str) -> None:
+    """Unreadable or contradictory time options are usage errors; nothing is written."""
+    result = run(url, "enqueue", "q", "X", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert app.queues() == [] and app.delayed_count() == 0
