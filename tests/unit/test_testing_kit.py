@@ -404,3 +404,24 @@ def test_scheduled_reports_unreadable_item(perf_app: Resque) -> None:
     perf_app.backend.delayed.schedule(int(time.time()) + 50, b"[1,2]")
     with pytest.raises(ValueError, match="unreadable delayed item"):
         scheduled(perf_app)
+
+
+def test_importing_the_kit_has_no_side_effects() -> None:
+    """Importing pyresque.testing (as pytest's plugin loader does) connects nowhere, installs no
+    log handler or signal handler, and does not need fakeredis until an app is made."""
+    code = (
+        "import logging, signal, socket, sys\n"
+        "opened = []\n"
+        "socket.socket.connect = lambda self, *a: opened.append(a)\n"
+        "term, alarm = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGALRM)\n"
+        "import pyresque.testing\n"
+        "assert not opened, opened\n"
+        "assert not logging.getLogger().handlers\n"
+        "assert signal.getsignal(signal.SIGTERM) is term and signal.getsignal(signal.SIGALRM) is alarm\n"
+        "assert 'fakeredis' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.stdout.strip() == "ok", out.stderr
