@@ -11,6 +11,7 @@ import base64
 import hashlib
 import importlib
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -145,3 +146,24 @@ def test_the_environment_variable_blocks_the_plugin(installed: Path) -> None:
     app = Resque("fakeredis://", load_entry_points=True, blocked_plugins=blocked)
     assert app.plugins.pm.get_plugin("slowlog") is None and "slowlog" not in app.plugins.names()
     assert Resque("fakeredis://").plugins.pm.get_plugin("slowlog") is None  # not loaded unless asked
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("disabled", [False, True])
+def test_the_worker_command_loads_the_plugin_unless_disabled(
+    installed: Path, redis_url: str, tmp_path: Path, disabled: bool
+) -> None:
+    """`pyresque worker` loads entry points; PYRESQUE_DISABLE_PLUGINS=slowlog keeps it out."""
+    from tests.worker_proc import ROOT, start_worker, stop
+
+    app = Resque(redis_url)
+    app.enqueue("q", "sleeper", 1.05)
+    app.close()
+    log = tmp_path / "worker.log"
+    env = {"PYTHONPATH": f"{installed}{os.pathsep}{ROOT}"}
+    if disabled:
+        env["PYRESQUE_DISABLE_PLUGINS"] = "pyresque.retry, slowlog"
+    proc = start_worker(redis_url, "q", "--burst", "--mode", "inprocess", env=env, log=log)
+    assert stop(proc, 60) == 0
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert ("slow job sleeper" in text) is not disabled, text[-2000:]
