@@ -339,19 +339,22 @@ class DelayedStore(abc.ABC):
 
     # leader lock -----------------------------------------------------------------------
     @abc.abstractmethod
-    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "") -> int:
+    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "", style: str = "ruby") -> int:
         """Take the scheduler lock, or refresh its TTL if ``value`` holds it; atomic.
+
+        ``style`` picks the key: ``"ruby"`` (resque-scheduler's master lock, with
+        ``lock_prefix``) or ``"node"`` (node-resque's leader lock).
 
         Returns 2 when ``value`` just took the lock, 1 when it refreshed it, 0 when
         someone else holds it.
         """
 
     @abc.abstractmethod
-    def leader_release(self, value: str, lock_prefix: str = "") -> bool:
+    def leader_release(self, value: str, lock_prefix: str = "", style: str = "ruby") -> bool:
         """Delete the lock only if ``value`` holds it. Returns whether it did."""
 
     @abc.abstractmethod
-    def leader(self, lock_prefix: str = "") -> tuple[str | None, int]:
+    def leader(self, lock_prefix: str = "", style: str = "ruby") -> tuple[str | None, int]:
         """Who holds the lock (``None``: nobody) and its remaining TTL in seconds."""
 
     # recurring schedules ---------------------------------------------------------------

@@ -74,6 +74,14 @@ def _write_pidfile(path: str) -> Path:
     help="resque-scheduler's lock prefix (env RESQUE_SCHEDULER_MASTER_LOCK_PREFIX).",
 )
 @click.option(
+    "--lock-style",
+    envvar="LOCK_STYLE",
+    type=click.Choice(["ruby", "node"]),
+    default="ruby",
+    show_default=True,
+    help="Whose leader lock to share: resque-scheduler's (ruby) or node-resque's (env LOCK_STYLE).",
+)
+@click.option(
     "--no-lock",
     is_flag=True,
     default=False,
@@ -129,6 +137,7 @@ def scheduler(
     pidfile: str | None,
     lock_timeout: int,
     lock_prefix: str,
+    lock_style: str,
     no_lock: bool,
     name: str | None,
     batch_size: int,
@@ -154,6 +163,7 @@ def scheduler(
             interval=interval,
             lock_timeout=lock_timeout,
             lock_prefix=lock_prefix,
+            lock_style=lock_style,
             use_lock=not no_lock,
             name=name,
             batch_size=batch_size,

@@ -44,6 +44,9 @@ class LeaderLock:
         value: what we write in the lock (``host:pid`` by default).
         timeout: the lock's TTL in whole seconds (at least 1).
         lock_prefix: resque-scheduler's ``RESQUE_SCHEDULER_MASTER_LOCK_PREFIX``.
+        style: ``"ruby"`` (resque-scheduler's master lock, the default) or ``"node"``
+            (node-resque's ``resque_scheduler_leader_lock``, to share leadership with
+            node-resque schedulers instead).
     """
 
     def __init__(
@@ -53,13 +56,19 @@ class LeaderLock:
         value: str | None = None,
         timeout: int = DEFAULT_LOCK_TIMEOUT,
         lock_prefix: str = "",
+        style: str = "ruby",
     ) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
             raise ConfigurationError(f"the lock timeout must be a whole number of seconds >= 1: {timeout!r}")
         self.store = store
         self.value = value or default_lock_value()
         self.timeout = timeout
+        if style not in ("ruby", "node"):
+            raise ConfigurationError(f"the lock style must be 'ruby' or 'node', not {style!r}")
+        if style == "node" and lock_prefix:
+            raise ConfigurationError("node-resque's leader lock takes no lock prefix")
         self.lock_prefix = lock_prefix
+        self.style = style
         self.is_leader = False
         #: whether the last :meth:`poll` took the lock afresh (rather than refreshing it).
         self.newly_acquired = False
@@ -76,7 +85,7 @@ class LeaderLock:
         Taking over from another holder logs who it was and how long we followed it
         (one more round trip, the first time we find the lock taken).
         """
-        state = self.store.leader_acquire(self.value, self.timeout, self.lock_prefix)
+        state = self.store.leader_acquire(self.value, self.timeout, self.lock_prefix, self.style)
         held = state > 0
         self.newly_acquired = state == 2
         now = time.monotonic()
@@ -97,7 +106,7 @@ class LeaderLock:
             self.following = None
         elif not held:
             if self.is_leader or self.following is None:
-                holder, ttl = self.store.leader(self.lock_prefix)
+                holder, ttl = self.store.leader(self.lock_prefix, self.style)
                 if self.is_leader:
                     log.warning("lost the scheduler lock to %s", holder or "nobody")
                 else:
@@ -109,7 +118,7 @@ class LeaderLock:
 
     def release(self) -> bool:
         """Delete the lock if we hold it. Returns whether it was deleted. One round trip."""
-        released = self.store.leader_release(self.value, self.lock_prefix)
+        released = self.store.leader_release(self.value, self.lock_prefix, self.style)
         if released:
             log.info("released the scheduler lock")
         self.is_leader = False
@@ -118,4 +127,4 @@ class LeaderLock:
 
     def holder(self) -> tuple[str | None, int]:
         """Who holds the lock and its remaining TTL (``-2`` when nobody does)."""
-        return self.store.leader(self.lock_prefix)
+        return self.store.leader(self.lock_prefix, self.style)

@@ -60,6 +60,7 @@ class Scheduler:
         interval: seconds between polls (> 0 and below ``lock_timeout``).
         lock_timeout: the leader lock's TTL in seconds (180, as resque-scheduler).
         lock_prefix: resque-scheduler's ``RESQUE_SCHEDULER_MASTER_LOCK_PREFIX``.
+        lock_style: ``"ruby"`` (resque-scheduler's lock) or ``"node"`` (node-resque's).
         use_lock: take the leader lock (default). Without it every scheduler works,
             still exactly once; Ruby schedulers on the same Redis are then ignored.
         name: this scheduler's lock value and failure-record ``worker`` (``host:pid``).
@@ -79,6 +80,7 @@ class Scheduler:
         interval: float = DEFAULT_INTERVAL,
         lock_timeout: int = DEFAULT_LOCK_TIMEOUT,
         lock_prefix: str = "",
+        lock_style: str = "ruby",
         use_lock: bool = True,
         name: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
@@ -98,7 +100,11 @@ class Scheduler:
         self.name = name or default_lock_value()
         self.interval = float(interval)
         self.lock = LeaderLock(
-            app.backend.delayed, value=self.name, timeout=lock_timeout, lock_prefix=lock_prefix
+            app.backend.delayed,
+            value=self.name,
+            timeout=lock_timeout,
+            lock_prefix=lock_prefix,
+            style=lock_style,
         )
         self.use_lock = use_lock
         self.promoter = Promoter(app, batch_size=batch_size, default_queue=default_queue, name=self.name)

@@ -162,18 +162,25 @@ class RedisDelayedStore(DelayedStore):
         return bool(TIDY_TIMESTAMP(self._r, (self._k.delayed(ts), self._k.delayed_schedule), (str(ts),)))
 
     # leader lock -----------------------------------------------------------------------
-    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "") -> int:
+    def _lock_key(self, lock_prefix: str, style: str) -> str:
+        if style == "node":
+            return self._k.node_scheduler_lock
+        if style != "ruby":
+            raise ValueError(f"lock style must be 'ruby' or 'node', not {style!r}")
+        return self._k.scheduler_lock(lock_prefix)
+
+    def leader_acquire(self, value: str, ttl: int, lock_prefix: str = "", style: str = "ruby") -> int:
         """SET NX EX (2), or compare-and-expire when already ours (1), else 0. Round trips: 1."""
-        return int(LEADER_ACQUIRE(self._r, (self._k.scheduler_lock(lock_prefix),), (value, int(ttl))))
+        return int(LEADER_ACQUIRE(self._r, (self._lock_key(lock_prefix, style),), (value, int(ttl))))
 
-    def leader_release(self, value: str, lock_prefix: str = "") -> bool:
+    def leader_release(self, value: str, lock_prefix: str = "", style: str = "ruby") -> bool:
         """Compare-and-delete. Round trips: 1."""
-        return bool(LEADER_RELEASE(self._r, (self._k.scheduler_lock(lock_prefix),), (value,)))
+        return bool(LEADER_RELEASE(self._r, (self._lock_key(lock_prefix, style),), (value,)))
 
-    def leader(self, lock_prefix: str = "") -> tuple[str | None, int]:
+    def leader(self, lock_prefix: str = "", style: str = "ruby") -> tuple[str | None, int]:
         """GET + TTL. Round trips: 1."""
         pipe = self._r.pipeline(transaction=True)
-        key = self._k.scheduler_lock(lock_prefix)
+        key = self._lock_key(lock_prefix, style)
         pipe.get(key)
         pipe.ttl(key)
         holder, ttl = pipe.execute()

@@ -138,6 +138,11 @@ class Keys:
         """HASH schedule name -> epoch of its last enqueued recurring tick (pyresque's guard)."""
         return self.prefix + "schedule_ticks"
 
+    @functools.cached_property
+    def node_scheduler_lock(self) -> str:
+        """STRING node-resque's (>= 7) scheduler leader lock; value = the scheduler's name."""
+        return self.prefix + "resque_scheduler_leader_lock"
+
     def scheduler_lock(self, lock_prefix: str = "") -> str:
         """resque-scheduler's master lock, double-namespaced exactly as Ruby writes it.
 
