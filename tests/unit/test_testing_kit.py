@@ -425,3 +425,16 @@ def test_importing_the_kit_has_no_side_effects() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_inline_covers_enqueue_many_and_due_enqueue_at(perf_app: Resque) -> None:
+    """enqueue_many and an enqueue_at whose time has come are performed inline too;
+    a future enqueue_at stays scheduled."""
+    with inline(perf_app) as log:
+        perf_app.enqueue_many([("q", Seen, [1]), ("r", Seen, [2])])
+        perf_app.enqueue_at(time.time() - 10, "q", Seen, 3)
+        perf_app.enqueue_at(time.time() + 3600, "q", Seen, 4)
+    assert SEEN == [("Seen", [1]), ("Seen", [2]), ("Seen", [3])]
+    assert len(log) == 3
+    assert_scheduled(perf_app, Seen, args=[4], count=1)
+    assert_not_enqueued(perf_app)
