@@ -87,3 +87,26 @@ def test_leader_killed_mid_schedule_with_catch_up_still_enqueues_each_tick_once(
     finally:
         for p in procs:
             p.close()
+
+
+def test_dynamic_schedule_edited_while_the_scheduler_runs(redis_url: str) -> None:
+    """set_schedule on a running scheduler starts the schedule; remove_schedule stops it."""
+    from pyresque import Resque
+
+    r = redis.Redis.from_url(redis_url)
+    app = Resque(redis_url)
+    proc = SchedulerProc(redis_url, "--interval", "0.2")
+    try:
+        proc.wait_started()
+        app.set_schedule("dyn", {"class": "Foo::Bar", "every": "1s", "queue": "dyn", "args": [7]})
+        until(lambda: r.llen("resque:queue:dyn") >= 2, 15, "the dynamic schedule to run twice")
+        app.remove_schedule("dyn")
+        time.sleep(0.5)  # the next poll takes the removal
+        settled = r.llen("resque:queue:dyn")
+        time.sleep(2.5)
+        assert r.llen("resque:queue:dyn") == settled, "a removed schedule kept running"
+        assert json.loads(r.lindex("resque:queue:dyn", 0) or b"{}")["args"] == [7]
+        assert proc.terminate() == 0, proc.log()
+    finally:
+        proc.close()
+        app.close()
