@@ -203,7 +203,7 @@ def test_docs_example_suite_passes() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "10 passed" in proc.stdout, proc.stdout
+    assert "11 passed" in proc.stdout, proc.stdout
 
 
 def test_inline_performs_at_once_with_round_tripped_args(perf_app: Resque) -> None:
