@@ -126,3 +126,29 @@ def test_retry_key_matches_resque_retry() -> None:
     assert keys.retry_attempts("Foo::Bar", "abc") == "resque:resque-retry:Foo::Bar:abc"
     assert keys.retry_attempts("Foo::Bar", None) == "resque:resque-retry:Foo::Bar"
     assert keys.retry_attempts("My Job", "d") == "resque:resque-retry:MyJob:d"
+
+
+def test_retry_exceptions_as_a_mapping_gives_per_exception_delays() -> None:
+    """resque-retry's Hash form: only the listed classes retry, each with its own delays."""
+
+    class Job:
+        retry_limit = 3
+        retry_delay = 999
+        retry_exceptions = {TimeoutError: 30, ConnectionError: [5, 60]}
+
+    policy = RetryPolicy.from_class(Job)
+    assert policy is not None
+    rng = random.Random(0)
+    assert not policy.should_retry(ValueError(), 0)
+    assert policy.should_retry(ConnectionResetError(), 0)
+    assert [policy.delay_for(n, rng, TimeoutError()) for n in range(3)] == [30.0, 30.0, 30.0]
+    assert [policy.delay_for(n, rng, ConnectionResetError()) for n in range(3)] == [5.0, 60.0, 60.0]
+    assert policy.delay_for(0, rng) == 999.0
+
+
+def test_bad_exception_delays_are_refused() -> None:
+    """A mapping with a non-exception key or an empty/negative delay raises ConfigurationError."""
+    with pytest.raises(ConfigurationError, match="Bad"):
+        RetryPolicy.from_class(type("Bad", (), {"retry_limit": 1, "retry_exceptions": {TimeoutError: -1}}))
+    with pytest.raises(ConfigurationError):
+        RetryPolicy(limit=1, exception_delays=((TimeoutError, ()),))

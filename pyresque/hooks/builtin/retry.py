@@ -190,7 +190,7 @@ class RetryPlugin:
             exception, payload=job.to_payload(), queue=job.queue, worker=str(worker.id)
         )
         if policy.should_retry(exception, attempt):
-            delay = policy.delay_for(attempt, self.rng)
+            delay = policy.delay_for(attempt, self.rng, exception)
             if delay > 0:
                 self._remember(counter, job, digest, record, delay)
             self.retry(app, job, delay)

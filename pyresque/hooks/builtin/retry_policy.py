@@ -39,6 +39,10 @@ class RetryPolicy:
         retry_exceptions: retry only these exception classes (``None``: any).
         fatal_exceptions: never retry these (checked first).
         expire_key_after: seconds after which the attempt counter expires.
+        exception_delays: ``(exception class, delays)`` pairs: the first class the
+            exception is an instance of gives the delays (indexed by retry, the last
+            repeating), instead of ``delay``/``backoff`` (resque-retry's Hash form of
+            ``retry_exceptions``).
     """
 
     limit: int
@@ -51,6 +55,7 @@ class RetryPolicy:
     retry_exceptions: _ExcTypes | None = None
     fatal_exceptions: _ExcTypes = ()
     expire_key_after: int | None = None
+    exception_delays: tuple[tuple[type[BaseException], tuple[float, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < -1:
@@ -73,6 +78,11 @@ class RetryPolicy:
             for cls in classes:
                 if not (isinstance(cls, type) and issubclass(cls, BaseException)):
                     raise ConfigurationError(f"{name} must hold exception classes, not {cls!r}")
+        for cls, delays in self.exception_delays:
+            if not (isinstance(cls, type) and issubclass(cls, BaseException)) or not delays:
+                raise ConfigurationError(f"exception_delays needs (exception class, delays), not {cls!r}")
+            for value in delays:
+                _check_seconds("exception delay", value)
         if self.expire_key_after is not None and (
             isinstance(self.expire_key_after, bool)
             or not isinstance(self.expire_key_after, int)
@@ -117,6 +127,7 @@ class RetryPolicy:
                     getattr(target, "retry_delay_multiplicand_max", 1.0),
                 ),
                 retry_exceptions=_exc_tuple(getattr(target, "retry_exceptions", None)),
+                exception_delays=_exc_delays(getattr(target, "retry_exceptions", None)),
                 fatal_exceptions=_exc_tuple(getattr(target, "fatal_exceptions", None)) or (),
                 expire_key_after=getattr(target, "expire_retry_key_after", None),
             )
@@ -133,13 +144,16 @@ class RetryPolicy:
             return True
         return attempt < self.limit
 
-    def delay_for(self, attempt: int, rng: random.Random) -> float:
+    def delay_for(self, attempt: int, rng: random.Random, exception: BaseException | None = None) -> float:
         """Seconds to wait before retrying after run ``attempt`` (0 = first) failed.
 
         ``rng`` is drawn from only when there is jitter, so a seeded RNG gives an
         exact, reproducible schedule.
         """
-        if self.backoff:
+        per_class = self._delays_of(exception)
+        if per_class:
+            base = per_class[min(attempt, len(per_class) - 1)]
+        elif self.backoff:
             base = self.backoff[min(attempt, len(self.backoff) - 1)]
         elif self.exponential:
             base = self.delay * self.factor ** min(attempt, 64)
@@ -152,6 +166,14 @@ class RetryPolicy:
             base *= rng.uniform(low, high)
         return float(base)
 
+    def _delays_of(self, exception: BaseException | None) -> tuple[float, ...]:
+        if exception is None:
+            return ()
+        for cls, delays in self.exception_delays:
+            if isinstance(exception, cls):
+                return delays
+        return ()
+
 
 def _named(name: str, values: Sequence[float]) -> list[tuple[str, float]]:
     return [(name, v) for v in values]
@@ -162,9 +184,22 @@ def _check_seconds(name: str, value: object) -> None:
         raise ConfigurationError(f"retry {name} must be a finite number >= 0, not {value!r}")
 
 
+def _exc_delays(value: object) -> tuple[tuple[type[BaseException], tuple[float, ...]], ...]:
+    """The Hash form ``{ExcClass: delay or [delays]}`` as policy pairs (``()`` otherwise)."""
+    if not isinstance(value, dict):
+        return ()
+    pairs = []
+    for cls, delay in value.items():
+        delays = tuple(delay) if isinstance(delay, list | tuple) else (delay,)
+        pairs.append((cls, delays))
+    return tuple(pairs)
+
+
 def _exc_tuple(value: object) -> _ExcTypes | None:
     if value is None:
         return None
+    if isinstance(value, dict):
+        value = tuple(value)
     if isinstance(value, type):
         value = (value,)
     if not isinstance(value, list | tuple | set | frozenset):
