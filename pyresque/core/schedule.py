@@ -229,7 +229,7 @@ class Schedule:
         """
         if not isinstance(config, Mapping):
             raise ConfigurationError(f"schedule {name!r} must be a mapping, not {type(config).__name__}")
-        cls_name = config.get("class") or config.get("custom_job_class")
+        cls_name = config.get("class")
         if not isinstance(cls_name, str):
             raise ConfigurationError(f"schedule {name!r} needs a class (string)")
         every_opts: Mapping[str, Any] = {}
@@ -239,7 +239,15 @@ class Schedule:
                 raise ConfigurationError(
                     f"schedule {name!r}: every must be a duration or [duration, {{opts}}]"
                 )
-            every_opts = every_raw[1] if len(every_raw) == 2 and isinstance(every_raw[1], Mapping) else {}
+            every_opts = every_raw[1] if len(every_raw) == 2 else {}
+            if not isinstance(every_opts, Mapping):
+                raise ConfigurationError(f"schedule {name!r}: every options must be a mapping")
+            unsupported = sorted(set(every_opts) - {"first_at", "last_at"})
+            if unsupported:
+                raise ConfigurationError(
+                    f"schedule {name!r}: every option(s) {unsupported} are not supported "
+                    "(ticks must be the same in every scheduler: use first_at / last_at)"
+                )
             every_raw = every_raw[0]
         every: int | None = None
         if every_raw is not None:

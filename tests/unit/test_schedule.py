@@ -184,3 +184,11 @@ def test_unknown_keys_are_reported() -> None:
     """A typo like 'qeue' is listed by unknown_keys (the CLI warns about it)."""
     s = Schedule.from_config("t", {"class": "A", "every": "1m", "qeue": "x"})
     assert s.unknown_keys() == ["qeue"]
+
+
+def test_every_options_other_than_first_and_last_at_are_refused() -> None:
+    """rufus' first_in/times depend on when a process started: refused with a hint, never ignored."""
+    with pytest.raises(ConfigurationError, match="first_at / last_at"):
+        Schedule.from_config("x", {"class": "A", "every": ["1m", {"first_in": "10s"}]})
+    with pytest.raises(ConfigurationError, match="mapping"):
+        Schedule.from_config("x", {"class": "A", "every": ["1m", "oops"]})
