@@ -203,12 +203,14 @@ def start_py_worker(
     return subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def run_py_worker(redis_url: str, queues: str, *args: str, timeout: float = 30.0) -> str:
+def run_py_worker(
+    redis_url: str, queues: str, *args: str, timeout: float = 30.0, namespace: str = "resque"
+) -> str:
     """Run a pyresque worker in burst mode (until its queues are empty); its stderr.
 
     Raises AssertionError if it fails or does not finish in time.
     """
-    proc = start_py_worker(redis_url, queues, "--burst", *args)
+    proc = start_py_worker(redis_url, queues, "--burst", *args, namespace=namespace)
     try:
         _, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

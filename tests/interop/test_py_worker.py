@@ -167,3 +167,15 @@ def test_node_clean_old_workers_mishandles_busy_pyresque_workers(py: Resque, nod
     assert busy == {}  # but its job record was deleted by node
     assert failed_stat == 1 and py.failures.count() == 0  # counted failed, nothing recorded
     assert [d["args"] for d in node.performed()] == [["k2"]]  # the job ran once, to the end
+
+
+def test_pyresque_worker_in_custom_namespace_performs_node_jobs(redis_url: str, node: NodeResque) -> None:
+    """With --prefix equal to node's namespace, a pyresque worker performs node's jobs there only."""
+    node.namespace = "shop"
+    node.queue1(op="enqueue", queue="ns", **{"class": "Record", "args": ["in shop"]})
+    node.namespace = "resque"
+    node.queue1(op="enqueue", queue="ns", **{"class": "Record", "args": ["in resque"]})
+    run_py_worker(redis_url, "ns", namespace="shop")
+    assert [d["args"] for d in node.performed()] == [["in shop"]]
+    assert node.client.llen("shop:queue:ns") == 0
+    assert node.client.llen("resque:queue:ns") == 1
