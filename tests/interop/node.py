@@ -53,17 +53,43 @@ def install_node_resque(target: Path | None = None, spec: str | None = None) -> 
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.exists() and marker.read_text() == package and (modules / "node-resque").is_dir():
             return modules
-        proc = subprocess.run(
-            [npm, "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--loglevel=error", package],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        if _satisfies(modules, package):  # installed beforehand (e.g. by the CI script)
+            marker.write_text(package)
+            return modules
+        try:
+            proc = subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--prefix",
+                    str(folder),
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    package,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+        except (subprocess.TimeoutExpired, OSError) as exc:
+            raise NodeUnavailable(f"npm install {package} did not complete: {exc}") from exc
         if proc.returncode != 0 or not (modules / "node-resque").is_dir():
             raise NodeUnavailable(f"npm install {package} failed: {proc.stderr.strip()[-2000:]}")
         marker.write_text(package)
     return modules
+
+
+def _satisfies(modules: Path, package: str) -> bool:
+    """Whether ``modules`` already holds the node-resque version ``package`` asks for
+    (``node-resque@9.7.1`` exactly, ``node-resque@9`` any 9.x)."""
+    manifest = modules / "node-resque" / "package.json"
+    if not manifest.is_file() or "@" not in package:
+        return False
+    wanted = package.rsplit("@", 1)[1]
+    installed = str(json.loads(manifest.read_text()).get("version", ""))
+    return installed == wanted or installed.startswith(wanted + ".")
 
 
 class NodeResque:
