@@ -252,3 +252,41 @@ def test_a_raising_before_first_fork_stops_the_worker_cleanly() -> None:
     with pytest.raises(RuntimeError, match="not ready"):
         Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
     assert app.size("q") == 1 and app.backend.workers.all() == []
+
+
+def test_lifecycle_hooks_fire_once_each_in_the_worker_process() -> None:
+    """queue_empty, before/after_pause, shutdown and worker_exit, in order, in this process."""
+    events: list[tuple[int, str]] = []
+
+    class Lifecycle:
+        @hookimpl
+        def pyresque_queue_empty(self, worker: Any) -> None:
+            events.append((os.getpid(), "queue_empty"))
+            if len([e for _, e in events if e == "queue_empty"]) == 1:
+                worker.paused = True  # what USR2 does
+            else:
+                worker.request_shutdown()  # what QUIT does
+
+        @hookimpl
+        def pyresque_before_pause(self, worker: Any) -> None:
+            events.append((os.getpid(), "before_pause"))
+            worker.paused = False  # what CONT does
+
+        @hookimpl
+        def pyresque_after_pause(self) -> None:
+            events.append((os.getpid(), "after_pause"))
+
+        @hookimpl
+        def pyresque_shutdown(self) -> None:
+            events.append((os.getpid(), "shutdown"))
+
+        @hookimpl
+        def pyresque_worker_exit(self) -> None:
+            events.append((os.getpid(), "worker_exit"))
+
+    app = Resque("fakeredis://", plugins=[Lifecycle()])
+    Worker(app, "q", mode="inprocess", interval=0.05, heartbeat_interval=0).work()
+    assert events == [
+        (os.getpid(), e)
+        for e in ["queue_empty", "before_pause", "after_pause", "queue_empty", "shutdown", "worker_exit"]
+    ]
