@@ -450,6 +450,10 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+class _ChildWake(Exception):
+    """Raised by a child's signal handler to cut its idle wait short."""
+
+
 class _Child:
     """The forked process: runs the job (and up to ``per_child - 1`` more)."""
 
@@ -459,18 +463,28 @@ class _Child:
         self.per_child = per_child
         self.stop = False
         self.in_job = False
+        self.idle = False
+        self.deadline_sent = False
         self.backend = worker.app.backend.workers
 
     def _send(self, text: str) -> None:
         os.write(self.wfd, text.encode() + b"\n")
 
+    def stopping(self) -> bool:
+        """Whether a signal asked this child to stop (read fresh: handlers set it)."""
+        return self.stop
+
     def _on_stop(self, signum: int, frame: object) -> None:
         self.stop = True
+        if self.idle:
+            raise _ChildWake()
 
     def _on_kill(self, signum: int, frame: object) -> None:
         self.stop = True
         if self.in_job:
             raise ShutdownRequested(f"the job was stopped by {signal.Signals(signum).name}")
+        if self.idle:
+            raise _ChildWake()
 
     def run(self, job: Job) -> int:
         """Run jobs; return the exit code (0: every job's outcome was written)."""
@@ -524,18 +538,42 @@ class _Child:
             self._send(f"F {job_id} {record}")
 
     def next_job(self, nxt: Any) -> Job | None:
-        """Decode the next reserved job, failing unusable payloads on the way."""
+        """Decode the next reserved job, failing unusable payloads on the way; when the
+        queues are empty, wait for a job here (an idle child starts a job as fast as an
+        in-process worker), up to one heartbeat interval, then exit."""
         w = self.worker
-        while isinstance(nxt, Reservation):
-            try:
-                return decode_job(w, nxt.payload, nxt.queue)
-            except Exception as exc:
-                if not is_bad_payload(exc):
-                    raise
-                record = bad_payload_record(w, nxt.payload, nxt.queue, exc)
-                self.write(lambda rec=record: self.backend.fail(w.id, rec, None))
-                nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
-        return None
+        idle_since: float | None = None
+        while True:
+            if isinstance(nxt, Reservation):
+                try:
+                    return decode_job(w, nxt.payload, nxt.queue)
+                except Exception as exc:
+                    if not is_bad_payload(exc):
+                        raise
+                    record = bad_payload_record(w, nxt.payload, nxt.queue, exc)
+                    self.write(lambda rec=record: self.backend.fail(w.id, rec, None))
+            elif nxt is not None or self.stop or w.options.burst:
+                return None  # (a Held record cannot happen here: the parent deals with it)
+            else:
+                now = time.monotonic()
+                if idle_since is None:
+                    idle_since = now
+                    if self.deadline_sent:
+                        self._send("E")
+                        self.deadline_sent = False
+                    set_title(f"Waiting for {','.join(w.queues()) or w.selector}")
+                elif now - idle_since > min(w.options.heartbeat_interval or 60.0, 60.0):
+                    return None  # let the parent prune and fork afresh
+                self.idle = True
+                try:
+                    if self.stopping():  # a signal between the check above and here
+                        return None
+                    self.write(lambda: w.wait_for_jobs())
+                except _ChildWake:
+                    return None
+                finally:
+                    self.idle = False
+            nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
 
     def write(self, step: Any) -> Any:
         """A backend write, retried with backoff for up to a minute while Redis is away."""
@@ -557,7 +595,9 @@ class _Child:
             timeout = job_timeout(w.app.registry.resolve(job.class_name), w.options.timeout)
         except UnknownJobClass:
             timeout = w.options.timeout
-        self._send(f"S {time.monotonic() + timeout + TIMEOUT_GRACE if timeout else 0}")
+        if timeout or self.deadline_sent:  # the parent enforces it (no message when there is none)
+            self._send(f"S {time.monotonic() + timeout + TIMEOUT_GRACE if timeout else 0}")
+            self.deadline_sent = bool(timeout)
         started = time.monotonic()
         try:
             self.in_job = True
@@ -569,7 +609,6 @@ class _Child:
                 self.in_job = False
         except BaseException as exc:
             outcome = failure_outcome(w, job, exc)
-        self._send("E")
         if log.isEnabledFor(logging.INFO):
             what = "done" if outcome.ok else f"failed: {outcome.exception!r:.200}"
             log.info(

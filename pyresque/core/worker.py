@@ -48,7 +48,6 @@ class WorkerOptions:
             ``jobs_per_child`` jobs) or ``"inprocess"``.
         jobs_per_child: jobs a child runs before it is replaced (``fork-every``).
         interval: longest idle wait, seconds, before polling again (``INTERVAL``).
-        poll_interval: how often an idle worker watching several queues polls.
         timeout: default job timeout in seconds (a job's ``timeout`` attribute wins).
         burst: stop when every queue is empty.
         graceful_term: seconds ``TERM`` lets the running job finish before it is
@@ -63,7 +62,6 @@ class WorkerOptions:
     mode: str = "fork"
     jobs_per_child: int = 100
     interval: float = 5.0
-    poll_interval: float = 0.005
     timeout: float | None = None
     burst: bool = False
     graceful_term: float | None = None
@@ -144,10 +142,7 @@ class Worker:
     def wait_for_jobs(self) -> None:
         """Idle: block until a job may be there (or ``interval``), unless told to stop."""
         queues = self.queues()
-        if len(queues) == 1:
-            timeout = min(self.options.interval, 1.0)
-        else:
-            timeout = min(self.options.interval, self.options.poll_interval)
+        timeout = min(self.options.interval, 1.0)
         self._idle = True
         try:
             if self.shutdown or self.kill_job:

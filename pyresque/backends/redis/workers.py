@@ -16,6 +16,7 @@ from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import LuaScript
 from pyresque.backends.redis.worker_scripts import FAIL, RECOVER, RESERVE, UNREGISTER
+from pyresque.backends.redis.worker_wait import QueueWaiter
 from pyresque.core import timefmt
 from pyresque.core.errors import EncodeError
 from pyresque.core.failure import FailureRecord
@@ -72,7 +73,7 @@ class RedisWorkerWriter:
     def _setup_writer(self) -> None:
         self._qnames: dict[str, tuple[str, str]] = {}
         self._status_prefix, self._status_suffix = self._k.status("\x00").split("\x00")
-        self._wait_client: redis.Redis | None = None
+        self._waiter: QueueWaiter | None = None
         self._fake = type(self._r).__module__.startswith("fakeredis")
         self._reserve_cache: dict[tuple[str, tuple[str, ...]], tuple[list[str], str, list[str]]] = {}
         self._hot_conn: Any = None
@@ -257,30 +258,11 @@ class RedisWorkerWriter:
         return value is not None and bytes(value).strip().lower() == b"true"  # type: ignore[arg-type]
 
     def wait_for_jobs(self, queues: Sequence[str], timeout: float) -> None:
-        """One queue: ``BLMOVE q q LEFT LEFT`` (wakes at once, takes nothing: the head goes
-        back where it was, atomically). Several queues or fakeredis: one short sleep
-        (the caller polls). Round trips: 1."""
-        if len(queues) != 1 or self._fake or timeout <= 0:
-            time.sleep(max(0.0, timeout))
-            return
-        key = self._queue_parts(queues[0])[0]
-        client = self._waiter()
-        try:
-            client.blmove(key, key, round(timeout, 3), "LEFT", "LEFT")  # type: ignore[arg-type]
-        except BaseException:
-            # interrupted mid-reply (a signal): the connection state is unknown
-            client.connection_pool.disconnect()
-            raise
-
-    def _waiter(self) -> redis.Redis:
-        if self._wait_client is None:
-            kwargs = dict(self._r.connection_pool.connection_kwargs)
-            kwargs.pop("socket_timeout", None)
-            pool = self._r.connection_pool.__class__(
-                connection_class=self._r.connection_pool.connection_class, max_connections=2, **kwargs
-            )
-            self._wait_client = redis.Redis(connection_pool=pool)
-        return self._wait_client
+        """Block until a job may be in ``queues`` (see ``worker_wait``); takes nothing.
+        Round trips: 1 (one queue) or 2 (several) per wait."""
+        if self._waiter is None:
+            self._waiter = QueueWaiter(self._r, fake=self._fake)
+        self._waiter.wait([self._queue_parts(q)[0] for q in queues], timeout)
 
 
 class RedisWorkerRegistry(RedisWorkerWriter, WorkerRegistry):
