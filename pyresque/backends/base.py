@@ -371,6 +371,10 @@ class DelayedStore(abc.ABC):
         """Schedule name -> the last tick enqueued (epoch seconds)."""
 
     @abc.abstractmethod
+    def recurring_state(self) -> tuple[dict[str, int], dict[str, str]]:
+        """:meth:`last_ticks` and resque-scheduler's ``last_enqueued_at`` texts, together."""
+
+    @abc.abstractmethod
     def schedule_configs(self) -> dict[str, bytes]:
         """Persistent (dynamic) schedules: name -> JSON config, resque-scheduler's format."""
 

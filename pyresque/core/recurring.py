@@ -13,6 +13,9 @@ if it is at most ``grace`` seconds late; older ones are skipped and logged. With
 first, up to the ``max_catch_up`` most recent. A schedule never enqueued before
 (no recorded tick) starts with its most recent tick if within ``grace``.
 
+A tick a Ruby resque-scheduler enqueued (it records only ``delayed:last_enqueued_at``,
+the time it enqueued) is not enqueued again by a pyresque leader that follows it.
+
 Dynamic schedules live in ``<ns>:persistent_schedules`` (name -> JSON config),
 resque-scheduler's format, flagged in ``<ns>:schedules_changed``; they are reloaded
 whenever a flag is set and override static schedules of the same name.
@@ -208,10 +211,11 @@ class Recurring:
         if not schedules:
             return 0
         store = self.app.backend.delayed
-        last_ticks = store.last_ticks()
+        last_ticks, enqueued_at = store.recurring_state()
         count = 0
         for schedule in schedules.values():
-            ticks = self.due_ticks(schedule, last_ticks.get(schedule.name), now)
+            last = _last_tick(schedule, last_ticks.get(schedule.name), enqueued_at.get(schedule.name))
+            ticks = self.due_ticks(schedule, last, now)
             if not ticks:
                 continue
             queue = self._queue_for(schedule)
@@ -233,7 +237,7 @@ class Recurring:
             )
             return 0
         if not app.backend.delayed.enqueue_tick(
-            schedule.name, tick, queue, payload, timefmt.ruby_time_to_s(now)
+            schedule.name, tick, queue, payload, timefmt.ruby_time_to_s(tick)
         ):
             return 0
         log.info("schedule %r: enqueued tick %d on %s", schedule.name, tick, queue)
@@ -243,3 +247,22 @@ class Recurring:
             except Exception:
                 log.exception("after_enqueue hook failed for schedule %r", schedule.name)
         return 1
+
+
+def _last_tick(schedule: Schedule, ours: int | None, enqueued_at: str | None) -> int | None:
+    """The last tick taken: ours (``schedule_ticks``), or later if Ruby enqueued since.
+
+    pyresque writes ``last_enqueued_at`` as the tick's own time; Ruby's
+    resque-scheduler (which knows nothing of ``schedule_ticks``) writes the time it
+    enqueued, which falls in the tick it served. So after a Ruby leader, a pyresque
+    leader does not repeat the tick Ruby already enqueued.
+    """
+    if not enqueued_at:
+        return ours
+    when = timefmt.parse_any(enqueued_at)
+    if when is None:
+        return ours
+    inferred = schedule.latest_tick(when.timestamp())
+    if inferred is None or (ours is not None and inferred <= ours):
+        return ours
+    return inferred

@@ -163,3 +163,24 @@ def test_next_tick_is_the_soonest_of_all_schedules(fake_app: Resque) -> None:
     """The scheduler sleeps until the soonest tick."""
     rec = Recurring(fake_app, [EVERY_10, Schedule("three", "A", queue="q", every=3)])
     assert rec.next_tick(1000.5) == 1002
+
+
+def test_a_tick_ruby_enqueued_is_not_repeated_after_a_leader_change(fake_app: Resque) -> None:
+    """Ruby wrote last_enqueued_at inside tick 1000's second: pyresque skips 1000, takes 1010."""
+    client = fake_app.backend.client
+    client.hset("resque:delayed:last_enqueued_at", "ten", "1970-01-01 00:16:40 +0000")  # 1000
+    rec = Recurring(fake_app, [EVERY_10])
+    assert rec.enqueue_due(1003.0) == 0
+    assert rec.enqueue_due(1010.5) == 1
+    client.hset("resque:delayed:last_enqueued_at", "ten", "not a time")
+    assert rec.enqueue_due(1011.0) == 0  # our own schedule_ticks still guards
+
+
+def test_last_enqueued_at_records_the_tick_not_the_clock(fake_app: Resque) -> None:
+    """Ticks enqueued late record their own time, so the following tick still runs."""
+    client = fake_app.backend.client
+    client.hset("resque:schedule_ticks", "s", 999)
+    rec = Recurring(fake_app, [Schedule("s", "A", queue="q", every=1)], missed="catch_up")
+    assert rec.enqueue_due(1001.9) == 2  # 1000 and 1001, late
+    assert client.hget("resque:delayed:last_enqueued_at", "s") == b"1970-01-01 00:16:41 +0000"
+    assert rec.enqueue_due(1002.1) == 1

@@ -197,6 +197,17 @@ class RedisDelayedStore(DelayedStore):
         raw: dict[bytes, bytes] = self._r.hgetall(self._k.schedule_ticks)  # type: ignore[assignment]
         return {k.decode("utf-8"): int(v) for k, v in raw.items()}
 
+    def recurring_state(self) -> tuple[dict[str, int], dict[str, str]]:
+        """Both hashes in one pipeline. Round trips: 1."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hgetall(self._k.schedule_ticks)
+        pipe.hgetall(self._k.last_enqueued_at)
+        ticks, texts = pipe.execute()
+        return (
+            {k.decode("utf-8"): int(v) for k, v in ticks.items()},
+            {k.decode("utf-8"): v.decode("utf-8", "replace") for k, v in texts.items()},
+        )
+
     def schedule_configs(self) -> dict[str, bytes]:
         """Round trips: 1."""
         raw: dict[bytes, bytes] = self._r.hgetall(self._k.persistent_schedules)  # type: ignore[assignment]
