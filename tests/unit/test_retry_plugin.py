@@ -248,3 +248,14 @@ def test_delayed_retry_keeps_the_last_failure_for_resque_web(app: Resque) -> Non
     for _ in range(3):
         perform_job(_worker(app), job)
     assert client.exists(key) == 0 and app.failures.count() == 1
+
+
+def test_unknown_job_classes_are_not_retried_by_the_default_policy() -> None:
+    """A class the app cannot resolve fails at once; a policy set for its name still applies."""
+    app = Resque("fakeredis://", plugins=[RetryPlugin(default=RetryPolicy(limit=3))])
+    outcome = perform_job(_worker(app), Job.new("q", "Nowhere::Job"))
+    assert outcome.record is not None and outcome.record.exception == "pyresque.UnknownJobClass"
+    assert app.size("q") == 0
+    named = Resque("fakeredis://", plugins=[RetryPlugin(policies={"Nowhere::Job": RetryPolicy(limit=1)})])
+    assert perform_job(_worker(named), Job.new("q", "Nowhere::Job")).record is None
+    assert named.size("q") == 1

@@ -112,6 +112,10 @@ class RetryPlugin:
     def policy_for(self, app: Resque, job: Job) -> RetryPolicy | None:
         """The policy that applies to ``job`` under ``app``, or ``None``.
 
+        A class name the app cannot resolve gets only a policy set for that name
+        (``policies={"Name": ...}``), never ``default``: its failure is a configuration
+        problem that retrying does not fix.
+
         Raises:
             ConfigurationError: the job class declares unusable retry settings.
         """
@@ -121,7 +125,7 @@ class RetryPlugin:
         try:
             target = app.registry.resolve(job.class_name)
         except UnknownJobClass:
-            return self.default
+            return None  # a class this app cannot run: retrying here cannot help
         by_obj = self._by_obj.get(target)
         if by_obj is not None:
             return by_obj
