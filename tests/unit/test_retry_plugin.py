@@ -259,3 +259,16 @@ def test_unknown_job_classes_are_not_retried_by_the_default_policy() -> None:
     named = Resque("fakeredis://", plugins=[RetryPlugin(policies={"Nowhere::Job": RetryPolicy(limit=1)})])
     assert perform_job(_worker(named), Job.new("q", "Nowhere::Job")).record is None
     assert named.size("q") == 1
+
+
+def test_a_requeued_final_failure_starts_a_new_retry_cycle(app: Resque) -> None:
+    """After giving up, requeueing the record runs the job with a fresh attempt count."""
+    job = Job.new("q", "Flaky", ["fail", 9])
+    for _ in range(3):
+        perform_job(_worker(app), job)
+    assert app.failures.count() == 1 and _counter(app, job) is None
+    app.failures.requeue(0)
+    again = _pop(app)
+    assert again is not None
+    outcome = perform_job(_worker(app), again)
+    assert outcome.record is None and _counter(app, again) == b"0" and app.size("q") == 1
