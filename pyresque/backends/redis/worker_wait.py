@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -41,6 +42,7 @@ class QueueWaiter:
         self._listener: Any = None  # connection subscribed to invalidations
         self._listener_id = 0
         self._tracking_ok = True
+        self._pid = os.getpid()
 
     def _connection(self) -> Any:
         pool = self._client.connection_pool
@@ -61,6 +63,10 @@ class QueueWaiter:
         """Return when one of ``keys`` may hold a job, or after ``timeout`` seconds."""
         if timeout <= 0:
             return
+        if self._pid != os.getpid():
+            # a forked child: the parent's connections are the parent's, never share them
+            self._blocker = self._tracker = self._listener = None
+            self._pid = os.getpid()
         if self._fake or not keys:
             time.sleep(min(timeout, POLL_INTERVAL))
             return
