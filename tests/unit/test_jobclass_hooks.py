@@ -259,3 +259,32 @@ def test_scheduler_class_hooks_fire_and_never_lose_the_job(app: Resque) -> None:
     result = Promoter(app).promote_due(4_000_000_000)
     assert result.promoted == 1 and app.size("q") == 1
     assert EVENTS == ["after_schedule(1,)", "before_delayed_enqueue(1,)"]
+
+
+class LateFailure:
+    """The inner around hook fails after the job; the outer one sees that exception."""
+
+    @classmethod
+    def around_perform_a_outer(cls, *args: Any) -> Generator[None, Any, None]:
+        try:
+            yield
+        except RuntimeError as exc:
+            EVENTS.append(f"outer saw {exc}")
+            raise
+
+    @classmethod
+    def around_perform_b_inner(cls, *args: Any) -> Generator[None, Any, None]:
+        yield
+        raise RuntimeError("inner cleanup failed")
+
+    def perform(self) -> str:
+        EVENTS.append("perform")
+        return "ok"
+
+
+def test_an_around_hook_failing_after_the_job_fails_it_through_the_outer_hooks(app: Resque) -> None:
+    """An exception raised by an inner around hook after the yield propagates through outer ones."""
+    app.job(LateFailure, name="LateFailure")
+    outcome = perform_job(_worker(app), Job.new("q", "LateFailure"))
+    assert not outcome.ok and str(outcome.exception) == "inner cleanup failed"
+    assert EVENTS == ["perform", "outer saw inner cleanup failed"]

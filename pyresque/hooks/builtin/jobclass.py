@@ -191,8 +191,13 @@ class JobClassHooks:
             if suppressed:
                 return None
             raise
-        for gen in reversed(entered):
-            _finish(gen, result)
+        for index in range(len(entered) - 1, -1, -1):
+            try:
+                _finish(entered[index], result)
+            except BaseException as exc:  # an around hook failed after the job: outer ones see it
+                if _unwind(entered[:index], exc):
+                    return None
+                raise
         return result
 
     @hookimpl
