@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import contextlib
+from collections.abc import Generator, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -288,3 +289,39 @@ def test_an_around_hook_failing_after_the_job_fails_it_through_the_outer_hooks(a
     outcome = perform_job(_worker(app), Job.new("q", "LateFailure"))
     assert not outcome.ok and str(outcome.exception) == "inner cleanup failed"
     assert EVENTS == ["perform", "outer saw inner cleanup failed"]
+
+
+class ContextAround:
+    """around_perform hooks written as context managers."""
+
+    @classmethod
+    @contextlib.contextmanager
+    def around_perform_cm(cls, *args: Any) -> Iterator[None]:
+        EVENTS.append("cm_enter")
+        try:
+            yield
+        finally:
+            EVENTS.append("cm_exit")
+
+    @classmethod
+    def around_perform_suppress(cls, *args: Any) -> contextlib.AbstractContextManager[None]:
+        return contextlib.suppress(KeyError)
+
+    def perform(self, mode: str) -> str:
+        EVENTS.append(f"perform {mode}")
+        if mode == "key":
+            raise KeyError("suppressed")
+        if mode == "value":
+            raise ValueError("not suppressed")
+        return "ok"
+
+
+@pytest.mark.parametrize(
+    ("mode", "ok", "result"), [("fine", True, "ok"), ("key", True, None), ("value", False, None)]
+)
+def test_around_hooks_may_be_context_managers(app: Resque, mode: str, ok: bool, result: Any) -> None:
+    """@contextmanager and plain context managers wrap the job; __exit__ may suppress."""
+    app.job(ContextAround, name="ContextAround")
+    outcome = perform_job(_worker(app), Job.new("q", "ContextAround", [mode]))
+    assert outcome.ok is ok and outcome.result == result
+    assert list(EVENTS) == ["cm_enter", f"perform {mode}", "cm_exit"]

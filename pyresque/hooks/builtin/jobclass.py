@@ -5,9 +5,10 @@ family runs in name order (``sorted``), with the job's arguments:
 
 ============================  ==============================================================
 ``before_perform*(*args)``     before the job; raise ``DontPerform`` to skip it
-``around_perform*(*args)``     a generator that ``yield``s once; the job runs at the yield
-                               (the first in name order is the outermost); the yield
-                               returns the job's result and raises the job's exception
+``around_perform*(*args)``     a generator that ``yield``s once (or a function returning a
+                               context manager, e.g. ``@contextmanager``); the job runs at
+                               the yield (the first in name order is the outermost); the
+                               yield returns the job's result and raises its exception
 ``after_perform*(*args)``      after the job succeeded
 ``on_failure*(exc, *args)``    after the job failed (exceptions are logged and ignored)
 ``before_enqueue*(*args)``     before the job is written; returning ``False`` vetoes it
@@ -173,10 +174,13 @@ class JobClassHooks:
         entered: list[Generator[Any, Any, Any]] = []
         for name, hook in hooks:
             gen = hook(*job.args)
+            if _is_context_manager(gen):
+                gen = _context_generator(gen)
             if not inspect.isgenerator(gen):
                 _unwind(entered, DontPerform("around hook misconfigured"))
                 raise ConfigurationError(
-                    f"{job.class_name}.{name} must be a generator that yields once (around_perform)"
+                    f"{job.class_name}.{name} must be a generator that yields once, or return a "
+                    "context manager (around_perform)"
                 )
             try:
                 next(gen)
@@ -214,6 +218,22 @@ class JobClassHooks:
                 hook(exception, *job.args)
             except Exception:
                 logger.exception("on_failure hook %s.%s raised; ignored", job.class_name, name)
+
+
+def _is_context_manager(value: object) -> bool:
+    return hasattr(value, "__enter__") and hasattr(value, "__exit__") and not inspect.isgenerator(value)
+
+
+def _context_generator(cm: Any) -> Generator[None, Any, None]:
+    """An around hook returning a context manager (``@contextmanager``), as a generator."""
+    cm.__enter__()
+    try:
+        yield
+    except BaseException as exc:
+        if not cm.__exit__(type(exc), exc, exc.__traceback__):
+            raise
+        return
+    cm.__exit__(None, None, None)
 
 
 def _finish(gen: Generator[Any, Any, Any], result: Any) -> None:
