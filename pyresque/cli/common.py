@@ -243,6 +243,7 @@ def make_app(
             allow_modules=allow,
             load_entry_points=True,
             blocked_plugins=_blocked_plugins(),
+            failure_backend=os.environ.get("FAILURE_BACKEND") or None,
         )
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc

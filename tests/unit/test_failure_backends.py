@@ -223,3 +223,18 @@ def test_a_broken_chosen_store_falls_back_to_the_failed_list(backend: RedisBacke
     _work(app)
     (raw,) = backend.client.lrange("resque:failed", 0, -1)
     assert json.loads(raw)["error"] == "worker failure 3"
+
+
+def test_cli_apps_honour_ruby_failure_backend_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FAILURE_BACKEND=redis_multi_queue (Ruby's variable) picks the store of CLI-built apps."""
+    import click
+
+    from pyresque.cli.common import make_app
+
+    monkeypatch.setenv("FAILURE_BACKEND", "redis_multi_queue")
+    assert isinstance(make_app("fakeredis://", None, None).failures, RedisMultiQueueFailureStore)
+    monkeypatch.setenv("FAILURE_BACKEND", "airbrake")
+    with pytest.raises(click.ClickException, match="airbrake"):
+        make_app("fakeredis://", None, None)
+    monkeypatch.delenv("FAILURE_BACKEND")
+    assert isinstance(make_app("fakeredis://", None, None).failures, RedisFailureStore)
