@@ -81,8 +81,8 @@ def test_node_and_pyresque_schedulers_both_lead_on_different_lock_keys(py: Resqu
 def test_concurrent_node_and_pyresque_schedulers_move_each_item_once(py: Resque, node: NodeResque) -> None:
     """With both schedulers promoting the same due items, every item is enqueued exactly once."""
     at = int(time.time()) + 1
-    for i in range(300):
-        py.enqueue_at(at, "race", "Record", i)
+    for i in range(300):  # the bytes enqueue_at writes, never enqueued at once even if this is slow
+        py.backend.delayed.schedule(at, py.delayed_item("race", "Record", i))
     with running(node.start_scheduler(poll_ms=10, timeout=30)) as proc:
         # node moves items once Math.round(now) reaches them (half a second early): give
         # pyresque's scheduler the same view so both race for every item
