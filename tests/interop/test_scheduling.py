@@ -33,7 +33,7 @@ def test_pyresque_scheduler_moves_node_enqueue_at_for_a_node_worker(py: Resque, 
 
 def test_node_scheduler_moves_pyresque_enqueue_at(py: Resque, node: NodeResque) -> None:
     """An item pyresque scheduled (Ruby's encoding) is moved by node's scheduler and performed by node."""
-    py.enqueue_at(int(time.time()) + 1, "later", "Record", *ARGS)
+    py.enqueue_at(int(time.time()) + 2, "later", "Record", *ARGS)
     assert py.scheduled_at("later", "Record", *ARGS) != []
     events = node.schedule(poll_ms=50)
     assert [e["job"]["args"] for e in events if e["event"] == "transferredJob"] == [ARGS]
