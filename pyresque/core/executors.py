@@ -4,7 +4,8 @@ Round trips per job (hot path, successful jobs):
 
 - in-process: 1 (one RESERVE script records job N done and takes job N+1);
 - fork per job: 1 (the child hands its outcome to the parent over a pipe; the parent
-  writes it fused with its next reserve: the child never talks to Redis itself);
+  writes it fused with its next reserve: the child never talks to Redis itself). A
+  spare child is forked ahead of time so the fork is off the critical path;
 - fork-every-N: 1 (the child fuses done + reserve for its jobs; its last job's outcome
   goes to the parent like fork per job), plus one connection setup per child.
 
@@ -14,8 +15,6 @@ A failed job adds one FAIL script (record + stats + status + release, atomic).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import gc
 import json
 import logging
 import os
@@ -25,7 +24,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
-from pyresque.core.errors import DirtyExit, EncodeError, JobTimeoutError, ShutdownRequested, UnknownJobClass
+from pyresque.core.child import ChildProc, send_job, spawn
+from pyresque.core.errors import DirtyExit, JobTimeoutError, ShutdownRequested
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 from pyresque.core.perform import (
@@ -34,12 +34,10 @@ from pyresque.core.perform import (
     decode_job,
     failure_outcome,
     is_bad_payload,
-    job_timeout,
     perform_job,
 )
 from pyresque.core.proctitle import set_title
 from pyresque.core.reservation import Held, Reservation
-from pyresque.serializers.json import dumps_text
 
 if TYPE_CHECKING:
     from pyresque.core.worker import Worker
@@ -47,9 +45,6 @@ if TYPE_CHECKING:
 __all__ = ["ForkExecutor", "InProcessExecutor", "make_executor"]
 
 log = logging.getLogger("pyresque.worker")
-
-#: Extra seconds the parent gives a child past its job's timeout before SIGKILL.
-TIMEOUT_GRACE = 2.0
 
 
 def make_executor(worker: Worker) -> InProcessExecutor | ForkExecutor:
@@ -241,9 +236,20 @@ class ForkExecutor(_Base):
         super().__init__(worker)
         self.per_child = per_child
         self.child: int | None = None
+        self.spare: ChildProc | None = None
+        self.exiting: list[int] = []
+        #: fork per job with no before_fork hook: keep a child forked ahead of time
+        self.prefork = per_child == 1 and not worker.app.hooks.has("pyresque_before_fork")
 
     def run(self) -> None:
         """Work until stopped."""
+        try:
+            self._run()
+        finally:
+            self.discard_spare()
+            self.reap_exited(block=True)
+
+    def _run(self) -> None:
         w = self.worker
         w.kill_callback = self._kill_child
         pending: tuple[str | None, Any] | None = None  # a child's success, written with the next reserve
@@ -251,6 +257,7 @@ class ForkExecutor(_Base):
             if w.paused and not w.shutdown:
                 self._flush(pending)
                 pending = None
+                self.discard_spare()
                 self.pause()
                 continue
             take = not w.shutdown and not self.limit_reached()
@@ -292,7 +299,7 @@ class ForkExecutor(_Base):
                 w.with_backend(lambda o=outcome, j=job: self.backend.fail(w.id, o.record, j.id))
                 continue
             w.kill_job = False  # a USR1 while idle has no job to stop
-            handoff = self.fork(job, started)
+            handoff = self.fork(job, res, started)
             if handoff is not None and handoff[0] == "D":
                 pending = (handoff[1], json.loads(handoff[2]))
             elif handoff is not None:
@@ -310,31 +317,54 @@ class ForkExecutor(_Base):
         w._wake()
 
     # -- parent side -----------------------------------------------------------------
-    def fork(self, job: Job, started: float) -> tuple[str, str | None, str] | None:
-        """Fork a child for ``job`` and watch it until it exits; returns the outcome of its
-        last job, handed over for the parent to write (``None`` when it handed none)."""
+    def fork(self, job: Job, res: Reservation, started: float) -> tuple[str, str | None, str] | None:
+        """Run ``job`` in a child (the spare if there is one) and watch it until it exits;
+        returns the outcome of its last job, handed over for the parent to write
+        (``None`` when it handed none)."""
         w = self.worker
-        _load_libc()
-        gc.freeze()  # the child then touches (and copies) fewer pages
-        r, wfd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child
-            code = 1
-            try:
-                os.close(r)
-                code = _Child(w, wfd, self.per_child).run(job)
-            except BaseException:
-                log.exception("child of %s crashed", w.id)
-            finally:
-                os._exit(code)
-        os.close(wfd)
-        self.child = pid
-        set_title(f"Forked {pid} at {int(time.time())}")
+        proc: ChildProc | None = None
+        if self.spare is not None:
+            spare, self.spare = self.spare, None
+            if send_job(spare, res):
+                proc = spare
+            else:
+                self._reap(spare)
+        if proc is None:
+            proc = spawn(w, self.per_child, job)
+        if self.prefork and not w.shutdown and not w.paused:
+            self.spare = spawn(w, self.per_child, None)  # forks while the job runs
+        self.child = proc.pid
+        set_title(f"Forked {proc.pid} at {int(time.time())}")
         try:
-            return self.watch(pid, r, job, started)
+            return self.watch(proc.pid, proc.status_r, job, started)
         finally:
             self.child = None
-            os.close(r)
+            os.close(proc.status_r)
+
+    def _reap(self, proc: ChildProc) -> None:
+        """Discard a child that never got (or could not take) a job."""
+        if proc.job_w is not None:
+            os.close(proc.job_w)
+            proc.job_w = None
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(proc.pid, 0)
+        os.close(proc.status_r)
+
+    def reap_exited(self, *, block: bool = False) -> None:
+        """Collect children that handed over their outcome and are exiting."""
+        for pid in list(self.exiting):
+            try:
+                done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.exiting.remove(pid)
+
+    def discard_spare(self) -> None:
+        """Let the spare child go (shutdown, pause)."""
+        if self.spare is not None:
+            spare, self.spare = self.spare, None
+            self._reap(spare)
 
     def watch(self, pid: int, r: int, job: Job, started: float) -> tuple[str, str | None, str] | None:
         """Relay signals to the child, enforce deadlines, account for how it ended."""
@@ -374,6 +404,8 @@ class ForkExecutor(_Base):
                     elif line[:1] in (b"D", b"F"):
                         kind, job_id, text = line.decode("utf-8").split(" ", 2)
                         handoff = (kind, None if job_id == "-" else job_id, text)
+                if handoff is not None:
+                    break  # the job is over; the child only exits now (reaped later)
             now = time.monotonic()
             if reason is None:
                 if w.kill_job:
@@ -393,12 +425,14 @@ class ForkExecutor(_Base):
             if (w.shutdown or w.paused) and not quit_sent:
                 quit_sent = True
                 _signal(pid, signal.SIGQUIT)
-        _, status = os.waitpid(pid, 0)
         w.processed += max(jobs, 1)
         if handoff is not None:
+            self.exiting.append(pid)
+            self.reap_exited()
             if handoff[0] == "F":
                 w.failed += 1
             return handoff
+        _, status = os.waitpid(pid, 0)
         if reason == "timeout":
             exc: BaseException = JobTimeoutError("the job ran past its timeout and its process was killed")
         elif os.WIFSIGNALED(status):
@@ -415,208 +449,6 @@ class ForkExecutor(_Base):
         return None
 
 
-def result_json(result: Any) -> str:
-    """A job's return value as JSON for its status; ``null`` when JSON cannot carry it."""
-    try:
-        return dumps_text(result)
-    except EncodeError:
-        return "null"
-
-
 def _signal(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-
-
-_prctl: Any = None
-
-
-def _load_libc() -> None:
-    """Look ``prctl`` up once, in the parent (a child should not pay for it)."""
-    global _prctl
-    if _prctl is None:
-        try:
-            _prctl = ctypes.CDLL(None, use_errno=True).prctl
-        except (OSError, AttributeError):
-            _prctl = False
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel SIGKILLs this child if the parent dies (no orphaned job runner)."""
-    if not _prctl:
-        return
-    _prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-class _ChildWake(Exception):
-    """Raised by a child's signal handler to cut its idle wait short."""
-
-
-class _Child:
-    """The forked process: runs the job (and up to ``per_child - 1`` more)."""
-
-    def __init__(self, worker: Worker, wfd: int, per_child: int) -> None:
-        self.worker = worker
-        self.wfd = wfd
-        self.per_child = per_child
-        self.stop = False
-        self.in_job = False
-        self.idle = False
-        self.deadline_sent = False
-        self.backend = worker.app.backend.workers
-
-    def _send(self, text: str) -> None:
-        os.write(self.wfd, text.encode() + b"\n")
-
-    def stopping(self) -> bool:
-        """Whether a signal asked this child to stop (read fresh: handlers set it)."""
-        return self.stop
-
-    def _on_stop(self, signum: int, frame: object) -> None:
-        self.stop = True
-        if self.idle:
-            raise _ChildWake()
-
-    def _on_kill(self, signum: int, frame: object) -> None:
-        self.stop = True
-        if self.in_job:
-            raise ShutdownRequested(f"the job was stopped by {signal.Signals(signum).name}")
-        if self.idle:
-            raise _ChildWake()
-
-    def run(self, job: Job) -> int:
-        """Run jobs; return the exit code (0: every job's outcome was written)."""
-        w = self.worker
-        gc.disable()  # a short-lived child: collecting would only copy pages
-        _die_with_parent(w.pid)
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGQUIT, signal.SIGUSR2):
-            signal.signal(sig, self._on_stop)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
-            signal.signal(sig, self._on_kill)
-        signal.signal(signal.SIGCONT, signal.SIG_DFL)
-        w.shutdown = w.kill_job = w.paused = False
-        w.graceful_deadline = None
-        current: Job | None = job
-        done = 0
-        first = True
-        while current is not None:
-            outcome = self.perform(current, first)
-            first = False
-            done += 1
-            last = self.stop or done >= self.per_child
-            if last:  # the parent writes it, fused with its next reserve
-                self.hand_off(outcome, current)
-                return 0
-            if outcome.ok:
-                nxt = self.write(
-                    lambda o=outcome, j=current: self.backend.reserve(
-                        w.id,
-                        w.queues(),
-                        timefmt.utc_iso_z(),
-                        finish_previous=True,
-                        done_job_id=j.id,
-                        done_result=o.result,
-                    )
-                )
-            else:
-                self.write(lambda o=outcome, j=current: self.backend.fail(w.id, o.record, j.id))
-                nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
-            current = self.next_job(nxt)
-        return 0
-
-    def hand_off(self, outcome: Outcome, job: Job) -> None:
-        """Send the last job's outcome to the parent: ``D <id> <result JSON>`` or
-        ``F <id> <failure JSON>`` (compact JSON never holds a raw newline)."""
-        job_id = job.id or "-"
-        if outcome.ok:
-            self._send(f"D {job_id} {result_json(outcome.result)}")
-        else:
-            record = dumps_text(outcome.record.to_dict()) if outcome.record is not None else "-"
-            self._send(f"F {job_id} {record}")
-
-    def next_job(self, nxt: Any) -> Job | None:
-        """Decode the next reserved job, failing unusable payloads on the way; when the
-        queues are empty, wait for a job here (an idle child starts a job as fast as an
-        in-process worker), up to one heartbeat interval, then exit."""
-        w = self.worker
-        idle_since: float | None = None
-        while True:
-            if isinstance(nxt, Reservation):
-                try:
-                    return decode_job(w, nxt.payload, nxt.queue)
-                except Exception as exc:
-                    if not is_bad_payload(exc):
-                        raise
-                    record = bad_payload_record(w, nxt.payload, nxt.queue, exc)
-                    self.write(lambda rec=record: self.backend.fail(w.id, rec, None))
-            elif nxt is not None or self.stop or w.options.burst:
-                return None  # (a Held record cannot happen here: the parent deals with it)
-            else:
-                now = time.monotonic()
-                if idle_since is None:
-                    idle_since = now
-                    if self.deadline_sent:
-                        self._send("E")
-                        self.deadline_sent = False
-                    set_title(f"Waiting for {','.join(w.queues()) or w.selector}")
-                elif now - idle_since > min(w.options.heartbeat_interval or 60.0, 60.0):
-                    return None  # let the parent prune and fork afresh
-                self.idle = True
-                try:
-                    if self.stopping():  # a signal between the check above and here
-                        return None
-                    self.write(lambda: w.wait_for_jobs())
-                except _ChildWake:
-                    return None
-                finally:
-                    self.idle = False
-            nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
-
-    def write(self, step: Any) -> Any:
-        """A backend write, retried with backoff for up to a minute while Redis is away."""
-        delay = 0.1
-        give_up = time.monotonic() + 60
-        while True:
-            try:
-                return step()
-            except self.worker.app.backend.connection_errors:
-                if time.monotonic() > give_up:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    def perform(self, job: Job, first: bool) -> Outcome:
-        w = self.worker
-        set_title(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")
-        try:
-            timeout = job_timeout(w.app.registry.resolve(job.class_name), w.options.timeout)
-        except UnknownJobClass:
-            timeout = w.options.timeout
-        if timeout or self.deadline_sent:  # the parent enforces it (no message when there is none)
-            self._send(f"S {time.monotonic() + timeout + TIMEOUT_GRACE if timeout else 0}")
-            self.deadline_sent = bool(timeout)
-        started = time.monotonic()
-        try:
-            self.in_job = True
-            try:
-                if first and w.app.hooks.has("pyresque_after_fork"):
-                    w.app.hooks.after_fork(w, job)
-                outcome = perform_job(w, job, timeout=w.options.timeout)
-            finally:
-                self.in_job = False
-        except BaseException as exc:
-            outcome = failure_outcome(w, job, exc)
-        if log.isEnabledFor(logging.INFO):
-            what = "done" if outcome.ok else f"failed: {outcome.exception!r:.200}"
-            log.info(
-                "%s %s id=%s %.1fms %s",
-                job.queue,
-                job.class_name,
-                job.id or "-",
-                (time.monotonic() - started) * 1000,
-                what,
-            )
-        return outcome

@@ -1,0 +1,345 @@
+"""The forked child: runs its job (and, in fork-every mode, up to N jobs), then exits.
+
+A child talks to its parent over a pipe, one line per message:
+
+- ``S <deadline>``: a job started; the parent SIGKILLs the child past that monotonic
+  deadline (sent only when a timeout applies; ``S 0`` clears it);
+- ``E``: the child is idle (no deadline);
+- ``D <id> <result JSON>`` / ``F <id> <failure JSON>``: the outcome of its last job,
+  handed over for the parent to write, fused with its next reserve.
+
+A *spare* child is forked ahead of time (fork per job, no ``before_fork`` hook): it
+waits on a second pipe for its job (framed: 4-byte queue length, 4-byte payload
+length, queue, payload), so the fork is off the job's critical path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import gc
+import logging
+import os
+import signal
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from pyresque.core import timefmt
+from pyresque.core.errors import EncodeError, ShutdownRequested, UnknownJobClass
+from pyresque.core.job import Job
+from pyresque.core.perform import (
+    Outcome,
+    bad_payload_record,
+    decode_job,
+    failure_outcome,
+    is_bad_payload,
+    job_timeout,
+    perform_job,
+)
+from pyresque.core.proctitle import set_title
+from pyresque.core.reservation import Reservation
+from pyresque.serializers.json import dumps_text
+
+if TYPE_CHECKING:
+    from pyresque.core.worker import Worker
+
+__all__ = ["ChildProc", "TIMEOUT_GRACE", "send_job", "spawn"]
+
+log = logging.getLogger("pyresque.worker")
+
+#: Extra seconds the parent gives a child past its job's timeout before SIGKILL.
+TIMEOUT_GRACE = 2.0
+
+_FRAME = struct.Struct("!II")
+
+
+@dataclasses.dataclass(slots=True)
+class ChildProc:
+    """A forked child as the parent sees it."""
+
+    pid: int
+    status_r: int
+    job_w: int | None = None  # a spare's job pipe (closed once the job is sent)
+
+
+def spawn(worker: Worker, per_child: int, job: Job | None) -> ChildProc:
+    """Fork a child for ``job``, or a spare waiting for one (``job=None``)."""
+    _load_libc()
+    gc.freeze()  # the child then touches (and copies) fewer pages
+    r, wfd = os.pipe()
+    jr, jw = os.pipe() if job is None else (-1, -1)
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            os.close(r)
+            if jw >= 0:
+                os.close(jw)
+            child = Child(worker, wfd, per_child)
+            child.setup()
+            first = job if job is not None else child.wait_for_job(jr)
+            code = child.run(first) if first is not None else 0
+        except BaseException:
+            log.exception("child of %s crashed", worker.id)
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    if jr >= 0:
+        os.close(jr)
+    return ChildProc(pid, r, jw if jw >= 0 else None)
+
+
+def send_job(proc: ChildProc, res: Reservation) -> bool:
+    """Give a spare its job. ``False`` when the spare is gone (the job stays reserved)."""
+    if proc.job_w is None:
+        return False
+    queue = res.queue.encode("utf-8")
+    data = _FRAME.pack(len(queue), len(res.payload)) + queue + res.payload
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(proc.job_w, view) :]
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(proc.job_w)
+        proc.job_w = None
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks = []
+    while n > 0:
+        chunk = os.read(fd, n)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def result_json(result: Any) -> str:
+    """A job's return value as JSON for its status; ``null`` when JSON cannot carry it."""
+    try:
+        return dumps_text(result)
+    except EncodeError:
+        return "null"
+
+
+_prctl: Any = None
+
+
+def _load_libc() -> None:
+    """Look ``prctl`` up once, in the parent (a child should not pay for it)."""
+    global _prctl
+    if _prctl is None:
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            _prctl = False
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel SIGKILLs this child if the parent dies (no orphaned job runner)."""
+    if not _prctl:
+        return
+    _prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+class _ChildWake(Exception):
+    """Raised by a child's signal handler to cut its idle wait short."""
+
+
+class Child:
+    """The forked process: runs the job (and up to ``per_child - 1`` more)."""
+
+    def __init__(self, worker: Worker, wfd: int, per_child: int) -> None:
+        self.worker = worker
+        self.wfd = wfd
+        self.per_child = per_child
+        self.stop = False
+        self.in_job = False
+        self.idle = False
+        self.deadline_sent = False
+        self.backend = worker.app.backend.workers
+
+    def _send(self, text: str) -> None:
+        os.write(self.wfd, text.encode() + b"\n")
+
+    def stopping(self) -> bool:
+        """Whether a signal asked this child to stop (read fresh: handlers set it)."""
+        return self.stop
+
+    def _on_stop(self, signum: int, frame: object) -> None:
+        self.stop = True
+        if self.idle:
+            raise _ChildWake()
+
+    def _on_kill(self, signum: int, frame: object) -> None:
+        self.stop = True
+        if self.in_job:
+            raise ShutdownRequested(f"the job was stopped by {signal.Signals(signum).name}")
+        if self.idle:
+            raise _ChildWake()
+
+    def setup(self) -> None:
+        """Become a child: die with the parent, own signal handlers, no GC."""
+        w = self.worker
+        gc.disable()  # a short-lived child: collecting would only copy pages
+        _die_with_parent(w.pid)
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGQUIT, signal.SIGUSR2):
+            signal.signal(sig, self._on_stop)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+            signal.signal(sig, self._on_kill)
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
+        w.shutdown = w.kill_job = w.paused = False
+        w.graceful_deadline = None
+
+    def wait_for_job(self, job_r: int) -> Job | None:
+        """A spare: wait for the job the parent sends (``None``: discarded or told to stop)."""
+        self.idle = True
+        try:
+            if self.stopping():
+                return None
+            head = _read_exact(job_r, _FRAME.size)
+            if head is None:
+                return None
+            qlen, plen = _FRAME.unpack(head)
+            body = _read_exact(job_r, qlen + plen)
+        except _ChildWake:
+            return None
+        finally:
+            self.idle = False
+            os.close(job_r)
+        if body is None:
+            return None
+        return decode_job(self.worker, body[qlen:], body[:qlen].decode("utf-8"))
+
+    def run(self, job: Job) -> int:
+        """Run jobs; return the exit code (0: every job's outcome was written)."""
+        w = self.worker
+        current: Job | None = job
+        done = 0
+        first = True
+        while current is not None:
+            outcome = self.perform(current, first)
+            first = False
+            done += 1
+            last = self.stop or done >= self.per_child
+            if last:  # the parent writes it, fused with its next reserve
+                self.hand_off(outcome, current)
+                return 0
+            if outcome.ok:
+                nxt = self.write(
+                    lambda o=outcome, j=current: self.backend.reserve(
+                        w.id,
+                        w.queues(),
+                        timefmt.utc_iso_z(),
+                        finish_previous=True,
+                        done_job_id=j.id,
+                        done_result=o.result,
+                    )
+                )
+            else:
+                self.write(lambda o=outcome, j=current: self.backend.fail(w.id, o.record, j.id))
+                nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
+            current = self.next_job(nxt)
+        return 0
+
+    def hand_off(self, outcome: Outcome, job: Job) -> None:
+        """Send the last job's outcome to the parent: ``D <id> <result JSON>`` or
+        ``F <id> <failure JSON>`` (compact JSON never holds a raw newline)."""
+        job_id = job.id or "-"
+        if outcome.ok:
+            self._send(f"D {job_id} {result_json(outcome.result)}")
+        else:
+            record = dumps_text(outcome.record.to_dict()) if outcome.record is not None else "-"
+            self._send(f"F {job_id} {record}")
+
+    def next_job(self, nxt: Any) -> Job | None:
+        """Decode the next reserved job, failing unusable payloads on the way; when the
+        queues are empty, wait for a job here (an idle child starts a job as fast as an
+        in-process worker), up to one heartbeat interval, then exit."""
+        w = self.worker
+        idle_since: float | None = None
+        while True:
+            if isinstance(nxt, Reservation):
+                try:
+                    return decode_job(w, nxt.payload, nxt.queue)
+                except Exception as exc:
+                    if not is_bad_payload(exc):
+                        raise
+                    record = bad_payload_record(w, nxt.payload, nxt.queue, exc)
+                    self.write(lambda rec=record: self.backend.fail(w.id, rec, None))
+            elif nxt is not None or self.stop or w.options.burst:
+                return None  # (a Held record cannot happen here: the parent deals with it)
+            else:
+                now = time.monotonic()
+                if idle_since is None:
+                    idle_since = now
+                    if self.deadline_sent:
+                        self._send("E")
+                        self.deadline_sent = False
+                    set_title(f"Waiting for {','.join(w.queues()) or w.selector}")
+                elif now - idle_since > min(w.options.heartbeat_interval or 60.0, 60.0):
+                    return None  # let the parent prune and fork afresh
+                self.idle = True
+                try:
+                    if self.stopping():  # a signal between the check above and here
+                        return None
+                    self.write(lambda: w.wait_for_jobs())
+                except _ChildWake:
+                    return None
+                finally:
+                    self.idle = False
+            nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
+
+    def write(self, step: Any) -> Any:
+        """A backend write, retried with backoff for up to a minute while Redis is away."""
+        delay = 0.1
+        give_up = time.monotonic() + 60
+        while True:
+            try:
+                return step()
+            except self.worker.app.backend.connection_errors:
+                if time.monotonic() > give_up:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def perform(self, job: Job, first: bool) -> Outcome:
+        w = self.worker
+        set_title(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")
+        try:
+            timeout = job_timeout(w.app.registry.resolve(job.class_name), w.options.timeout)
+        except UnknownJobClass:
+            timeout = w.options.timeout
+        if timeout or self.deadline_sent:  # the parent enforces it (no message when there is none)
+            self._send(f"S {time.monotonic() + timeout + TIMEOUT_GRACE if timeout else 0}")
+            self.deadline_sent = bool(timeout)
+        started = time.monotonic()
+        try:
+            self.in_job = True
+            try:
+                if first and w.app.hooks.has("pyresque_after_fork"):
+                    w.app.hooks.after_fork(w, job)
+                outcome = perform_job(w, job, timeout=w.options.timeout)
+            finally:
+                self.in_job = False
+        except BaseException as exc:
+            outcome = failure_outcome(w, job, exc)
+        if log.isEnabledFor(logging.INFO):
+            what = "done" if outcome.ok else f"failed: {outcome.exception!r:.200}"
+            log.info(
+                "%s %s id=%s %.1fms %s",
+                job.queue,
+                job.class_name,
+                job.id or "-",
+                (time.monotonic() - started) * 1000,
+                what,
+            )
+        return outcome
