@@ -1,4 +1,4 @@
-"""``pyresque failed list|requeue|remove|clear``: Ruby Resque's failure management.
+"""``pyresque failed list|show|requeue|remove|clear``: Ruby Resque's failure management.
 
 Indexes are positions in the ``failed`` list (0 = oldest), as resque-web shows them.
 Index-based operations check the entry did not change under them (another operator or
@@ -7,6 +7,7 @@ a worker appending is fine; a concurrent removal makes the operation fail loudly
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -74,6 +75,39 @@ def list_failed(
         ],
         empty="no failed jobs",
     )
+
+
+@failed.command("show")
+@click.argument("index", type=click.IntRange(min=0))
+@ops_backend_options
+@json_option
+def show(
+    index: int,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    as_json: bool,
+) -> None:
+    """One failed job in full: payload, error and backtrace."""
+    with operator_app(redis, redis_db, prefix, app_include) as app:
+        records = app.failures.all(index, 1)
+    if not records:
+        raise click.ClickException(f"no failure at index {index}")
+    record = records[0]
+    if as_json:
+        emit_json(_record_json(index, record))
+        return
+    data = record.to_dict()
+    for key in ("failed_at", "retried_at", "queue", "worker", "exception", "error"):
+        if data.get(key) is not None:
+            click.echo(f"{key + ':':<12}{data[key]}")
+    click.echo(f"{'payload:':<12}{json.dumps(record.payload, ensure_ascii=False)}")
+    for key, value in record.extra.items():
+        click.echo(f"{key + ':':<12}{json.dumps(value, ensure_ascii=False)}")
+    click.echo("backtrace:")
+    for line in record.backtrace or ["(none)"]:
+        click.echo(f"  {line}")
 
 
 def _selection(indexes: tuple[int, ...], queue: str | None, every: bool) -> None:

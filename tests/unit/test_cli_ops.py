@@ -421,3 +421,19 @@ def test_enqueue_bad_times_are_refused(url: str, app: Resque, args: tuple[str, .
     assert result.exit_code == 2
     assert message in result.stderr
     assert app.queues() == [] and app.delayed_count() == 0
+
+
+def test_failed_show_prints_one_record_in_full(url: str, app: Resque) -> None:
+    """`failed show N` prints the error, payload and backtrace; --json the record; a bad index errors."""
+    try:
+        raise KeyError("missing é")
+    except KeyError as exc:
+        payload = app.build_job("q", "A", [1, "a/b"]).to_payload()
+        app.failures.save(FailureRecord.from_exception(exc, payload=payload, queue="q", worker="h:1:q"))
+    text = run(url, "failed", "show", "0").stdout
+    assert "exception:  KeyError" in text and "'missing é'" in text
+    assert '"args": [1, "a/b"]' in text
+    assert "test_cli_ops.py" in text  # the backtrace
+    assert run_json(url, "failed", "show", "0")["index"] == 0
+    missing = run(url, "failed", "show", "3")
+    assert missing.exit_code == 1 and "no failure at index 3" in missing.stderr
