@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -437,3 +438,17 @@ def test_failed_show_prints_one_record_in_full(url: str, app: Resque) -> None:
     assert run_json(url, "failed", "show", "0")["index"] == 0
     missing = run(url, "failed", "show", "3")
     assert missing.exit_code == 1 and "no failure at index 3" in missing.stderr
+
+
+def test_app_include_supplies_backend_and_namespace(url: str, tmp_path: Path) -> None:
+    """--app-include FILE uses the app the file defines (its backend and namespace)."""
+    module = tmp_path / f"opsapp_{uuid.uuid4().hex}.py"
+    module.write_text(f"from pyresque import Resque\napp = Resque({url!r}, namespace='inc')\n")
+    other = Resque(url, namespace="inc")
+    try:
+        other.enqueue("incq", "X")
+        result = CliRunner().invoke(main, ["queues", "--json", "--app-include", str(module)])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == [{"name": "incq", "size": 1}]
+    finally:
+        other.close()
