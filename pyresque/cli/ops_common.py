@@ -117,7 +117,7 @@ def operator_app(
 
 
 def emit_json(data: Any) -> None:
-    """Print ``data`` as JSON (UTF-8, sorted as given) on stdout."""
+    """Print ``data`` as indented JSON (raw UTF-8, keys in the order given) on stdout."""
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
