@@ -1,31 +1,25 @@
-"""The operator CLI (info, queues, workers, failed, enqueue, dequeue) on a shared fakeredis."""
+"""The operator CLI: info, queues, workers, enqueue, dequeue, backend options (on a shared fakeredis)."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
-from pyresque import FailureRecord, Resque
+from pyresque import Resque
 from pyresque.cli import main
-from pyresque.core import timefmt
-
-RUBY_WORKER = "web1:4242:high,low"
-RUBY_RECORD = {
-    "queue": "high",
-    "run_at": "2026-11-23T17:23:27Z",
-    "payload": {"class": "Foo::Bar", "args": [1, "a/b"]},
-}
+from tests.unit.cli_support import (
+    RUBY_WORKER,
+    add_ruby_worker,
+    fail_job,
+    run,
+    run_json,
+)
 
 
 @pytest.fixture
@@ -40,38 +34,6 @@ def app(url: str) -> Iterator[Resque]:
     resque = Resque(url)
     yield resque
     resque.close()
-
-
-def run(url: str, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    """Invoke ``pyresque ARGS... -r URL``."""
-    return CliRunner().invoke(main, [*args, "-r", url], input=input, env=env, catch_exceptions=False)
-
-
-def run_json(url: str, *args: str) -> Any:
-    """Invoke with ``--json`` and decode stdout (the command must succeed)."""
-    result = run(url, *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def fail_job(app: Resque, queue: str, cls: str, args: list[Any], message: str = "boom") -> None:
-    """Write one failure record as a worker would."""
-    payload = app.build_job(queue, cls, args).to_payload()
-    app.failures.save(
-        FailureRecord.from_exception(
-            RuntimeError(message), payload=payload, queue=queue, worker="h:1:" + queue
-        )
-    )
-
-
-def add_ruby_worker(app: Resque, busy: bool = True) -> None:
-    """Register a worker the way Ruby Resque does (set member, started, heartbeat, job record)."""
-    client = app.backend.client  # type: ignore[attr-defined]
-    client.sadd("resque:workers", RUBY_WORKER)
-    client.set(f"resque:worker:{RUBY_WORKER}:started", "2026-11-23 17:23:27 +0000")
-    client.hset("resque:workers:heartbeat", RUBY_WORKER, "2026-11-23T17:23:27+00:00")
-    if busy:
-        client.set(f"resque:worker:{RUBY_WORKER}", json.dumps(RUBY_RECORD))
 
 
 def test_enqueue_writes_job_with_json_args(url: str, app: Resque) -> None:
@@ -164,105 +126,6 @@ def test_empty_backend_prints_placeholders(url: str) -> None:
     assert run(url, "failed", "list").stdout.strip() == "no failed jobs"
 
 
-def test_failed_list_shows_index_and_filters_by_queue(url: str, app: Resque) -> None:
-    """`failed list` numbers entries from 0 and --queue keeps those indexes."""
-    fail_job(app, "a", "A", [0])
-    fail_job(app, "b", "B", [1], "second é")
-    fail_job(app, "a", "A", [2])
-    rows = run_json(url, "failed", "list", "--queue", "a")
-    assert [(r["index"], r["payload"]["args"]) for r in rows] == [(0, [0]), (2, [2])]
-    everything = run_json(url, "failed", "list")
-    assert [r["index"] for r in everything] == [0, 1, 2]
-    assert everything[1]["error"] == "second é" and everything[1]["exception"] == "RuntimeError"
-    lines = run(url, "failed", "list").stdout.splitlines()
-    assert lines[0].split()[:3] == ["#", "FAILED", "AT"]
-    assert "second é" in lines[2]
-
-
-def test_failed_requeue_by_index_keeps_entry_and_pushes_job(url: str, app: Resque) -> None:
-    """`failed requeue 1` pushes that job back; the entry stays, marked retried (Ruby)."""
-    fail_job(app, "a", "A", [0])
-    fail_job(app, "b", "B", [1])
-    assert run_json(url, "failed", "requeue", "1") == {"requeued": 1}
-    assert [list(j.args) for j in app.peek("b", 0, 10)] == [[1]]
-    assert app.size("a") == 0
-    assert [r.retried_at is not None for r in app.failures.all(0, -1)] == [False, True]
-
-
-def test_failed_requeue_to_other_queue(url: str, app: Resque) -> None:
-    """--to sends the requeued job to another queue."""
-    fail_job(app, "a", "A", [7])
-    assert run(url, "failed", "requeue", "0", "--to", "retry").exit_code == 0
-    assert [list(j.args) for j in app.peek("retry")] == [[7]]
-
-
-def test_failed_requeue_by_queue_and_all(url: str, app: Resque) -> None:
-    """--queue requeues that queue's failures; --all every failure."""
-    fail_job(app, "a", "A", [0])
-    fail_job(app, "b", "B", [1])
-    fail_job(app, "a", "A", [2])
-    assert run_json(url, "failed", "requeue", "--queue", "a") == {"requeued": 2}
-    assert app.size("a") == 2 and app.size("b") == 0
-    assert run_json(url, "failed", "requeue", "--all") == {"requeued": 3}
-    assert app.size("a") == 4 and app.size("b") == 1
-
-
-def test_failed_requeue_missing_index_is_an_error(url: str, app: Resque) -> None:
-    """Requeueing an index that does not exist fails with a message naming it."""
-    fail_job(app, "a", "A", [0])
-    result = run(url, "failed", "requeue", "5")
-    assert result.exit_code == 1
-    assert "failure 5" in result.stderr
-    assert app.size("a") == 0
-
-
-@pytest.mark.parametrize("args", [(), ("0", "--all"), ("--queue", "a", "--all")])
-def test_failed_requeue_needs_exactly_one_selection(url: str, args: tuple[str, ...]) -> None:
-    """Without a selection, or with two, the command refuses (usage error)."""
-    result = run(url, "failed", "requeue", *args)
-    assert result.exit_code == 2
-    assert "exactly one" in result.stderr
-
-
-def test_failed_remove_several_indexes(url: str, app: Resque) -> None:
-    """`failed remove 0 2` removes both entries, whatever the order given."""
-    for i in range(4):
-        fail_job(app, "a", "A", [i])
-    assert run_json(url, "failed", "remove", "0", "2") == {"removed": 2}
-    assert [r.payload["args"] for r in app.failures.all(0, -1)] == [[1], [3]]
-
-
-def test_failed_remove_by_queue_and_all(url: str, app: Resque) -> None:
-    """--queue removes that queue's failures; --all (confirmed with -y) removes the rest."""
-    fail_job(app, "a", "A", [0])
-    fail_job(app, "b", "B", [1])
-    fail_job(app, "a", "A", [2])
-    assert run_json(url, "failed", "remove", "--queue", "a") == {"removed": 2}
-    assert app.failures.count() == 1
-    assert run_json(url, "failed", "remove", "--all", "-y") == {"removed": 1}
-    assert app.failures.count() == 0
-
-
-def test_failed_clear_asks_first(url: str, app: Resque) -> None:
-    """`failed clear` asks; answering no keeps everything, yes deletes it."""
-    fail_job(app, "a", "A", [0])
-    refused = run(url, "failed", "clear", input="n\n")
-    assert refused.exit_code == 1
-    assert app.failures.count() == 1
-    accepted = run(url, "failed", "clear", input="y\n")
-    assert accepted.exit_code == 0 and "removed 1 failed job" in accepted.stdout
-    assert app.failures.count() == 0
-
-
-def test_failed_clear_retried_only(url: str, app: Resque) -> None:
-    """`failed clear --retried -y` keeps failures never requeued."""
-    fail_job(app, "a", "A", [0])
-    fail_job(app, "a", "A", [1])
-    app.failures.requeue(0)
-    assert run_json(url, "failed", "clear", "--retried", "-y") == {"removed": 1}
-    assert [r.payload["args"] for r in app.failures.all(0, -1)] == [[1]]
-
-
 def test_dequeue_by_class_and_args(url: str, app: Resque) -> None:
     """`dequeue Q CLASS ARGS` removes exactly matching jobs; CLASS alone all of that class."""
     app.enqueue("q", "A", 1)
@@ -333,61 +196,6 @@ def test_unknown_backend_scheme_is_a_clean_error() -> None:
     assert "unknown backend scheme" in result.stderr
 
 
-def _dead_pid() -> int:
-    """The pid of a process that has exited."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def test_prune_removes_dead_local_worker_and_fails_its_job(url: str, app: Resque) -> None:
-    """A worker on this host whose process is gone is unregistered; its job becomes a failure."""
-    client = app.backend.client  # type: ignore[attr-defined]
-    dead = f"{socket.gethostname()}:{_dead_pid()}:high"
-    alive = f"{socket.gethostname()}:{os.getppid()}:low"
-    held = app.encode(app.build_job("high", "Foo::Bar", [1]))
-    client.sadd("resque:workers", dead, alive)
-    client.set(
-        f"resque:worker:{dead}", b'{"queue":"high","run_at":"2026-11-23T17:23:27Z","payload":' + held + b"}"
-    )
-    data = run_json(url, "prune")
-    assert data == {"pruned": [dead]}
-    assert app.backend.workers.all() == [alive]
-    (record,) = app.failures.all(0, -1)
-    assert (record.exception, record.worker, record.payload["class"]) == (
-        "pyresque.WorkerLost",
-        dead,
-        "Foo::Bar",
-    )
-
-
-def test_prune_stale_heartbeat_any_host_and_requeue(url: str, app: Resque) -> None:
-    """A heartbeat older than --prune-interval prunes a remote worker; --recover requeue requeues its job."""
-    client = app.backend.client  # type: ignore[attr-defined]
-    stale = "elsewhere:123:q"
-    fresh = "elsewhere:124:q"
-    held = app.encode(app.build_job("q", "Foo::Bar", [2]))
-    client.sadd("resque:workers", stale, fresh)
-    client.hset("resque:workers:heartbeat", stale, "2020-01-01T00:00:00+00:00")
-    client.hset("resque:workers:heartbeat", fresh, timefmt.heartbeat_time())
-    client.set(
-        f"resque:worker:{stale}", b'{"queue":"q","run_at":"2020-01-01T00:00:00Z","payload":' + held + b"}"
-    )
-    result = run(url, "prune", "--recover", "requeue", "--prune-interval", "60")
-    assert result.exit_code == 0, result.output
-    assert f"pruned {stale}" in result.stdout and "pruned 1 dead worker" in result.stdout
-    assert app.backend.workers.all() == [fresh]
-    assert [list(j.args) for j in app.peek("q")] == [[2]]
-    assert app.failures.count() == 0
-
-
-def test_prune_keeps_workers_without_evidence_of_death(url: str, app: Resque) -> None:
-    """Remote workers without heartbeats (node, PHP) are left alone."""
-    app.backend.client.sadd("resque:workers", "nodebox:99:q")  # type: ignore[attr-defined]
-    assert run_json(url, "prune") == {"pruned": []}
-    assert app.backend.workers.all() == ["nodebox:99:q"]
-
-
 def test_enqueue_in_schedules_a_delayed_job(url: str, app: Resque) -> None:
     """`enqueue --in 3600` writes a delayed job (resque-scheduler keys), nothing queued now."""
     before = int(time.time())
@@ -422,22 +230,6 @@ def test_enqueue_bad_times_are_refused(url: str, app: Resque, args: tuple[str, .
     assert result.exit_code == 2
     assert message in result.stderr
     assert app.queues() == [] and app.delayed_count() == 0
-
-
-def test_failed_show_prints_one_record_in_full(url: str, app: Resque) -> None:
-    """`failed show N` prints the error, payload and backtrace; --json the record; a bad index errors."""
-    try:
-        raise KeyError("missing é")
-    except KeyError as exc:
-        payload = app.build_job("q", "A", [1, "a/b"]).to_payload()
-        app.failures.save(FailureRecord.from_exception(exc, payload=payload, queue="q", worker="h:1:q"))
-    text = run(url, "failed", "show", "0").stdout
-    assert "exception:  KeyError" in text and "'missing é'" in text
-    assert '"args": [1, "a/b"]' in text
-    assert "test_cli_ops.py" in text  # the backtrace
-    assert run_json(url, "failed", "show", "0")["index"] == 0
-    missing = run(url, "failed", "show", "3")
-    assert missing.exit_code == 1 and "no failure at index 3" in missing.stderr
 
 
 def test_app_include_supplies_backend_and_namespace(url: str, tmp_path: Path) -> None:
