@@ -24,7 +24,7 @@ from typing import Any
 
 from pyresque.core import timefmt
 from pyresque.core.app import Resque
-from pyresque.core.errors import DecodeError, InvalidJobError, TooManyJobs
+from pyresque.core.errors import ConfigurationError, DecodeError, InvalidJobError, TooManyJobs
 from pyresque.core.job import Job
 from pyresque.core.perform import Outcome, bad_payload_record, perform_job
 from pyresque.core.promotion import Promoter
@@ -244,7 +244,12 @@ def inline(
 
     Yields:
         The :class:`PerformLog`, filled as jobs run.
+
+    Raises:
+        ConfigurationError: the app is already in inline mode.
     """
+    if any(isinstance(p, _InlinePlugin) for p in app.hooks.pm.get_plugins()):
+        raise ConfigurationError("this app is already in inline mode (inline() blocks do not nest)")
     with _Runner(app, ["*"], raise_errors, max_jobs) as runner:
         plugin = _InlinePlugin(runner)
         app.hooks.register(plugin)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pyresque import DontPerform, JobStatus, Resque, hookimpl
+from pyresque import ConfigurationError, DontPerform, JobStatus, Resque, hookimpl
 from pyresque.testing import (
     TooManyJobs,
     assert_enqueued,
@@ -268,3 +268,16 @@ def test_inline_covers_enqueue_many_and_due_enqueue_at(perf_app: Resque) -> None
     assert len(log) == 3
     assert_scheduled(perf_app, Seen, args=[4], count=1)
     assert_not_enqueued(perf_app)
+
+
+def test_inline_blocks_do_not_nest(perf_app: Resque) -> None:
+    """Entering inline mode twice on one app is refused rather than performing jobs twice."""
+    with (
+        inline(perf_app),
+        pytest.raises(ConfigurationError, match="already in inline mode"),
+        inline(perf_app),
+    ):
+        pass
+    with inline(perf_app):  # usable again once the first block ended
+        perf_app.enqueue("q", Seen, 1)
+    assert SEEN == [("Seen", [1])]
