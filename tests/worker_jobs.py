@@ -34,6 +34,11 @@ def record_pid(tag: Any) -> None:
     _trace(f"{tag} {os.getpid()}")
 
 
+def stamp(t0: float) -> None:
+    """Traces how long ago ``t0`` (its enqueue time) was, in seconds."""
+    _trace(f"{time.time() - t0:.6f}")
+
+
 def sleeper(seconds: float, tag: Any = None) -> str:
     """Sleeps, then traces ``tag``."""
     time.sleep(seconds)
@@ -157,6 +162,7 @@ def register(app: Resque) -> None:
         noop,
         record,
         record_pid,
+        stamp,
         sleeper,
         boom,
         exits,

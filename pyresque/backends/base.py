@@ -276,6 +276,9 @@ class WorkerRegistry(abc.ABC):
         """Block up to ``timeout`` seconds until a job may be waiting in ``queues``
         (returns early when one arrives); never takes a job."""
 
+    def warm_up(self) -> None:  # noqa: B027 - optional, a no-op unless a backend needs it
+        """Open this process's connection ahead of its first job (a forked spare child)."""
+
 
 class DelayedStore(abc.ABC):
     """resque-scheduler's delayed queue, the scheduler's leader lock and its schedules."""

@@ -15,6 +15,7 @@ length, queue, payload), so the fork is off the job's critical path.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import gc
@@ -201,6 +202,9 @@ class Child:
 
     def wait_for_job(self, job_r: int) -> Job | None:
         """A spare: wait for the job the parent sends (``None``: discarded or told to stop)."""
+        if self.per_child > 1:  # it will reserve jobs itself: connect now, not on a job's time
+            with contextlib.suppress(*self.worker.app.backend.connection_errors):
+                self.backend.warm_up()
         self.idle = True
         try:
             if self.stopping():

@@ -238,8 +238,9 @@ class ForkExecutor(_Base):
         self.child: int | None = None
         self.spare: ChildProc | None = None
         self.exiting: list[int] = []
-        #: fork per job with no before_fork hook: keep a child forked ahead of time
-        self.prefork = per_child == 1 and not worker.app.hooks.has("pyresque_before_fork")
+        #: no before_fork hook: keep a child forked ahead of time (its fork and its
+        #: connection happen while the previous child works)
+        self.prefork = not worker.app.hooks.has("pyresque_before_fork")
 
     def run(self) -> None:
         """Work until stopped."""
@@ -349,6 +350,13 @@ class ForkExecutor(_Base):
         with contextlib.suppress(ChildProcessError):
             os.waitpid(proc.pid, 0)
         os.close(proc.status_r)
+
+    def idle(self) -> bool:
+        """Nothing to do; keep a spare child ready so the next job starts at once."""
+        w = self.worker
+        if self.prefork and self.spare is None and not w.options.burst and not w.shutdown and not w.paused:
+            self.spare = spawn(w, self.per_child, None)
+        return super().idle()
 
     def reap_exited(self, *, block: bool = False) -> None:
         """Collect children that handed over their outcome and are exiting."""

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -195,3 +196,44 @@ def _register_dead_worker(app: Resque) -> str:
     client.set(f"resque:worker:{wid}", json.dumps(record))
     client.sadd("resque:queues", "q")
     return wid
+
+
+@pytest.mark.parametrize(("queues", "target"), [("q", "q"), ("high,low", "low")])
+@pytest.mark.parametrize("mode", MODES)
+def test_idle_worker_starts_a_new_job_at_once(
+    app: Resque, redis_url: str, mode: str, queues: str, target: str, tmp_path: Path
+) -> None:
+    """An idle worker (one queue or several) starts a newly pushed job well before its poll interval."""
+    trace = tmp_path / "t"
+    proc = start_worker(redis_url, queues, "--mode", mode, "--interval", "5", trace=trace)
+    try:
+        wait_for(lambda: app.backend.workers.all(), what="registration")
+        for i in range(5):
+            time.sleep(0.3)  # idle again
+            app.enqueue(target, "stamp", time.time())
+            wait_for(lambda i=i: len(trace_lines(trace)) == i + 1, what="the job")
+        delays = [float(x) for x in trace_lines(trace)]
+        assert max(delays[1:]) < 0.25, delays  # the first may pay for a first fork
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        assert stop(proc) == 0
+
+
+def test_killed_spare_child_is_replaced_and_the_job_still_runs(
+    app: Resque, redis_url: str, tmp_path: Path
+) -> None:
+    """fork mode keeps a spare child; if it dies before getting a job, the job runs in a fresh one."""
+    trace = tmp_path / "t"
+    proc = start_worker(redis_url, "q", "--mode", "fork", trace=trace)
+    try:
+        spare = wait_for(lambda: children_of(proc.pid), what="the spare child")[0]  # type: ignore[index]
+        os.kill(spare, signal.SIGKILL)
+        time.sleep(0.2)
+        app.enqueue("q", "record_pid", "after")
+        wait_for(lambda: trace_lines(trace), what="the job")
+        tag, pid = trace_lines(trace)[0].split()
+        assert tag == "after" and int(pid) not in (spare, proc.pid)
+        assert failures(app) == []
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        assert stop(proc) == 0

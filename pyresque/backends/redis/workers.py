@@ -169,6 +169,26 @@ class RedisWorkerWriter:
             return Held(payload)
         return Reservation(queues[index - 1], payload)
 
+    def warm_up(self) -> None:
+        """Connect (and PING) the hot-path connection now. Round trips: 1."""
+        if self._fake:
+            return
+        self._fast_command("PING")
+
+    def _fast_command(self, *args: Any) -> Any:
+        conn = self._hot_conn
+        if conn is None or self._hot_pid != os.getpid():
+            conn = self._hot_conn = self._r.connection_pool.get_connection("EVALSHA")
+            self._hot_pid = os.getpid()
+        try:
+            conn.send_command(*args)
+            return conn.read_response()
+        except BaseException:
+            self._hot_conn = None
+            conn.disconnect()
+            self._r.connection_pool.release(conn)
+            raise
+
     def _fast_script(self, script: LuaScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """EVALSHA on a connection kept for this process, skipping redis-py's per-call
         machinery (the hot path). fakeredis goes through the normal client."""
