@@ -17,12 +17,23 @@ from typing import Any
 from pyresque.core.errors import InvalidJobError, InvalidQueueName
 from pyresque.core.types import Payload
 
-__all__ = ["Job", "new_job_id", "validate_queue_name"]
+__all__ = ["Job", "new_job_id", "queue_time", "validate_queue_name"]
 
 
 def new_job_id() -> str:
     """A new job id: 32 lowercase hex characters (128 random bits), php-resque's shape."""
     return os.urandom(16).hex()
+
+
+def queue_time() -> float:
+    """The enqueue time as php-resque's ``queue_time`` float, never integral.
+
+    JavaScript writes an integral float as an integer (``1795454611``), so an entry
+    holding one would not match node-resque's exact-bytes comparisons after a round
+    trip; a microsecond is added in the rare case the clock reads a whole second.
+    """
+    now = time.time()
+    return now + 1e-6 if now == int(now) else now
 
 
 def validate_queue_name(queue: object) -> str:
@@ -67,7 +78,7 @@ class Job:
             class_name=class_name,
             args=tuple(args),
             id=new_job_id(),
-            extra={"queue_time": time.time()},
+            extra={"queue_time": queue_time()},
         )
 
     def to_payload(self) -> Payload:

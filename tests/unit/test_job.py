@@ -69,3 +69,13 @@ def test_unusable_queue_names_are_rejected(name: object) -> None:
 def test_ordinary_queue_names_are_accepted(name: str) -> None:
     """Names Resque users type are fine."""
     assert validate_queue_name(name) == name
+
+
+def test_queue_time_is_never_an_integral_float(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole-second clock still gives a fractional queue_time (node re-encodes 1.0 as 1)."""
+    import pyresque.core.job as job_module
+
+    monkeypatch.setattr(job_module.time, "time", lambda: 1795454611.0)
+    value = job_module.queue_time()
+    assert value != int(value) and abs(value - 1795454611.0) < 1e-5
+    assert Job.new("q", "X").extra["queue_time"] == value
