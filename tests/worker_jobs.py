@@ -29,6 +29,12 @@ def record(tag: Any) -> None:
     _trace(str(tag))
 
 
+def record_file(path: str) -> None:
+    """Traces the content of the file at ``path``."""
+    with open(path, encoding="utf-8") as fh:
+        _trace(fh.read().strip())
+
+
 def record_pid(tag: Any) -> None:
     """Appends ``tag`` and the pid of the process that ran it."""
     _trace(f"{tag} {os.getpid()}")
@@ -162,6 +168,7 @@ def register(app: Resque) -> None:
         noop,
         record,
         record_pid,
+        record_file,
         stamp,
         sleeper,
         boom,
