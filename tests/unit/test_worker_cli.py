@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,7 +123,7 @@ def test_app_include_import_error_is_a_clear_message(tmp_path: Path) -> None:
     """A broken include names itself and the error."""
     module = tmp_path / "broken_inc.py"
     module.write_text("raise RuntimeError('nope')\n")
-    with pytest.raises(click.ClickException, match="broken_inc.py.*RuntimeError: nope"):
+    with pytest.raises(click.ClickException, match=r"broken_inc\.py.*RuntimeError: nope"):
         make_app("fakeredis://", None, str(module))
 
 
