@@ -25,24 +25,22 @@ from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
 from pyresque.core.child import ChildProc, send_job, spawn
-from pyresque.core.errors import DirtyExit, JobTimeoutError, ShutdownRequested
+from pyresque.core.errors import DirtyExit, JobTimeoutError
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
+from pyresque.core.loop import LoopBase
 from pyresque.core.perform import (
     Outcome,
-    bad_payload_record,
-    decode_job,
     failure_outcome,
-    is_bad_payload,
-    perform_job,
 )
 from pyresque.core.proctitle import set_title
 from pyresque.core.reservation import Held, Reservation
 
 if TYPE_CHECKING:
+    from pyresque.core.inprocess import InProcessExecutor
     from pyresque.core.worker import Worker
 
-__all__ = ["ForkExecutor", "InProcessExecutor", "make_executor"]
+__all__ = ["ForkExecutor", "make_executor"]
 
 log = logging.getLogger("pyresque.worker")
 
@@ -51,182 +49,13 @@ def make_executor(worker: Worker) -> InProcessExecutor | ForkExecutor:
     """The executor for ``worker.options.mode``."""
     mode = worker.options.mode
     if mode == "inprocess":
+        from pyresque.core.inprocess import InProcessExecutor
+
         return InProcessExecutor(worker)
     return ForkExecutor(worker, 1 if mode == "fork" else max(1, worker.options.jobs_per_child))
 
 
-class _Base:
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.backend = worker.app.backend.workers
-        self.in_job = False
-        self._last_prune = time.monotonic()
-
-    def limit_reached(self) -> bool:
-        limit = self.worker.options.max_jobs
-        return limit is not None and self.worker.processed >= limit
-
-    def idle(self) -> bool:
-        """Nothing to do: returns ``False`` when the worker should stop (burst)."""
-        w = self.worker
-        if w.options.burst:
-            if w.selector.dynamic:
-                w.queues(refresh=True)
-            return False
-        if w.app.hooks.has("pyresque_queue_empty"):
-            try:
-                w.app.hooks.queue_empty(w)
-            except Exception:
-                log.exception("a queue_empty hook raised")
-        now = time.monotonic()
-        if now - self._last_prune > w.options.heartbeat_interval:
-            from pyresque.core.pruning import prune_dead_workers
-
-            self._last_prune = now
-            w.with_backend(lambda: prune_dead_workers(w))
-        set_title(f"Waiting for {','.join(w.queues()) or w.selector}")
-        if w.selector.dynamic:
-            w.queues(refresh=True)
-        w.with_backend(w.wait_for_jobs)
-        return True
-
-    def pause(self) -> None:
-        """USR2: stop reserving until CONT (or shutdown)."""
-        w = self.worker
-        try:
-            w.app.hooks.before_pause(w)
-        except Exception:
-            log.exception("a before_pause hook raised")
-        set_title("Paused")
-        while w.paused and not w.shutdown:
-            fd = w.wakeup_fd
-            if fd is not None:
-                select.select([fd], [], [], 1.0)
-                w.drain_wakeup()
-            else:
-                time.sleep(0.1)
-        try:
-            w.app.hooks.after_pause(w)
-        except Exception:
-            log.exception("an after_pause hook raised")
-
-    def load(self, res: Reservation) -> Job | Outcome:
-        """The reserved job, or the failure outcome of an unusable payload."""
-        try:
-            return decode_job(self.worker, res.payload, res.queue)
-        except Exception as exc:
-            if not is_bad_payload(exc):
-                raise
-            log.error("unusable payload from %s: %s", res.queue, exc)
-            return Outcome(
-                ok=False, exception=exc, record=bad_payload_record(self.worker, res.payload, res.queue, exc)
-            )
-
-    def count(self, job: Job | None, outcome: Outcome, started: float) -> None:
-        w = self.worker
-        w.processed += 1
-        if not outcome.ok:
-            w.failed += 1
-        if log.isEnabledFor(logging.INFO):
-            what = (
-                "skipped"
-                if outcome.skipped
-                else "done"
-                if outcome.ok
-                else f"failed: {outcome.exception!r:.200}"
-            )
-            log.info(
-                "%s %s id=%s %.1fms %s",
-                job.queue if job else "?",
-                job.class_name if job else "?",
-                job.id if job else "-",
-                (time.monotonic() - started) * 1000,
-                what,
-            )
-
-
-class InProcessExecutor(_Base):
-    """Jobs run in the worker process; timeouts by ``SIGALRM``; TERM/USR1 interrupt the job
-    by raising :class:`~pyresque.core.errors.ShutdownRequested` inside it."""
-
-    def run(self) -> None:
-        """Work until stopped."""
-        w = self.worker
-        w.kill_callback = self._interrupt
-        pending: tuple[str | None, Any] | None = None
-        while True:
-            if w.paused and not w.shutdown:
-                if pending is not None:
-                    w.with_backend(lambda p=pending: self.backend.done(w.id, p[0], p[1]))
-                    pending = None
-                self.pause()
-                continue
-            take = not w.shutdown and not self.limit_reached()
-            if not take and pending is None:
-                return
-            p = pending
-            res = w.with_backend(
-                lambda p=p, take=take: self.backend.reserve(
-                    w.id,
-                    w.queues(),
-                    timefmt.utc_iso_z(),
-                    finish_previous=p is not None,
-                    done_job_id=p[0] if p else None,
-                    done_result=p[1] if p else None,
-                    take=take,
-                )
-            )
-            pending = None
-            if not take:
-                return
-            if res is None:
-                if not self.idle():
-                    return
-                continue
-            if isinstance(res, Held):
-                w.with_backend(lambda res=res: w.handle_held(res))
-                continue
-            job, outcome, _ = self.run_one(res)
-            w.kill_job = False
-            if outcome.ok:
-                pending = (job.id if job else None, outcome.result)
-            elif w.requeue_interrupted and isinstance(outcome.exception, ShutdownRequested):
-                w.with_backend(lambda o=outcome: w.release_held(o.exception, requeue=True))
-            else:
-                w.with_backend(
-                    lambda o=outcome, j=job: self.backend.fail(w.id, o.record, j.id if j else None)
-                )
-
-    def _interrupt(self) -> None:
-        if self.in_job:
-            raise ShutdownRequested("the job was stopped by a signal")
-        self.worker._wake()
-
-    def run_one(self, res: Reservation) -> tuple[Job | None, Outcome, float]:
-        """Decode, run hooks and perform one reserved job here."""
-        w = self.worker
-        started = time.monotonic()
-        loaded = self.load(res)
-        if isinstance(loaded, Outcome):
-            self.count(None, loaded, started)
-            return None, loaded, started
-        job = loaded
-        set_title(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")
-        try:
-            self.in_job = True
-            try:
-                if w.app.hooks.has("pyresque_before_fork"):
-                    w.app.hooks.before_fork(w, job)
-                outcome = perform_job(w, job, timeout=w.options.timeout)
-            finally:
-                self.in_job = False
-        except BaseException as exc:  # before_fork failed, or an interrupt landed between steps
-            outcome = failure_outcome(w, job, exc)
-        self.count(job, outcome, started)
-        return job, outcome, started
-
-
-class ForkExecutor(_Base):
+class ForkExecutor(LoopBase):
     """The parent reserves a job and forks a child for it; the child runs it and, with
     ``per_child`` > 1, goes on reserving up to that many jobs itself (fused done +
     reserve), then exits. The parent enforces timeouts and turns a dirty exit into a

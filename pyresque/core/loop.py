@@ -1,0 +1,112 @@
+"""Steps every executor shares: idle waits, pause, decoding, counting."""
+
+from __future__ import annotations
+
+import logging
+import select
+import time
+from typing import TYPE_CHECKING
+
+from pyresque.core.job import Job
+from pyresque.core.perform import Outcome, bad_payload_record, decode_job, is_bad_payload
+from pyresque.core.proctitle import set_title
+from pyresque.core.reservation import Reservation
+
+if TYPE_CHECKING:
+    from pyresque.core.worker import Worker
+
+__all__ = ["LoopBase"]
+
+log = logging.getLogger("pyresque.worker")
+
+
+class LoopBase:
+    """What every executor does around its jobs."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.backend = worker.app.backend.workers
+        self.in_job = False
+        self._last_prune = time.monotonic()
+
+    def limit_reached(self) -> bool:
+        limit = self.worker.options.max_jobs
+        return limit is not None and self.worker.processed >= limit
+
+    def idle(self) -> bool:
+        """Nothing to do: returns ``False`` when the worker should stop (burst)."""
+        w = self.worker
+        if w.options.burst:
+            if w.selector.dynamic:
+                w.queues(refresh=True)
+            return False
+        if w.app.hooks.has("pyresque_queue_empty"):
+            try:
+                w.app.hooks.queue_empty(w)
+            except Exception:
+                log.exception("a queue_empty hook raised")
+        now = time.monotonic()
+        if now - self._last_prune > w.options.heartbeat_interval:
+            from pyresque.core.pruning import prune_dead_workers
+
+            self._last_prune = now
+            w.with_backend(lambda: prune_dead_workers(w))
+        set_title(f"Waiting for {','.join(w.queues()) or w.selector}")
+        if w.selector.dynamic:
+            w.queues(refresh=True)
+        w.with_backend(w.wait_for_jobs)
+        return True
+
+    def pause(self) -> None:
+        """USR2: stop reserving until CONT (or shutdown)."""
+        w = self.worker
+        try:
+            w.app.hooks.before_pause(w)
+        except Exception:
+            log.exception("a before_pause hook raised")
+        set_title("Paused")
+        while w.paused and not w.shutdown:
+            fd = w.wakeup_fd
+            if fd is not None:
+                select.select([fd], [], [], 1.0)
+                w.drain_wakeup()
+            else:
+                time.sleep(0.1)
+        try:
+            w.app.hooks.after_pause(w)
+        except Exception:
+            log.exception("an after_pause hook raised")
+
+    def load(self, res: Reservation) -> Job | Outcome:
+        """The reserved job, or the failure outcome of an unusable payload."""
+        try:
+            return decode_job(self.worker, res.payload, res.queue)
+        except Exception as exc:
+            if not is_bad_payload(exc):
+                raise
+            log.error("unusable payload from %s: %s", res.queue, exc)
+            return Outcome(
+                ok=False, exception=exc, record=bad_payload_record(self.worker, res.payload, res.queue, exc)
+            )
+
+    def count(self, job: Job | None, outcome: Outcome, started: float) -> None:
+        w = self.worker
+        w.processed += 1
+        if not outcome.ok:
+            w.failed += 1
+        if log.isEnabledFor(logging.INFO):
+            what = (
+                "skipped"
+                if outcome.skipped
+                else "done"
+                if outcome.ok
+                else f"failed: {outcome.exception!r:.200}"
+            )
+            log.info(
+                "%s %s id=%s %.1fms %s",
+                job.queue if job else "?",
+                job.class_name if job else "?",
+                job.id if job else "-",
+                (time.monotonic() - started) * 1000,
+                what,
+            )
