@@ -227,12 +227,17 @@ class Child:
         """Run jobs; return the exit code (0: every job's outcome was written)."""
         w = self.worker
         current: Job | None = job
+        pause_checked = time.monotonic()
         done = 0
         first = True
         while current is not None:
             outcome = self.perform(current, first)
             first = False
             done += 1
+            now = time.monotonic()
+            if now - pause_checked >= 1.0:  # Ruby's pause-all-workers: hand back and exit
+                pause_checked = now
+                self.stop = self.stop or bool(self.write(self.backend.paused_all))
             last = self.stop or done >= self.per_child
             if last:  # the parent writes it, fused with its next reserve
                 self.hand_off(outcome, current)

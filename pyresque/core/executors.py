@@ -94,6 +94,12 @@ class ForkExecutor(LoopBase):
             if not take:
                 self._flush(pending)
                 return
+            if self.paused_by_key():
+                self._flush(pending)
+                pending = None
+                self.discard_spare()
+                self.wait_paused_by_key()
+                continue
             p = pending
             res = w.with_backend(
                 lambda p=p: self.backend.reserve(

@@ -40,6 +40,12 @@ class InProcessExecutor(LoopBase):
             take = not w.shutdown and not self.limit_reached()
             if not take and pending is None:
                 return
+            if take and self.paused_by_key():
+                if pending is not None:
+                    w.with_backend(lambda p=pending: self.backend.done(w.id, p[0], p[1]))
+                    pending = None
+                self.wait_paused_by_key()
+                continue
             p = pending
             res = w.with_backend(
                 lambda p=p, take=take: self.backend.reserve(

@@ -28,6 +28,27 @@ class LoopBase:
         self.backend = worker.app.backend.workers
         self.in_job = False
         self._last_prune = time.monotonic()
+        self._pause_checked = 0.0
+        self._paused_all = False
+
+    def paused_by_key(self) -> bool:
+        """Ruby's ``pause-all-workers`` key says ``true`` (read at most once a second,
+        so it costs no round trip per job)."""
+        now = time.monotonic()
+        if now - self._pause_checked >= 1.0:
+            self._pause_checked = now
+            self._paused_all = bool(self.worker.with_backend(self.backend.paused_all))
+        return self._paused_all
+
+    def wait_paused_by_key(self) -> None:
+        """Sleep a second (signals cut it short) while ``pause-all-workers`` is set."""
+        set_title("Paused (pause-all-workers)")
+        fd = self.worker.wakeup_fd
+        if fd is not None:
+            select.select([fd], [], [], 1.0)
+            self.worker.drain_wakeup()
+        else:
+            time.sleep(1.0)
 
     def limit_reached(self) -> bool:
         limit = self.worker.options.max_jobs

@@ -245,9 +245,14 @@ class Worker:
         self._heartbeat.start()
 
     def _beat(self) -> None:
+        registry = self.app.backend.workers
         while not self._heartbeat_stop.wait(self.options.heartbeat_interval):
             try:
-                self.app.backend.workers.heartbeat(self.id)
+                if self.id not in registry.all():  # pruned by mistake, or Redis lost its data
+                    log.warning("worker %s was no longer registered: registering again", self.id)
+                    registry.register(self.id, timefmt.ruby_time_to_s())
+                else:
+                    registry.heartbeat(self.id)
             except Exception as exc:
                 log.warning("heartbeat failed: %s", exc)
 

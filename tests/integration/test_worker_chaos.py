@@ -106,7 +106,18 @@ def test_redis_restart_mid_run_workers_reconnect_without_spinning(
     for i in range(30):
         app.enqueue("q", "sleeper", 0.01, f"before-{i}")
     procs: list[subprocess.Popen[bytes]] = [
-        start_worker(redis_url, "q", "--mode", mode, "--interval", "0.5", trace=trace, log=log)
+        start_worker(
+            redis_url,
+            "q",
+            "--mode",
+            mode,
+            "--interval",
+            "0.5",
+            "--heartbeat-interval",
+            "1",
+            trace=trace,
+            log=log,
+        )
         for mode in ("inprocess", "fork-every")
     ]
     try:
@@ -126,6 +137,8 @@ def test_redis_restart_mid_run_workers_reconnect_without_spinning(
             what="jobs after the restart",
         )
         assert all(p.poll() is None for p in procs)
+        # the restarted server lost its data: the heartbeat registers the workers again
+        wait_for(lambda: len(app.backend.workers.all()) == 2, timeout=10, what="re-registration")
     finally:
         if redis_server.proc is None:
             redis_server.start()

@@ -182,3 +182,23 @@ def test_supervisor_restarts_a_dead_worker_and_forwards_term(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_pause_all_workers_key_pauses_and_resumes(
+    app: Resque, redis_url: str, mode: str, tmp_path: Path
+) -> None:
+    """Ruby's pause-all-workers key set to 'true' stops reserving; deleting it resumes."""
+    trace = tmp_path / "t"
+    client_of(app).set("resque:pause-all-workers", "true")
+    app.enqueue("q", "record", "ran")
+    proc = start_worker(redis_url, "q", "--mode", mode, trace=trace)
+    try:
+        wait_for(lambda: worker_id(proc.pid) in app.backend.workers.all(), what="registration")
+        time.sleep(1.5)
+        assert trace_lines(trace) == [] and app.size("q") == 1
+        client_of(app).delete("resque:pause-all-workers")
+        wait_started(trace, "ran")
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        assert stop(proc) == 0
