@@ -268,6 +268,11 @@ class WorkerRegistry(abc.ABC):
         """Take ``pruning_dead_workers_in_progress`` (SET NX EX) if nobody holds it."""
 
     @abc.abstractmethod
+    def release_prune_lock(self, owner: str) -> None:
+        """Give the pruning lock back if ``owner`` still holds it (so the next worker
+        starting can prune at once instead of waiting out the lock's TTL)."""
+
+    @abc.abstractmethod
     def paused_all(self) -> bool:
         """Whether ``pause-all-workers`` says ``true`` (Ruby >= 2.3)."""
 

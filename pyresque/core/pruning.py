@@ -121,6 +121,14 @@ def prune_dead_workers(worker: Worker) -> list[str]:
     registry = worker.app.backend.workers
     if not registry.acquire_prune_lock(worker.id, int(worker.options.heartbeat_interval) or 1):
         return []
+    try:
+        return _prune(worker)
+    finally:
+        registry.release_prune_lock(worker.id)
+
+
+def _prune(worker: Worker) -> list[str]:
+    registry = worker.app.backend.workers
     now = registry.server_time()
     beats = registry.heartbeats()
     hostname = socket.gethostname()

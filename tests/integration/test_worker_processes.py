@@ -237,3 +237,45 @@ def test_killed_spare_child_is_replaced_and_the_job_still_runs(
     finally:
         proc.send_signal(signal.SIGQUIT)
         assert stop(proc) == 0
+
+
+@pytest.mark.parametrize("mode", ["fork", "fork-every"])
+def test_system_exit_and_keyboard_interrupt_in_a_child_are_job_failures(
+    app: Resque, redis_url: str, mode: str, tmp_path: Path
+) -> None:
+    """SystemExit / KeyboardInterrupt raised by a job in a child: readable failures, work goes on."""
+    trace = tmp_path / "t"
+    app.enqueue("q", "exits", 4)
+    app.enqueue("q", "interrupts")
+    app.enqueue("q", "record", "after")
+    proc = start_worker(redis_url, "q", "--burst", "--mode", mode, trace=trace)
+    assert stop(proc, 30) == 0
+    assert [(r["exception"], r["error"]) for r in failures(app)] == [
+        ("SystemExit", "4"),
+        ("KeyboardInterrupt", "job said stop"),
+    ]
+    assert trace_lines(trace) == ["after"]
+
+
+def test_msgpack_job_of_a_killed_worker_is_requeued_byte_for_byte(redis_url: str, tmp_path: Path) -> None:
+    """A msgpack payload is held as raw_hex in worker:<id> and comes back unchanged on recovery."""
+    app = Resque(redis_url, serializer="msgpack")
+    app.enqueue("q", "slow_forever")
+    original = app.backend.broker.peek("q")[0]
+    trace = tmp_path / "t"
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = start_worker(
+        redis_url, "q", "--mode", "inprocess", "--serializer", "msgpack", trace=trace, env=env
+    )
+    client: redis.Redis = app.backend.client  # type: ignore[attr-defined]
+    wid = f"{socket.gethostname()}:{proc.pid}:q"
+    raw = wait_for(lambda: client.get(f"resque:worker:{wid}"), what="the worker record")
+    record = json.loads(raw)  # type: ignore[arg-type]
+    assert record["payload"] == {"class": None, "raw_hex": original.hex()}
+    proc.kill()
+    proc.wait(5)
+    second = start_worker(redis_url, "other", "--burst", "--mode", "inprocess", "--recover", "requeue")
+    assert stop(second) == 0
+    assert app.backend.broker.peek("q") == [original]
+    assert failures(app) == []
+    app.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pyresque.backends.redis.scripts import LuaScript
 
-__all__ = ["FAIL", "RECOVER", "RESERVE", "UNREGISTER"]
+__all__ = ["DELETE_IF", "FAIL", "RECOVER", "RESERVE", "UNREGISTER"]
 
 _STATUS_FN = """
 local function set_status(key, st, now, result, ttl)
@@ -135,5 +135,13 @@ redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[3], KEYS[5], KEYS[6])
 redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
+"""
+)
+
+#: KEYS: key  ARGV: expected value -> 1 if deleted (it held that value), else 0
+DELETE_IF = LuaScript(
+    """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 )

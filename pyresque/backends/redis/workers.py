@@ -15,7 +15,7 @@ from pyresque.backends.base import Stats, WorkerRegistry
 from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import LuaScript
-from pyresque.backends.redis.worker_scripts import FAIL, RECOVER, RESERVE, UNREGISTER
+from pyresque.backends.redis.worker_scripts import DELETE_IF, FAIL, RECOVER, RESERVE, UNREGISTER
 from pyresque.backends.redis.worker_wait import QueueWaiter
 from pyresque.core import timefmt
 from pyresque.core.errors import EncodeError
@@ -271,6 +271,10 @@ class RedisWorkerWriter:
     def acquire_prune_lock(self, owner: str, ttl: int) -> bool:
         """SET NX EX. Round trips: 1."""
         return bool(self._r.set(self._k.pruning_lock, owner, nx=True, ex=max(1, int(ttl))))
+
+    def release_prune_lock(self, owner: str) -> None:
+        """Compare-and-delete. Round trips: 1."""
+        DELETE_IF(self._r, (self._k.pruning_lock,), (owner,))
 
     def paused_all(self) -> bool:
         """Round trips: 1."""
