@@ -158,4 +158,8 @@ def worker(
             build().app.close()  # fail fast on bad settings, before any fork
             Supervisor(build, count).run()
             return
-        build().work()
+        built = build()
+        try:
+            built.work()
+        except built.app.backend.connection_errors as exc:
+            raise click.ClickException(f"stopped while the backend was unreachable: {exc}") from exc

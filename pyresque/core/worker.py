@@ -174,7 +174,7 @@ class Worker:
             self._exit()
 
     def register(self) -> None:
-        """Write this worker's records; recover a job left under the same id. Round trips: 3-4."""
+        """Write this worker's records (workers set, started, heartbeat). Round trips: 3."""
         workers = self.app.backend.workers
         workers.register(self.id, timefmt.ruby_time_to_s())
         self._registered = True
@@ -215,7 +215,8 @@ class Worker:
     # -- backend resilience ----------------------------------------------------------
     def with_backend(self, step: Any) -> Any:
         """Run ``step()``, retrying with backoff (0.1 s doubling to 5 s) while the backend
-        is unreachable; gives up only when the worker is told to stop."""
+        is unreachable; gives up (re-raises) once the worker is told to stop: a job whose
+        outcome could not be written stays held under the worker, for pruning to recover."""
         delay = 0.1
         failing = False
         while True:
@@ -230,7 +231,7 @@ class Worker:
                         "backend %s unreachable (%s); retrying with backoff", self.app.backend.describe(), exc
                     )
                 failing = True
-                if self.shutdown and self.kill_job:
+                if self.shutdown:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
