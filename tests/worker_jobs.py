@@ -7,7 +7,7 @@ import signal
 import time
 from typing import Any
 
-from pyresque import DontPerform, Resque
+from pyresque import DontPerform, Resque, hookimpl
 
 #: Where jobs leave traces for tests to read (set by the test through the environment).
 TRACE_ENV = "PYRESQUE_TEST_TRACE"
@@ -162,14 +162,63 @@ class Quick:
         time.sleep(10)
 
 
+def deaf_sleeper(seconds: float) -> None:
+    """Blocks SIGALRM, then sleeps: only the parent's deadline can stop it."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    _trace("started")
+    time.sleep(seconds)
+
+
+#: Set to "1" to register :class:`HookTracer` (traces every worker hook with its pid).
+HOOKS_ENV = "PYRESQUE_TEST_HOOKS"
+
+
+class HookTracer:
+    """A plugin tracing each worker hook as ``<hook> <pid> [<class>]``."""
+
+    def _t(self, name: str, job: Any = None) -> None:
+        _trace(f"{name} {os.getpid()}" + (f" {job.class_name}" if job is not None else ""))
+
+    @hookimpl
+    def pyresque_before_first_fork(self, worker: Any) -> None:
+        self._t("before_first_fork")
+
+    @hookimpl
+    def pyresque_before_fork(self, worker: Any, job: Any) -> None:
+        self._t("before_fork", job)
+
+    @hookimpl
+    def pyresque_after_fork(self, worker: Any, job: Any) -> None:
+        self._t("after_fork", job)
+
+    @hookimpl
+    def pyresque_before_perform(self, worker: Any, job: Any) -> None:
+        self._t("before_perform", job)
+
+    @hookimpl
+    def pyresque_after_perform(self, worker: Any, job: Any, result: Any) -> None:
+        self._t("after_perform", job)
+
+    @hookimpl
+    def pyresque_on_failure(self, worker: Any, job: Any, exception: BaseException) -> None:
+        self._t(f"on_failure:{type(exception).__name__}", job)
+
+    @hookimpl
+    def pyresque_worker_exit(self, worker: Any) -> None:
+        self._t("worker_exit")
+
+
 def register(app: Resque) -> None:
     """Register every fixture under its plain name (APP_INCLUDE convention)."""
+    if os.environ.get(HOOKS_ENV) == "1":
+        app.hooks.register(HookTracer())
     for obj in (
         noop,
         record,
         record_pid,
         record_file,
         stamp,
+        deaf_sleeper,
         sleeper,
         boom,
         exits,

@@ -279,3 +279,46 @@ def test_msgpack_job_of_a_killed_worker_is_requeued_byte_for_byte(redis_url: str
     assert app.backend.broker.peek("q") == [original]
     assert failures(app) == []
     app.close()
+
+
+@pytest.mark.parametrize("mode", ["fork", "fork-every"])
+def test_parent_kills_a_child_whose_job_ignores_its_alarm(
+    app: Resque, redis_url: str, mode: str, tmp_path: Path
+) -> None:
+    """A job that blocks SIGALRM still ends at its deadline: the parent SIGKILLs the child."""
+    trace = tmp_path / "t"
+    app.enqueue("q", "deaf_sleeper", 30)
+    app.enqueue("q", "record", "after")
+    began = time.monotonic()
+    proc = start_worker(redis_url, "q", "--burst", "--mode", mode, "--timeout", "0.5", trace=trace)
+    assert stop(proc, 30) == 0
+    assert time.monotonic() - began < 15
+    assert [r["exception"] for r in failures(app)] == ["pyresque.JobTimeoutError"]
+    assert trace_lines(trace) == ["started", "after"]
+
+
+def test_fork_mode_hooks_run_in_the_right_processes(app: Resque, redis_url: str, tmp_path: Path) -> None:
+    """before_fork in the parent, after_fork/perform hooks in the child; a dirty exit's
+    on_failure runs in the parent; before_first_fork and worker_exit once."""
+    trace = tmp_path / "t"
+    app.enqueue("q", "noop")
+    app.enqueue("q", "hard_exit", 3)
+    proc = start_worker(
+        redis_url, "q", "--burst", "--mode", "fork", trace=trace, env={"PYRESQUE_TEST_HOOKS": "1"}
+    )
+    assert stop(proc, 30) == 0
+    rows = [line.split() for line in trace_lines(trace)]
+    parent = str(proc.pid)
+    names = [(r[0], r[1] == parent, r[2] if len(r) > 2 else "") for r in rows]
+    assert names == [
+        ("before_first_fork", True, ""),
+        ("before_fork", True, "noop"),
+        ("after_fork", False, "noop"),
+        ("before_perform", False, "noop"),
+        ("after_perform", False, "noop"),
+        ("before_fork", True, "hard_exit"),
+        ("after_fork", False, "hard_exit"),
+        ("before_perform", False, "hard_exit"),
+        ("on_failure:DirtyExit", True, "hard_exit"),
+        ("worker_exit", True, ""),
+    ]
