@@ -292,3 +292,42 @@ def test_worker_id_is_host_pid_queues(wapp: Resque) -> None:
     worker = Worker(wapp, "high,*", mode="inprocess")
     host, pid, queues = worker.id.split(":", 2)
     assert pid.isdigit() and queues == "high,*" and host
+
+
+@pytest.mark.parametrize(("job", "args", "status"), [("Add", [2, 3], 4), ("boom", [], 3)])
+def test_status_bytes_match_the_status_store(wapp: Resque, job: str, args: list[Any], status: int) -> None:
+    """The worker's scripts write exactly what StatusStore.update writes for the same job."""
+    from pyresque.core.status import JobStatus
+
+    client = wapp.backend.client  # type: ignore[attr-defined]
+    job_id = wapp.enqueue("q", job, *args, track_status=True)
+    key = wapp.backend.keys.status(job_id)  # type: ignore[attr-defined]
+    initial = client.get(key)
+    drain(wapp)
+    ours = client.get(key)
+    client.set(key, initial)
+    wapp.backend.statuses.update(job_id, JobStatus(status), 5 if status == 4 else None)
+    expected = client.get(key)
+    assert json.loads(ours)["updated"] - json.loads(expected)["updated"] in (0, -1, 1)
+    strip = lambda raw: {k: v for k, v in json.loads(raw).items() if k != "updated"}  # noqa: E731
+    assert strip(ours) == strip(expected)
+    assert list(json.loads(ours)) == list(json.loads(expected))
+    assert client.ttl(key) > 86000
+
+
+def test_worker_record_while_running_has_ruby_fields_then_worker(wapp: Resque) -> None:
+    """worker:<id> holds {"queue","run_at","payload","worker"} while the job runs."""
+    seen: list[bytes] = []
+
+    class Peek:
+        def perform(self) -> None:
+            seen.append(client.get(wapp.backend.keys.worker(worker.id)))  # type: ignore[attr-defined]
+
+    client = wapp.backend.client  # type: ignore[attr-defined]
+    wapp.job(Peek, name="Peek")
+    wapp.enqueue("q", "Peek")
+    worker = Worker(wapp, "q", mode="inprocess", burst=True, heartbeat_interval=0)
+    worker.work()
+    record = json.loads(seen[0])
+    assert list(record) == ["queue", "run_at", "payload", "worker"]
+    assert record["worker"] == worker.id and record["payload"]["class"] == "Peek"
