@@ -30,6 +30,7 @@ import redis
 
 from bench._server import ROOT, RedisServer, ratio
 from pyresque import EnqueueRequest, Resque
+from pyresque.backends.redis.workers import pool_connection
 
 QUEUE = "bench"
 
@@ -192,6 +193,23 @@ def latency_run(server: RedisServer, mode: list[str], queues: str, target: str, 
         os.unlink(path)
 
 
+def ping_rtt(server: RedisServer, n: int = 5000) -> float:
+    """Median-ish cost of one bare round trip (PING on a raw connection), in microseconds."""
+    client = server.client()
+    conn = pool_connection(client)
+    try:
+        samples = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(n // 5):
+                conn.send_command("PING")
+                conn.read_response()
+            samples.append((time.perf_counter() - t0) / (n // 5) * 1e6)
+        return statistics.median(samples)
+    finally:
+        client.connection_pool.release(conn)
+
+
 def pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
@@ -262,6 +280,11 @@ def main() -> None:
         inproc = contenders[2].rate
         every = contenders[1].rate
         print(f"\nfork-every-100 / in-process: {every / inproc:.0%}")
+        rtt = ping_rtt(server)
+        print(
+            f"Redis PING round trip on this machine now: {rtt:.0f} us; one round trip per job caps "
+            f"one sequential worker at {1e6 / rtt:,.0f} jobs/s before any job code runs"
+        )
 
         print(f"\nIdle-start latency (enqueue -> job starts), {opts.samples} jobs one at a time, ms\n")
         print(f"{'setup':48} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}")

@@ -52,6 +52,15 @@ def _json_str(text: str) -> str:
     return dumps_text(text)
 
 
+def pool_connection(client: redis.Redis) -> Any:
+    """A connection from the client's pool (redis-py 5 needs a command name, 8 warns on one)."""
+    pool = client.connection_pool
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py < 5.3
+        return pool.get_connection("EVALSHA")
+
+
 def _result_json(result: Any) -> str:
     """A job's return value as status JSON; ``null`` when it is not JSON-able."""
     try:
@@ -178,7 +187,7 @@ class RedisWorkerWriter:
     def _fast_command(self, *args: Any) -> Any:
         conn = self._hot_conn
         if conn is None or self._hot_pid != os.getpid():
-            conn = self._hot_conn = self._r.connection_pool.get_connection("EVALSHA")
+            conn = self._hot_conn = pool_connection(self._r)
             self._hot_pid = os.getpid()
         try:
             conn.send_command(*args)
@@ -196,7 +205,7 @@ class RedisWorkerWriter:
             return script(self._r, keys, args)
         conn = self._hot_conn
         if conn is None or self._hot_pid != os.getpid():
-            conn = self._hot_conn = self._r.connection_pool.get_connection("EVALSHA")
+            conn = self._hot_conn = pool_connection(self._r)
             self._hot_pid = os.getpid()
         try:
             conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
