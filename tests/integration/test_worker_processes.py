@@ -322,3 +322,25 @@ def test_fork_mode_hooks_run_in_the_right_processes(app: Resque, redis_url: str,
         ("on_failure:DirtyExit", True, "hard_exit"),
         ("worker_exit", True, ""),
     ]
+
+
+def test_star_worker_wakes_for_a_new_queue_and_overlapping_names(
+    app: Resque, redis_url: str, tmp_path: Path
+) -> None:
+    """A '*' worker watching queues 'a' and 'ab' wakes at once for a push to either, and
+    for a queue created while it waits."""
+    trace = tmp_path / "t"
+    app.enqueue("a", "noop")
+    app.enqueue("ab", "noop")
+    proc = start_worker(redis_url, "*", "--mode", "inprocess", "--interval", "5", trace=trace)
+    try:
+        wait_for(lambda: app.backend.stats.get("processed") == 2, what="the first jobs")
+        for i, queue in enumerate(["ab", "a", "brand-new"]):
+            time.sleep(1.2)  # idle, with the queue list refreshed
+            app.enqueue(queue, "stamp", time.time())
+            wait_for(lambda i=i: len(trace_lines(trace)) == i + 1, what=f"the job on {queue}")
+        delays = [float(x) for x in trace_lines(trace)]
+        assert max(delays) < 0.25, delays
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        assert stop(proc) == 0

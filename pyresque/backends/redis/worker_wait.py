@@ -59,22 +59,26 @@ class QueueWaiter:
                     conn.disconnect()
         self._blocker = self._tracker = self._listener = None
 
-    def wait(self, keys: Sequence[str], timeout: float) -> None:
-        """Return when one of ``keys`` may hold a job, or after ``timeout`` seconds."""
+    def wait(self, keys: Sequence[str], timeout: float, also_watch: Sequence[str] = ()) -> None:
+        """Return when one of ``keys`` may hold a job, or after ``timeout`` seconds.
+
+        ``also_watch``: keys whose change also wakes a tracking wait (the queues set, so
+        a ``*`` worker notices a new queue at once); never read.
+        """
         if timeout <= 0:
             return
         if self._pid != os.getpid():
             # a forked child: the parent's connections are the parent's, never share them
             self._blocker = self._tracker = self._listener = None
             self._pid = os.getpid()
-        if self._fake or not keys:
+        if self._fake or not (keys or also_watch):
             time.sleep(min(timeout, POLL_INTERVAL))
             return
         try:
             if len(keys) == 1:
                 self._block_on(keys[0], timeout)
             elif self._tracking_ok:
-                self._track(keys, timeout)
+                self._track(keys, also_watch, timeout)
             else:
                 time.sleep(min(timeout, POLL_INTERVAL))
         except BaseException:
@@ -99,17 +103,20 @@ class QueueWaiter:
         if self._tracker is None:
             self._tracker = self._connection()
 
-    def _track(self, keys: Sequence[str], timeout: float) -> None:
+    def _track(self, keys: Sequence[str], also_watch: Sequence[str], timeout: float) -> None:
         """Round trips: 2 per idle wait (tracking on + EXISTS pipelined; tracking off)."""
         self._ensure_tracking()
         listener, tracker = self._listener, self._tracker
         while listener.can_read(0):  # stale wake-ups from an earlier wait
             listener.read_response()
         prefixes: list[str] = []
-        for key in keys:
+        for key in _broadest(list(keys) + list(also_watch)):
             prefixes += ["PREFIX", key]
         tracker.send_command("CLIENT", "TRACKING", "ON", "REDIRECT", self._listener_id, "BCAST", *prefixes)
-        tracker.send_command("EXISTS", *keys)
+        if keys:
+            tracker.send_command("EXISTS", *keys)
+        else:
+            tracker.send_command("ECHO", "0")  # same reply shape: nothing to check
         try:
             tracker.read_response()
         except ResponseError:
@@ -123,3 +130,13 @@ class QueueWaiter:
         finally:
             tracker.send_command("CLIENT", "TRACKING", "OFF")
             tracker.read_response()
+
+
+def _broadest(keys: list[str]) -> list[str]:
+    """Tracking prefixes may not overlap: keep a key only if no other key is its prefix
+    (``queue:a`` covers ``queue:ab``; an extra wake-up is harmless)."""
+    out: list[str] = []
+    for key in sorted(set(keys)):
+        if not out or not key.startswith(out[-1]):
+            out.append(key)
+    return out

@@ -295,7 +295,7 @@ class RedisWorkerWriter:
         Round trips: 1 (one queue) or 2 (several) per wait."""
         if self._waiter is None:
             self._waiter = QueueWaiter(self._r, fake=self._fake)
-        self._waiter.wait([self._queue_parts(q)[0] for q in queues], timeout)
+        self._waiter.wait([self._queue_parts(q)[0] for q in queues], timeout, (self._k.queues,))
 
 
 class RedisWorkerRegistry(RedisWorkerWriter, WorkerRegistry):
