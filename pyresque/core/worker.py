@@ -13,6 +13,7 @@ up to that many seconds, then stops it and requeues it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -125,6 +126,9 @@ class Worker:
         self._heartbeat_stop = threading.Event()
         self._heartbeat: threading.Thread | None = None
         self._wakeup_r: int | None = None
+        self._wakeup_w = -1
+        self._previous_wakeup = -1
+        self._previous_handlers: dict[int, Any] = {}
         self._registered = False
         #: set by the executor: how to stop the running job from a signal handler
         self.kill_callback: Callable[[], None] | None = None
@@ -171,7 +175,11 @@ class Worker:
             make_executor(self).run()
         finally:
             self.stop_heartbeat()
-            self._exit()
+            try:
+                self._exit()
+            finally:
+                if threading.current_thread() is threading.main_thread():
+                    self.restore_signals()
 
     def register(self) -> None:
         """Write this worker's records (workers set, started, heartbeat). Round trips: 3."""
@@ -266,18 +274,34 @@ class Worker:
 
     # -- signals ---------------------------------------------------------------------
     def install_signals(self) -> None:
-        """QUIT, TERM, INT, USR1, USR2, CONT -> intents (this process only)."""
-        signal.signal(signal.SIGQUIT, self._on_quit)
-        signal.signal(signal.SIGTERM, self._on_term)
-        signal.signal(signal.SIGINT, self._on_int)
-        signal.signal(signal.SIGUSR1, self._on_usr1)
-        signal.signal(signal.SIGUSR2, self._on_usr2)
-        signal.signal(signal.SIGCONT, self._on_cont)
+        """QUIT, TERM, INT, USR1, USR2, CONT -> intents (this process only); undone by
+        :meth:`restore_signals` when the worker stops."""
+        handlers = {
+            signal.SIGQUIT: self._on_quit,
+            signal.SIGTERM: self._on_term,
+            signal.SIGINT: self._on_int,
+            signal.SIGUSR1: self._on_usr1,
+            signal.SIGUSR2: self._on_usr2,
+            signal.SIGCONT: self._on_cont,
+        }
+        self._previous_handlers = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
         r, w = os.pipe()
         os.set_blocking(r, False)
         os.set_blocking(w, False)
-        self._wakeup_r = r
-        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        self._wakeup_r, self._wakeup_w = r, w
+        self._previous_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+
+    def restore_signals(self) -> None:
+        """Put back the handlers and wake-up fd that were there before :meth:`work`."""
+        if self._wakeup_r is None:
+            return
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        signal.set_wakeup_fd(self._previous_wakeup)
+        for fd in (self._wakeup_r, self._wakeup_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wakeup_r = None
 
     @property
     def wakeup_fd(self) -> int | None:

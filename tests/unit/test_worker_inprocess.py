@@ -331,3 +331,14 @@ def test_worker_record_while_running_has_ruby_fields_then_worker(wapp: Resque) -
     record = json.loads(seen[0])
     assert list(record) == ["queue", "run_at", "payload", "worker"]
     assert record["worker"] == worker.id and record["payload"]["class"] == "Peek"
+
+
+def test_signal_handlers_and_wakeup_fd_are_restored_after_work(wapp: Resque) -> None:
+    """A worker run in-process (tests, embedding) leaves the process's signal setup as it found it."""
+    import signal
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)}
+    wapp.enqueue("q", "noop")
+    drain(wapp)
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+    assert signal.set_wakeup_fd(-1) == -1
