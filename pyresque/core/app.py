@@ -146,7 +146,7 @@ class Resque(DelayedMixin):
         """
         built = self.build_job(queue, job, args)
         hooks = self.hooks
-        if hooks.has("pyresque_before_enqueue"):
+        if hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
             hooks.before_enqueue(self, built)
         data = self.encode(built)
         backend = self.backend
@@ -154,7 +154,7 @@ class Resque(DelayedMixin):
             backend.broker.push(queue, data, track_id=built.id if track_status else None)
         except backend.connection_errors as exc:
             raise self._connection_error(exc) from exc
-        if hooks.has("pyresque_after_enqueue"):
+        if hooks.needs("pyresque_after_enqueue", self, built, "after_enqueue"):
             hooks.after_enqueue(self, built)
         assert built.id is not None
         return built.id
@@ -167,18 +167,17 @@ class Resque(DelayedMixin):
         """
         items: list[PushItem] = []
         jobs: list[Job] = []
-        before = self.hooks.has("pyresque_before_enqueue")
         for request in requests:
             req = request if isinstance(request, EnqueueRequest) else EnqueueRequest(*request)
             built = self.build_job(req.queue, req.job, req.args)
-            if before:
+            if self.hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
                 self.hooks.before_enqueue(self, built)
             items.append(PushItem(req.queue, self.encode(built), built.id if req.track_status else None))
             jobs.append(built)
         with self.connection_guard():
             self.backend.broker.push_many(items)
-        if self.hooks.has("pyresque_after_enqueue"):
-            for built in jobs:
+        for built in jobs:
+            if self.hooks.needs("pyresque_after_enqueue", self, built, "after_enqueue"):
                 self.hooks.after_enqueue(self, built)
         return [j.id for j in jobs if j.id is not None]
 

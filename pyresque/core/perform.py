@@ -166,10 +166,10 @@ def perform_job(worker: Worker, job: Job, *, timeout: float | None = None, alarm
         target = app.registry.resolve(job.class_name)
         seconds = job_timeout(target, timeout) if alarm else None
         with _alarm(seconds):
-            if hooks.has("pyresque_before_perform"):
+            if hooks.needs("pyresque_before_perform", app, job, "before_perform"):
                 hooks.before_perform(worker, job)
             result = hooks.perform(worker, job, make_runner(target, job))
-            if hooks.has("pyresque_after_perform"):
+            if hooks.needs("pyresque_after_perform", app, job, "after_perform"):
                 hooks.after_perform(worker, job, result)
         return Outcome(ok=True, result=result)
     except DontPerform:

@@ -149,10 +149,11 @@ class Promoter:
             return result
         plans = [self.plan(raw, i) for i, raw in enumerate(raws)]
         hooks = self.app.hooks
-        if hooks.has("pyresque_before_delayed_enqueue"):
-            for _, job in plans:
-                if job is not None:
-                    self._before_hook(job)
+        for _, job in plans:
+            if job is not None and hooks.needs(
+                "pyresque_before_delayed_enqueue", self.app, job, "before_delayed_enqueue"
+            ):
+                self._before_hook(job)
         flags = store.promote(timestamp, [move for move, _ in plans])
         for (move, _), moved in zip(plans, flags, strict=True):
             if not moved:

@@ -185,6 +185,33 @@ class HookManager:
         caller: Any = getattr(self._h, hook)
         return bool(caller.get_hookimpls())
 
+    def needs(self, hook: str, app: Resque, job: Job, prefix: str) -> bool:
+        """Whether calling ``hook`` for ``job`` can do anything at all.
+
+        ``False`` when no plugin implements it, or when the only implementations are
+        built-ins with nothing to do for this job: the default perform, the job-class
+        plugin for a class without ``prefix*`` hooks, the retry plugin for a job no
+        policy covers. Lets hot paths skip pluggy's call overhead (a few microseconds
+        per call) without changing what runs.
+        """
+        caller: Any = getattr(self._h, hook)
+        for impl in caller.get_hookimpls():
+            plugin = impl.plugin
+            if isinstance(plugin, DefaultPerform):
+                continue
+            if isinstance(plugin, JobClassHooks):
+                if plugin.hooks_for(app, job, prefix):
+                    return True
+                continue
+            if isinstance(plugin, RetryPlugin) and prefix in ("before_perform", "after_perform"):
+                try:
+                    if plugin.policy_for(app, job) is None:
+                        continue
+                except ConfigurationError:
+                    pass  # let the real call raise it where the worker reports it
+            return True
+        return False
+
     # enqueue / dequeue -------------------------------------------------------------
     def before_enqueue(self, app: Resque, job: Job) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_before_enqueue`."""
@@ -222,8 +249,11 @@ class HookManager:
     def perform(self, worker: Worker, job: Job, runner: Callable[[], Any]) -> Any:
         """Run ``runner`` through the ``pyresque_perform`` wrappers (around_perform).
 
-        The built-in default perform (``trylast``) calls ``runner()`` exactly once.
+        The built-in default perform (``trylast``) calls ``runner()`` exactly once;
+        when nothing else wraps this job, ``runner()`` is called directly.
         """
+        if not self.needs("pyresque_perform", worker.app, job, "around_perform"):
+            return runner()
         return self._h.pyresque_perform(worker=worker, job=job, runner=runner)
 
     def after_perform(self, worker: Worker, job: Job, result: Any) -> None:
