@@ -330,7 +330,7 @@ def test_worker_record_while_running_has_ruby_fields_then_worker(wapp: Resque) -
     worker.work()
     record = json.loads(seen[0])
     assert list(record) == ["queue", "run_at", "payload", "worker"]
-    assert record["worker"] == worker.id and record["payload"]["class"] == "Peek"
+    assert record["worker"] == f"{worker.hostname}:{worker.pid}" and record["payload"]["class"] == "Peek"
 
 
 def test_signal_handlers_and_wakeup_fd_are_restored_after_work(wapp: Resque) -> None:

@@ -1,7 +1,7 @@
 """The worker's Lua scripts: reserve, done, fail, recover. Each is one round trip.
 
 The bytes they write are those of the stores: ``worker:<id>`` is Ruby's
-``{"queue","run_at","payload"}`` plus ``"worker"`` (for node's ``allWorkingOn``); status
+``{"queue","run_at","payload"}`` plus ``"worker"`` (``host:pid``, node-resque's worker name, for its ``allWorkingOn``); status
 JSON is :data:`~pyresque.backends.redis.scripts.STATUS_UPDATE`'s; failure records come
 already encoded by :func:`~pyresque.backends.redis.failure.encode_failure`.
 

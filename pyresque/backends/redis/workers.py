@@ -154,7 +154,10 @@ class RedisWorkerWriter:
                 key, name = self._queue_parts(q)
                 keys.append(key)
                 names.append(name)
-            static = self._reserve_cache[cache_key] = (keys, _json_str(worker_id), names)
+            # the record's "worker" is node-resque's worker name, host:pid (the id up to its
+            # second colon), so node's allWorkingOn/cleanOldWorkers find the worker by it
+            name = ":".join(worker_id.split(":", 2)[:2])
+            static = self._reserve_cache[cache_key] = (keys, _json_str(name), names)
             if len(self._reserve_cache) > 64:
                 self._reserve_cache.clear()
         keys, id_json, names = static
