@@ -45,16 +45,23 @@ from pyresque.core.errors import (
     WorkerLost,
 )
 from pyresque.core.failure import FailureRecord
+from pyresque.core.failure_backends import CallbackFailureStore, Multiple
 from pyresque.core.job import Job
 from pyresque.core.registry import JobRegistry
+from pyresque.core.schedule import Schedule
+from pyresque.core.scheduler import Scheduler
 from pyresque.core.status import JobStatus, StatusInfo
 from pyresque.core.tracking import TrackedJob
+from pyresque.core.worker import Worker, WorkerOptions
 from pyresque.hooks import hookimpl
+from pyresque.hooks.builtin.retry import RetryPlugin
+from pyresque.hooks.builtin.retry_policy import RetryPolicy
 
 __all__ = [
     "Backend",
     "BackendConnectionError",
     "BackendError",
+    "CallbackFailureStore",
     "ConfigurationError",
     "DecodeError",
     "DirtyExit",
@@ -75,8 +82,13 @@ __all__ = [
     "JobStatus",
     "JobTimeoutError",
     "JobTimeoutInterrupt",
+    "Multiple",
     "PyresqueError",
     "Resque",
+    "RetryPlugin",
+    "RetryPolicy",
+    "Schedule",
+    "Scheduler",
     "SerializationError",
     "ShutdownRequested",
     "StatusInfo",
@@ -86,8 +98,10 @@ __all__ = [
     "UnknownBackendError",
     "UnknownJobClass",
     "UnknownSerializerError",
+    "Worker",
     "WorkerInterrupt",
     "WorkerLost",
+    "WorkerOptions",
     "__version__",
     "create_backend",
     "hookimpl",
