@@ -141,7 +141,7 @@ def test_mixed_node_and_pyresque_workers_run_each_job_once(py: Resque, node: Nod
     assert py.failures.count() == 0
 
 
-def test_node_clean_old_workers_reaps_a_busy_pyresque_worker_its_own_way(py: Resque, node: NodeResque) -> None:
+def test_node_clean_old_workers_reaps_busy_pyresque_workers_its_own_way(py: Resque, node: NodeResque) -> None:
     """node's cleanOldWorkers finds a busy pyresque worker by the record's ``worker``
     field (``host:pid``, node's worker name) and force-cleans it as it would one of its
     own: a readable failure record, the worker untracked. The pyresque worker still

@@ -1,8 +1,8 @@
 """The worker's Lua scripts: reserve, done, fail, recover. Each is one round trip.
 
 The bytes they write are those of the stores: ``worker:<id>`` is Ruby's
-``{"queue","run_at","payload"}`` plus ``"worker"`` (``host:pid``, node-resque's worker name, for its ``allWorkingOn``); status
-JSON is :data:`~pyresque.backends.redis.scripts.STATUS_UPDATE`'s; failure records come
+``{"queue","run_at","payload"}`` plus ``"worker"`` (``host:pid``, node-resque's worker
+name, for its ``allWorkingOn``); status JSON is :data:`~pyresque.backends.redis.scripts.STATUS_UPDATE`'s; failure records come
 already encoded by :func:`~pyresque.backends.redis.failure.encode_failure`.
 
 A payload that is not a JSON object (msgpack, or garbage) cannot be embedded in the
