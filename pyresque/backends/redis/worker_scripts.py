@@ -3,7 +3,8 @@
 The bytes they write are those of the stores: ``worker:<id>`` is Ruby's
 ``{"queue","run_at","payload"}`` plus ``"worker"`` (``host:pid``, node-resque's worker
 name, for its ``allWorkingOn``); status JSON is
-:data:`~pyresque.backends.redis.scripts.STATUS_UPDATE`'s; failure records come already encoded by :func:`~pyresque.backends.redis.failure.encode_failure`.
+:data:`~pyresque.backends.redis.scripts.STATUS_UPDATE`'s; failure records come already
+encoded by :func:`~pyresque.backends.redis.failure.encode_failure`.
 
 A payload that is not a JSON object (msgpack, or garbage) cannot be embedded in the
 ``worker:<id>`` JSON as is: it is stored as ``{"class":null,"raw_hex":"<hex>"}`` so the
