@@ -15,6 +15,7 @@ from pyresque.backends.base import Stats, WorkerRegistry
 from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import LuaScript
+from pyresque.backends.redis.spin import wait_readable
 from pyresque.backends.redis.worker_scripts import DELETE_IF, FAIL, RECOVER, RESERVE, UNREGISTER
 from pyresque.backends.redis.worker_wait import QueueWaiter
 from pyresque.core import timefmt
@@ -212,6 +213,7 @@ class RedisWorkerWriter:
             self._hot_pid = os.getpid()
         try:
             conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
+            wait_readable(conn)
             try:
                 return conn.read_response()
             except NoScriptError:
