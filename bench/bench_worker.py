@@ -30,7 +30,7 @@ import redis
 
 from bench._server import ROOT, RedisServer, ratio
 from pyresque import EnqueueRequest, Resque
-from pyresque.backends.redis.workers import pool_connection
+from pyresque.backends.redis.spin import pool_connection
 
 QUEUE = "bench"
 

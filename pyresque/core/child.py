@@ -64,13 +64,31 @@ class ChildProc:
     job_w: int | None = None  # a spare's job pipe (closed once the job is sent)
 
 
+_CHILD_SIGNALS = {
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCONT,
+}
+
+
 def spawn(worker: Worker, per_child: int, job: Job | None) -> ChildProc:
     """Fork a child for ``job``, or a spare waiting for one (``job=None``)."""
     _load_libc()
     gc.freeze()  # the child then touches (and copies) fewer pages
     r, wfd = os.pipe()
     jr, jw = os.pipe() if job is None else (-1, -1)
-    pid = os.fork()
+    # Signals are blocked across the fork: one sent to the new child before it has its
+    # own handlers would otherwise run the parent's handler in the child (and be lost
+    # when setup() resets the worker's flags). Pending ones arrive once unblocked.
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _CHILD_SIGNALS)
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        raise
     if pid == 0:  # child
         code = 1
         try:
@@ -79,12 +97,14 @@ def spawn(worker: Worker, per_child: int, job: Job | None) -> ChildProc:
                 os.close(jw)
             child = Child(worker, wfd, per_child)
             child.setup()
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
             first = job if job is not None else child.wait_for_job(jr)
             code = child.run(first) if first is not None else 0
         except BaseException:
             log.exception("child of %s crashed", worker.id)
         finally:
             os._exit(code)
+    signal.pthread_sigmask(signal.SIG_SETMASK, previous)
     os.close(wfd)
     if jr >= 0:
         os.close(jr)
@@ -197,6 +217,8 @@ class Child:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             signal.signal(sig, self._on_kill)
         signal.signal(signal.SIGCONT, signal.SIG_DFL)
+        # a parent already told to stop (or pause) before this fork: this child stops too
+        self.stop = self.stop or w.shutdown or w.paused
         w.shutdown = w.kill_job = w.paused = False
         w.graceful_deadline = None
 

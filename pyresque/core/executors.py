@@ -216,7 +216,7 @@ class ForkExecutor(LoopBase):
         handoff: tuple[str, str | None, str] | None = None
         reason: str | None = None
         term_sent: float | None = None
-        quit_sent = False
+        quit_sent: float | None = None
         jobs = 0
         buf = b""
         fds = [r] + ([w.wakeup_fd] if w.wakeup_fd is not None else [])
@@ -265,8 +265,10 @@ class ForkExecutor(LoopBase):
             if term_sent is not None and now - term_sent >= w.options.term_timeout:
                 _signal(pid, signal.SIGKILL)
                 term_sent = None
-            if (w.shutdown or w.paused) and not quit_sent:
-                quit_sent = True
+            if (w.shutdown or w.paused) and (quit_sent is None or now - quit_sent >= 1.0):
+                # repeated every second until the child exits: QUIT only ever means
+                # "finish, then exit", and a repeat closes any window in which one was lost
+                quit_sent = now
                 _signal(pid, signal.SIGQUIT)
         w.processed += max(jobs, 1)
         if handoff is not None:

@@ -13,6 +13,8 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
+from pyresque.backends.redis.spin import call_spinning
+
 __all__ = [
     "LuaScript",
     "ENQUEUE",
@@ -36,11 +38,25 @@ class LuaScript:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     def __call__(self, client: redis.Redis, keys: Sequence[KeyT], args: Sequence[ArgT]) -> Any:
-        """Run the script on ``client`` (one round trip unless the server lacks it)."""
+        """Run the script on ``client`` (one round trip unless the server lacks it).
+
+        Real servers go through :func:`~pyresque.backends.redis.spin.call_spinning`
+        (a short spin for the reply, and no blind retry after a lost reply); other
+        clients (fakeredis) through ``execute_command``.
+        """
+        if self._direct(client):
+            try:
+                return call_spinning(client, "EVALSHA", self.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return call_spinning(client, "EVAL", self.source, len(keys), *keys, *args)
         try:
             return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
         except NoScriptError:
             return client.execute_command("EVAL", self.source, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    def _direct(client: redis.Redis) -> bool:
+        return type(client) is redis.Redis and not type(client).__module__.startswith("fakeredis")
 
     def queue_in(self, pipe: Any, keys: Sequence[KeyT], args: Sequence[ArgT]) -> None:
         """Queue the script in a pipeline (EVAL with source: a pipeline cannot retry)."""

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import select
 import socket
+import sys
 import time
 from typing import Any
 
-__all__ = ["SPIN_SECONDS", "wait_readable"]
+import redis
+
+__all__ = ["SPIN_SECONDS", "call_spinning", "pool_connection", "wait_readable"]
 
 #: Longest time a hot-path call spins for its reply before blocking (seconds).
 SPIN_SECONDS = 0.0005
@@ -26,7 +29,7 @@ def wait_readable(conn: Any, spin: float = SPIN_SECONDS) -> None:
     to read, for at most ``spin`` seconds. Never reads them; never raises for the
     socket's sake (the normal read that follows reports any error)."""
     sock = getattr(conn, "_sock", None)
-    if not isinstance(sock, socket.socket) or spin <= 0:
+    if type(sock) is not socket.socket or spin <= 0:  # TLS: a readable socket may hold no full record
         return
     # A zero-timeout select: a recv on redis-py's socket (it has a timeout) would
     # first sleep in poll(), which is exactly the wake-up this avoids.
@@ -39,3 +42,48 @@ def wait_readable(conn: Any, spin: float = SPIN_SECONDS) -> None:
                 return
     except (OSError, ValueError):
         return
+
+
+def pool_connection(client: redis.Redis) -> Any:
+    """A connection from the client's pool (redis-py 5 needs a command name, 8 warns on one)."""
+    pool = client.connection_pool
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py < 5.3
+        return pool.get_connection("EVALSHA")
+
+
+def call_spinning(client: redis.Redis, *command: Any) -> Any:
+    """Send one command on a pooled connection and read its reply, spinning first.
+
+    Thread-safe (the pool hands each caller its own connection). A failure while
+    *sending* (a connection gone stale while idle in the pool) is retried once on a
+    fresh connection: the server cannot have run a command it never received. A
+    failure while *reading* is never retried: the command may have run, and running
+    an enqueue twice would duplicate the job. Redis error replies are raised as
+    redis-py raises them.
+    """
+    pool = client.connection_pool
+    for attempt in (0, 1):
+        conn = pool_connection(client)
+        try:
+            try:
+                conn.send_command(*command)
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+                if attempt:
+                    raise
+                continue
+            wait_readable(conn)
+            try:
+                return conn.read_response()
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+                raise
+        except BaseException:
+            if not isinstance(sys.exc_info()[1], redis.ResponseError):
+                conn.disconnect()  # unknown state (a signal mid-reply ...): start afresh
+            raise
+        finally:
+            pool.release(conn)
+    raise AssertionError("unreachable")  # pragma: no cover

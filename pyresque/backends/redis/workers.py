@@ -15,7 +15,7 @@ from pyresque.backends.base import Stats, WorkerRegistry
 from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import LuaScript
-from pyresque.backends.redis.spin import wait_readable
+from pyresque.backends.redis.spin import pool_connection, wait_readable
 from pyresque.backends.redis.worker_scripts import DELETE_IF, FAIL, RECOVER, RESERVE, UNREGISTER
 from pyresque.backends.redis.worker_wait import QueueWaiter
 from pyresque.core import timefmt
@@ -51,15 +51,6 @@ class RedisStats(Stats):
 def _json_str(text: str) -> str:
     """``text`` as a JSON string literal (quotes included), as the scripts embed it."""
     return dumps_text(text)
-
-
-def pool_connection(client: redis.Redis) -> Any:
-    """A connection from the client's pool (redis-py 5 needs a command name, 8 warns on one)."""
-    pool = client.connection_pool
-    try:
-        return pool.get_connection()
-    except TypeError:  # redis-py < 5.3
-        return pool.get_connection("EVALSHA")
 
 
 def _result_json(result: Any) -> str:
