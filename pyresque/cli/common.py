@@ -39,6 +39,7 @@ from pyresque.core.errors import ConfigurationError
 
 __all__ = [
     "backend_options",
+    "connection_options",
     "env_flag",
     "import_app_include",
     "load_include_module",
@@ -66,58 +67,89 @@ def _flag_from_env(name: str) -> bool:
     return env_flag(os.environ.get(name))
 
 
-def backend_options(func: F) -> F:
-    """Decorate a click command with the backend, include and logging options.
-
-    The command receives ``redis``, ``redis_db``, ``prefix``, ``app_include``,
-    ``logging_flag``, ``verbose`` and ``vverbose`` keyword arguments.
-    """
-    options = [
-        click.option(
-            "--redis",
-            "redis",
-            envvar=["REDIS_BACKEND", "REDIS_URL"],
-            default=None,
-            help="Backend: redis://, rediss://, unix://, host:port[/namespace] or fakeredis:// "
-            "(env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
-        ),
-        click.option(
-            "--redis-db",
-            "redis_db",
-            envvar="REDIS_BACKEND_DB",
-            type=int,
-            default=None,
-            help="Database number (env REDIS_BACKEND_DB).",
-        ),
-        click.option(
-            "--prefix",
-            "prefix",
-            envvar="PREFIX",
-            default=None,
-            help="Key namespace, default 'resque' (env PREFIX).",
-        ),
-        click.option(
-            "--app-include",
-            "app_include",
-            envvar="APP_INCLUDE",
-            default=None,
-            help="Module name or .py file to import at start, registering the jobs (env APP_INCLUDE).",
-        ),
-        click.option(
-            "--logging",
-            "logging_flag",
-            is_flag=True,
-            default=None,
-            help="Log worker activity (env LOGGING).",
-        ),
-        click.option(
-            "-v", "--verbose", "verbose", count=True, help="A line per job; -vv: debug (env VERBOSE)."
-        ),
-        click.option("--vverbose", "vverbose", is_flag=True, default=None, help="Debug logs (env VVERBOSE)."),
-    ]
+def _apply(func: F, options: list[Callable[[F], F]]) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def connection_options(func: F) -> F:
+    """Decorate a click command with the options that say where the app is.
+
+    ``-r/--redis/--backend`` (env ``REDIS_BACKEND``, then ``REDIS_URL``), ``--redis-db``
+    (env ``REDIS_BACKEND_DB``), ``--prefix/--namespace`` (env ``PREFIX``) and
+    ``--app-include`` (env ``APP_INCLUDE``). The command receives ``redis``,
+    ``redis_db``, ``prefix`` and ``app_include`` keyword arguments.
+    """
+    return _apply(
+        func,
+        [
+            click.option(
+                "-r",
+                "--redis",
+                "--backend",
+                "redis",
+                envvar=["REDIS_BACKEND", "REDIS_URL"],
+                default=None,
+                metavar="URL",
+                help="Backend: redis://, rediss://, unix://, host:port[/namespace] or fakeredis://name "
+                "(env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
+            ),
+            click.option(
+                "--redis-db",
+                "redis_db",
+                envvar="REDIS_BACKEND_DB",
+                type=int,
+                default=None,
+                metavar="N",
+                help="Database number (env REDIS_BACKEND_DB).",
+            ),
+            click.option(
+                "--prefix",
+                "--namespace",
+                "prefix",
+                envvar="PREFIX",
+                default=None,
+                metavar="NS",
+                help="Key namespace, default 'resque' (env PREFIX).",
+            ),
+            click.option(
+                "--app-include",
+                "app_include",
+                envvar="APP_INCLUDE",
+                default=None,
+                metavar="MODULE",
+                help="Module name or .py file defining or registering the jobs (env APP_INCLUDE).",
+            ),
+        ],
+    )
+
+
+def backend_options(func: F) -> F:
+    """Decorate a long-running command with :func:`connection_options` and the logging
+    options (``--logging``/``LOGGING``, ``-v``/``VERBOSE``, ``--vverbose``/``VVERBOSE``).
+
+    The command also receives ``logging_flag``, ``verbose`` and ``vverbose``.
+    """
+    func = _apply(
+        func,
+        [
+            click.option(
+                "--logging",
+                "logging_flag",
+                is_flag=True,
+                default=None,
+                help="Log worker activity (env LOGGING).",
+            ),
+            click.option(
+                "-v", "--verbose", "verbose", count=True, help="A line per job; -vv: debug (env VERBOSE)."
+            ),
+            click.option(
+                "--vverbose", "vverbose", is_flag=True, default=None, help="Debug logs (env VVERBOSE)."
+            ),
+        ],
+    )
+    return connection_options(func)
 
 
 def resolve_logging_flags(

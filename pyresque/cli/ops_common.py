@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pyresque.cli.common import make_app
+from pyresque.cli.common import connection_options, make_app
 from pyresque.core.app import Resque
 from pyresque.core.errors import PyresqueError
 
@@ -34,55 +34,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def ops_backend_options(func: F) -> F:
-    """Add the backend options every operator command takes.
-
-    ``-r/--redis/--backend`` (env ``REDIS_BACKEND``, then ``REDIS_URL``), ``--redis-db``
-    (env ``REDIS_BACKEND_DB``), ``--prefix/--namespace`` (env ``PREFIX``) and
-    ``--app-include`` (env ``APP_INCLUDE``): the same settings the worker reads, so an
-    operator points the CLI where the workers are with the same environment.
-    """
-    options = [
-        click.option(
-            "-r",
-            "--redis",
-            "--backend",
-            "redis",
-            envvar=["REDIS_BACKEND", "REDIS_URL"],
-            default=None,
-            metavar="URL",
-            help="Backend: redis://, rediss://, unix://, host:port[/namespace] or fakeredis://name "
-            "(env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
-        ),
-        click.option(
-            "--redis-db",
-            "redis_db",
-            envvar="REDIS_BACKEND_DB",
-            type=int,
-            default=None,
-            metavar="N",
-            help="Database number (env REDIS_BACKEND_DB).",
-        ),
-        click.option(
-            "--prefix",
-            "--namespace",
-            "prefix",
-            envvar="PREFIX",
-            default=None,
-            metavar="NS",
-            help="Key namespace, default 'resque' (env PREFIX).",
-        ),
-        click.option(
-            "--app-include",
-            "app_include",
-            envvar="APP_INCLUDE",
-            default=None,
-            metavar="MODULE",
-            help="Module or .py file defining the app (env APP_INCLUDE).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    """The backend options every operator command takes: the same settings, options and
+    environment variables as the worker's (:func:`pyresque.cli.common.connection_options`),
+    so an operator points the CLI where the workers are with the same environment."""
+    return connection_options(func)
 
 
 def json_option(func: F) -> F:

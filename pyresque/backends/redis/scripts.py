@@ -13,7 +13,7 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
-from pyresque.backends.redis.spin import call_spinning
+from pyresque.backends.redis.spin import call_spinning, wait_readable
 
 __all__ = [
     "LuaScript",
@@ -54,9 +54,21 @@ class LuaScript:
         except NoScriptError:
             return client.execute_command("EVAL", self.source, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
 
+    def run_on(self, conn: Any, keys: Sequence[KeyT], args: Sequence[ArgT]) -> Any:
+        """Run the script on a connection the caller holds (EVALSHA, then EVAL on NOSCRIPT),
+        spinning briefly for each reply. The caller handles connection errors."""
+        conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        wait_readable(conn)
+        try:
+            return conn.read_response()
+        except NoScriptError:
+            conn.send_command("EVAL", self.source, len(keys), *keys, *args)
+            wait_readable(conn)
+            return conn.read_response()
+
     @staticmethod
     def _direct(client: redis.Redis) -> bool:
-        return type(client) is redis.Redis and not type(client).__module__.startswith("fakeredis")
+        return type(client) is redis.Redis  # fakeredis and other subclasses: execute_command
 
     def queue_in(self, pipe: Any, keys: Sequence[KeyT], args: Sequence[ArgT]) -> None:
         """Queue the script in a pipeline (EVAL with source: a pipeline cannot retry)."""

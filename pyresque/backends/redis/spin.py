@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import select
 import socket
-import sys
 import time
 from typing import Any
 
@@ -66,23 +65,20 @@ def call_spinning(client: redis.Redis, *command: Any) -> Any:
     pool = client.connection_pool
     for attempt in (0, 1):
         conn = pool_connection(client)
+        sent = False
         try:
-            try:
-                conn.send_command(*command)
-            except (redis.ConnectionError, redis.TimeoutError):
-                conn.disconnect()
-                if attempt:
-                    raise
-                continue
+            conn.send_command(*command)
+            sent = True
             wait_readable(conn)
-            try:
-                return conn.read_response()
-            except (redis.ConnectionError, redis.TimeoutError):
-                conn.disconnect()
+            return conn.read_response()
+        except redis.ResponseError:
+            raise  # an error reply: the connection itself is fine
+        except (redis.ConnectionError, redis.TimeoutError):
+            conn.disconnect()
+            if sent or attempt:
                 raise
         except BaseException:
-            if not isinstance(sys.exc_info()[1], redis.ResponseError):
-                conn.disconnect()  # unknown state (a signal mid-reply ...): start afresh
+            conn.disconnect()  # unknown state (a signal mid-reply ...): start afresh
             raise
         finally:
             pool.release(conn)

@@ -9,13 +9,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError
 
 from pyresque.backends.base import Stats, WorkerRegistry
 from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import LuaScript
-from pyresque.backends.redis.spin import pool_connection, wait_readable
+from pyresque.backends.redis.spin import pool_connection
 from pyresque.backends.redis.worker_scripts import DELETE_IF, FAIL, RECOVER, RESERVE, UNREGISTER
 from pyresque.backends.redis.worker_wait import QueueWaiter
 from pyresque.core import timefmt
@@ -203,13 +202,7 @@ class RedisWorkerWriter:
             conn = self._hot_conn = pool_connection(self._r)
             self._hot_pid = os.getpid()
         try:
-            conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-            wait_readable(conn)
-            try:
-                return conn.read_response()
-            except NoScriptError:
-                conn.send_command("EVAL", script.source, len(keys), *keys, *args)
-                return conn.read_response()
+            return script.run_on(conn, keys, args)
         except BaseException:
             # unknown connection state (error, signal mid-reply): start afresh next time
             self._hot_conn = None
