@@ -26,6 +26,7 @@ __all__ = [
     "Backend",
     "Broker",
     "DelayedStore",
+    "EnqueueGuard",
     "FailureStore",
     "PushItem",
     "Stats",
@@ -35,12 +36,29 @@ __all__ = [
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class EnqueueGuard:
+    """What makes a push idempotent: the idempotency ``key``, the ``marker`` value that
+    takes it, and how long the key stays taken (``ttl`` seconds).
+
+    A backend stores the marker under the key (pyresque-only; other Resque
+    implementations never read it) in the same atomic step as the push, and only if
+    the key is free; a repeat while it is taken pushes nothing.
+    """
+
+    key: str
+    marker: str
+    ttl: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PushItem:
-    """One job to push: its queue, its serialized payload, and its id if tracked."""
+    """One job to push: its queue, its serialized payload, its id if tracked, and its
+    guard if the push is idempotent."""
 
     queue: str
     data: bytes
     track_id: str | None = None
+    guard: EnqueueGuard | None = None
 
 
 class Broker(abc.ABC):
@@ -54,8 +72,22 @@ class Broker(abc.ABC):
         """
 
     @abc.abstractmethod
-    def push_many(self, items: Sequence[PushItem]) -> None:
-        """Push many payloads in one round trip (per chunk), in order."""
+    def push_once(self, queue: str, data: bytes, guard: EnqueueGuard, *, track_id: str | None = None) -> str:
+        """:meth:`push`, unless ``guard.key`` is taken; one atomic round trip.
+
+        If the key is free: take it with ``guard.marker`` for ``guard.ttl`` seconds,
+        push, create the status (with ``track_id``), and return ``guard.marker``. If it
+        is taken: write nothing and return the marker that holds it. So a repeat after
+        a lost reply is a no-op that returns the same marker.
+        """
+
+    @abc.abstractmethod
+    def push_many(self, items: Sequence[PushItem]) -> list[str | None]:
+        """Push many payloads in one round trip (per chunk), in order.
+
+        Items with a ``guard`` are pushed as :meth:`push_once` (each atomic on its own).
+        Returns, per item, the marker holding its key (``None`` for unguarded items).
+        """
 
     @abc.abstractmethod
     def queues(self) -> list[str]:

@@ -15,6 +15,16 @@ from pyresque.backends import Backend, FailureStore, PushItem, create_backend
 from pyresque.core.delayed import DelayedMixin
 from pyresque.core.errors import BackendConnectionError, InvalidJobError
 from pyresque.core.failure_backends import FailureBackendSpec, make_failure_store
+from pyresque.core.idempotency import (
+    DEFAULT_IDEMPOTENCY_TTL,
+    call_token,
+    make_guard,
+    parse_marker,
+    retry_on,
+    validate_job_id,
+    validate_retries,
+    validate_ttl,
+)
 from pyresque.core.job import Job, validate_queue_name
 from pyresque.core.registry import JobRegistry
 from pyresque.core.tracking import TrackedJob
@@ -28,12 +38,15 @@ T = TypeVar("T")
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class EnqueueRequest:
-    """One job for :meth:`Resque.enqueue_many`."""
+    """One job for :meth:`Resque.enqueue_many` (``job_id`` and ``idempotency_key``
+    as in :meth:`Resque.enqueue`)."""
 
     queue: str
     job: Any
     args: Sequence[Any] = ()
     track_status: bool = False
+    job_id: str | None = None
+    idempotency_key: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -78,6 +91,8 @@ class Resque(DelayedMixin):
             ``"redis_multi_queue"``, a ``FailureStore``, a factory taking the backend,
             or a list of those (``Multiple``: written to all, read from the first).
             It replaces ``backend.failures`` (of a shared backend object too).
+        idempotency_ttl: seconds an ``idempotency_key`` (or caller-chosen ``job_id``)
+            stays taken after its enqueue: a repeat within it is a no-op. 24 h by default.
     """
 
     def __init__(
@@ -92,6 +107,7 @@ class Resque(DelayedMixin):
         load_entry_points: bool = False,
         blocked_plugins: Iterable[str] = (),
         failure_backend: FailureBackendSpec | None = None,
+        idempotency_ttl: int = DEFAULT_IDEMPOTENCY_TTL,
     ) -> None:
         self.backend = create_backend(backend, namespace)
         if failure_backend is not None:
@@ -100,6 +116,7 @@ class Resque(DelayedMixin):
         self.registry = registry if registry is not None else JobRegistry(allow_modules)
         self.hooks = HookManager(plugins, load_entry_points=load_entry_points, blocked=blocked_plugins)
         self._valid_queues: set[str] = set()
+        self.idempotency_ttl = validate_ttl(idempotency_ttl)
 
     # registration ------------------------------------------------------------------
     @overload
@@ -123,27 +140,64 @@ class Resque(DelayedMixin):
             self._valid_queues.add(validate_queue_name(queue))
         return queue
 
-    def build_job(self, queue: str, job: Any, args: Sequence[Any]) -> Job:
-        """The :class:`Job` that ``enqueue`` would write, without writing it."""
-        return Job.new(self._queue(queue), self.registry.name_for(job), tuple(args))
+    def build_job(self, queue: str, job: Any, args: Sequence[Any], *, job_id: str | None = None) -> Job:
+        """The :class:`Job` that ``enqueue`` would write, without writing it.
+
+        Raises:
+            ConfigurationError: ``job_id`` is not a usable id (see :meth:`enqueue`).
+        """
+        built = Job.new(self._queue(queue), self.registry.name_for(job), tuple(args))
+        if job_id is None:
+            return built
+        return dataclasses.replace(built, id=validate_job_id(job_id))
 
     def encode(self, job: Job) -> bytes:
         """The job's payload as bytes in this app's serializer."""
         return self.serializer.dumps(job.to_payload())
 
-    def enqueue(self, queue: str, job: Any, *args: Any, track_status: bool = False) -> str:
-        """Put a job on ``queue`` and return its id (32 hex characters).
+    def enqueue(
+        self,
+        queue: str,
+        job: Any,
+        *args: Any,
+        track_status: bool = False,
+        job_id: str | None = None,
+        idempotency_key: str | None = None,
+        retries: int = 0,
+    ) -> str:
+        """Put a job on ``queue`` and return its id (32 hex characters unless chosen).
 
         ``job`` is a registered class or function, or a class-name string for a job
         another language performs (``"Foo::Bar"``, ``"My_Job"``). One round trip.
 
+        Idempotent enqueue: with ``idempotency_key`` (or ``job_id``, the key when no key
+        is given), the push is guarded in the same atomic step by the marker
+        ``<ns>:enqueued:<key>``, kept ``idempotency_ttl`` seconds (24 h by default). A
+        repeat while the key is taken writes nothing (no push, the status is left
+        alone) and returns the id of the job that took it. ``retries=N`` retries up to
+        N times after a connection error (a lost reply included), safely thanks to the
+        marker. Hooks: ``before_enqueue`` runs once per call (before Redis is asked);
+        ``after_enqueue`` runs only if this call pushed the job (on whichever attempt),
+        never for a call that found the key taken.
+
+        Args:
+            job_id: the job's id instead of a random one: 1 to 64 characters among
+                ``A-Z a-z 0-9 _ . -``.
+            idempotency_key: 1 to 200 characters, no whitespace or control characters.
+            retries: how many times to retry after a connection error; needs
+                ``idempotency_key`` or ``job_id``.
+
         Raises:
+            ConfigurationError: ``job_id``, ``idempotency_key`` or ``retries`` unusable
+                (nothing is written).
             InvalidQueueName: the queue name is empty or unusable.
             JobNotRegistered: ``job`` is a callable no registry or allow-list names.
             EncodeError: an argument cannot be serialized (nothing is written).
             DontEnqueue: a ``before_enqueue`` hook vetoed the job (nothing is written).
-            BackendConnectionError: the backend cannot be reached.
+            BackendConnectionError: the backend cannot be reached (after ``retries``).
         """
+        if job_id is not None or idempotency_key is not None or retries:
+            return self._enqueue_once(queue, job, args, track_status, job_id, idempotency_key, retries)
         built = self.build_job(queue, job, args)
         hooks = self.hooks
         if hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
@@ -159,27 +213,77 @@ class Resque(DelayedMixin):
         assert built.id is not None
         return built.id
 
-    def enqueue_many(self, requests: Iterable[EnqueueRequest | tuple[str, Any, Sequence[Any]]]) -> list[str]:
+    def _enqueue_once(
+        self,
+        queue: str,
+        job: Any,
+        args: Sequence[Any],
+        track_status: bool,
+        job_id: str | None,
+        idempotency_key: str | None,
+        retries: int,
+    ) -> str:
+        """The guarded enqueue: one ENQUEUE_ONCE per attempt, the same bytes each time."""
+        token = call_token()
+        built = self.build_job(queue, job, args, job_id=job_id)
+        guard = make_guard(built, job_id, idempotency_key, token, self.idempotency_ttl)
+        validate_retries(retries, guard is not None)
+        assert guard is not None
+        hooks = self.hooks
+        if hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
+            hooks.before_enqueue(self, built)
+        data = self.encode(built)
+        track_id = built.id if track_status else None
+
+        def attempt() -> str:
+            with self.connection_guard():
+                return self.backend.broker.push_once(queue, data, guard, track_id=track_id)
+
+        return self._pushed(built, retry_on((BackendConnectionError,), retries, attempt), token)
+
+    def _pushed(self, built: Job, marker: str | None, token: str) -> str:
+        """The id to return for ``built``; ``after_enqueue`` if this call pushed it."""
+        held_id, held_token = (built.id or "", token) if marker is None else parse_marker(marker)
+        hooks = self.hooks
+        if held_token == token and hooks.needs("pyresque_after_enqueue", self, built, "after_enqueue"):
+            hooks.after_enqueue(self, built)
+        return held_id
+
+    def enqueue_many(
+        self, requests: Iterable[EnqueueRequest | tuple[str, Any, Sequence[Any]]], *, retries: int = 0
+    ) -> list[str]:
         """Enqueue many jobs in one pipeline (a round trip per 5,000); returns their ids.
 
         Every job is built and encoded first: if any argument cannot be serialized,
         or a ``before_enqueue`` hook vetoes any job, nothing at all is written.
+        Requests with ``job_id``/``idempotency_key`` are guarded as in :meth:`enqueue`.
+        ``retries`` needs every request guarded: only then is resending the batch safe.
+
+        Raises:
+            ConfigurationError: an unusable ``job_id``/``idempotency_key``/``retries``.
         """
-        items: list[PushItem] = []
-        jobs: list[Job] = []
+        token = call_token()
+        planned = []
         for request in requests:
             req = request if isinstance(request, EnqueueRequest) else EnqueueRequest(*request)
-            built = self.build_job(req.queue, req.job, req.args)
+            built = self.build_job(req.queue, req.job, req.args, job_id=req.job_id)
+            guard = make_guard(built, req.job_id, req.idempotency_key, token, self.idempotency_ttl)
+            planned.append((req, built, guard))
+        validate_retries(retries, all(guard is not None for _, _, guard in planned))
+        items: list[PushItem] = []
+        for req, built, guard in planned:
             if self.hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
                 self.hooks.before_enqueue(self, built)
-            items.append(PushItem(req.queue, self.encode(built), built.id if req.track_status else None))
-            jobs.append(built)
-        with self.connection_guard():
-            self.backend.broker.push_many(items)
-        for built in jobs:
-            if self.hooks.needs("pyresque_after_enqueue", self, built, "after_enqueue"):
-                self.hooks.after_enqueue(self, built)
-        return [j.id for j in jobs if j.id is not None]
+            track_id = built.id if req.track_status else None
+            items.append(PushItem(req.queue, self.encode(built), track_id, guard))
+
+        def attempt() -> list[str | None]:
+            with self.connection_guard():
+                return self.backend.broker.push_many(items)
+
+        markers = retry_on((BackendConnectionError,), retries, attempt)
+        jobs = [built for _, built, _ in planned]
+        return [self._pushed(built, marker, token) for built, marker in zip(jobs, markers, strict=True)]
 
     # reading -----------------------------------------------------------------------
     def decode(self, data: bytes, queue: str) -> Job:

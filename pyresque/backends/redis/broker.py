@@ -1,15 +1,21 @@
-"""Queues on Redis, in Resque's keys: ``<ns>:queues`` (SET) and ``<ns>:queue:<q>`` (LIST)."""
+"""Queues on Redis, in Resque's keys: ``<ns>:queues`` (SET) and ``<ns>:queue:<q>`` (LIST).
+
+Idempotent pushes also write ``<ns>:enqueued:<key>`` (STRING with a TTL), a
+pyresque-only key that Ruby Resque, php-resque and node-resque never read.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 
-from pyresque.backends.base import Broker, PushItem
+from pyresque.backends.base import Broker, EnqueueGuard, PushItem
 from pyresque.backends.redis.keys import Keys
-from pyresque.backends.redis.scripts import ENQUEUE
+from pyresque.backends.redis.scripts import ENQUEUE, ENQUEUE_ONCE
+from pyresque.backends.redis.spin import pool_connection
 
 __all__ = ["RedisBroker", "waiting_status_json"]
 
@@ -48,33 +54,67 @@ class RedisBroker(Broker):
                 (queue, data, waiting_status_json()),
             )
 
-    def push_many(self, items: Sequence[PushItem]) -> None:
-        """Round trips: 1 per ``PUSH_CHUNK`` jobs (a non-transactional pipeline).
+    def marker_key(self, key: str) -> str:
+        """The marker of an idempotency key: ``<ns>:enqueued:<key>`` (pyresque only)."""
+        return f"{self._k.prefix}enqueued:{key}"
+
+    def _once_call(
+        self, queue: str, data: bytes, guard: EnqueueGuard, track_id: str | None, now: int | None = None
+    ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        keys: tuple[str, ...] = (self.marker_key(guard.key), self._k.queues, self._qkey(queue))
+        args: tuple[Any, ...] = (guard.marker, guard.ttl, queue, data)
+        if track_id is not None:
+            keys += (self._k.status(track_id),)
+            args += (waiting_status_json(now),)
+        return keys, args
+
+    def push_once(self, queue: str, data: bytes, guard: EnqueueGuard, *, track_id: str | None = None) -> str:
+        """ENQUEUE_ONCE: marker SET (if absent, with TTL) + SADD + RPUSH (+ status),
+        atomically; returns the marker holding the key. Round trips: 1."""
+        keys, args = self._once_call(queue, data, guard, track_id)
+        return _text(ENQUEUE_ONCE(self._r, keys, args))
+
+    def push_many(self, items: Sequence[PushItem]) -> list[str | None]:
+        """Round trips: 1 per ``PUSH_CHUNK`` jobs (a non-transactional pipeline, sent once).
 
         Within a chunk: one SADD per distinct queue, one RPUSH per run of jobs
-        for the same queue, one SET per tracked job.
+        for the same queue, one SET per tracked job; a guarded job is one
+        ENQUEUE_ONCE script of its own (it ends the run of its queue, so order holds).
+        A lost reply raises and the chunk is never sent again (by redis-py's retry
+        either): a repeat would push its unguarded jobs twice.
         """
         now = int(time.time())
+        markers: list[str | None] = [None] * len(items)
         for start in range(0, len(items), PUSH_CHUNK):
             chunk = items[start : start + PUSH_CHUNK]
-            pipe = self._r.pipeline(transaction=False)
+            commands: list[tuple[Any, ...]] = []
             seen: set[str] = set()
             run_queue: str | None = None
             run: list[bytes] = []
-            for item in chunk:
-                if item.queue not in seen:
+            guarded: list[tuple[int, int]] = []  # (item index, command index)
+            for offset, item in enumerate(chunk):
+                if item.guard is None and item.queue not in seen:
                     seen.add(item.queue)
-                    pipe.sadd(self._k.queues, item.queue)
-                if item.track_id is not None:
-                    pipe.set(self._k.status(item.track_id), waiting_status_json(now))
-                if item.queue != run_queue and run:
-                    pipe.rpush(self._qkey(run_queue), *run)  # type: ignore[arg-type]
+                    commands.append(("SADD", self._k.queues, item.queue))
+                if item.guard is None and item.track_id is not None:
+                    commands.append(("SET", self._k.status(item.track_id), waiting_status_json(now)))
+                if run and (item.queue != run_queue or item.guard is not None):
+                    commands.append(("RPUSH", self._qkey(run_queue), *run))  # type: ignore[arg-type]
                     run = []
+                if item.guard is not None:
+                    keys, args = self._once_call(item.queue, item.data, item.guard, item.track_id, now)
+                    guarded.append((start + offset, len(commands)))
+                    commands.append(("EVAL", ENQUEUE_ONCE.source, len(keys), *keys, *args))
+                    run_queue = None
+                    continue
                 run_queue = item.queue
                 run.append(item.data)
             if run and run_queue is not None:
-                pipe.rpush(self._qkey(run_queue), *run)
-            pipe.execute()
+                commands.append(("RPUSH", self._qkey(run_queue), *run))
+            replies = send_once(self._r, commands)
+            for index, position in guarded:
+                markers[index] = _text(replies[position])
+        return markers
 
     def queues(self) -> list[str]:
         """Round trips: 1."""
@@ -125,3 +165,44 @@ class RedisBroker(Broker):
         n, _, _ = pipe.execute()
         self._qkeys.pop(queue, None)
         return int(n)
+
+
+def _text(reply: Any) -> str:
+    return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def send_once(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` in one pipelined round trip, exactly once, and return their raw
+    replies (the first error reply is raised after every reply was read).
+
+    redis-py's own pipeline repeats the whole batch after a connection error when the
+    client has a retry policy (``redis.Redis(host=...)`` has one), even after the server
+    ran it; here a connection error is raised as it is. Other clients (fakeredis) go
+    through an ordinary pipeline: nothing there can lose a reply.
+    """
+    if not commands:
+        return []
+    if type(client) is not redis.Redis:
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        return list(pipe.execute())
+    conn = pool_connection(client)
+    try:
+        conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        error: redis.ResponseError | None = None
+        for _ in commands:
+            try:
+                replies.append(conn.read_response())
+            except redis.ResponseError as exc:
+                replies.append(exc)
+                error = error or exc
+    except BaseException:
+        conn.disconnect()  # a lost reply, a signal mid-read ...: start afresh
+        raise
+    finally:
+        client.connection_pool.release(conn)
+    if error is not None:
+        raise error
+    return replies

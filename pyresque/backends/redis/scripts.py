@@ -18,6 +18,7 @@ from pyresque.backends.redis.spin import call_spinning, wait_readable
 __all__ = [
     "LuaScript",
     "ENQUEUE",
+    "ENQUEUE_ONCE",
     "STATUS_UPDATE",
     "LIST_SET_IF",
     "LIST_REMOVE_IF",
@@ -76,12 +77,33 @@ class LuaScript:
 
 
 #: KEYS: queues set, queue list[, status key]  ARGV: queue name, payload[, status JSON]
+#: Repeat after a lost reply: pushes the job a second time (and resets its status), so
+#: it is never repeated (``call_spinning`` does not retry a lost reply); callers that
+#: need a safe retry use ENQUEUE_ONCE.
 ENQUEUE = LuaScript(
     """
 redis.call('SADD', KEYS[1], ARGV[1])
 local n = redis.call('RPUSH', KEYS[2], ARGV[2])
 if KEYS[3] then redis.call('SET', KEYS[3], ARGV[3]) end
 return n
+"""
+)
+
+#: KEYS: marker key, queues set, queue list[, status key]
+#: ARGV: marker value, marker TTL (s), queue name, payload[, status JSON]
+#: -> the marker value holding the key (ARGV[1] when this call pushed).
+#: Repeat after a lost reply: a no-op (the marker is there) that returns the same marker;
+#: no push, the status is left as it is. Safe to repeat, and repeated by
+#: ``Resque.enqueue(..., retries=N)``.
+ENQUEUE_ONCE = LuaScript(
+    """
+local prior = redis.call('GET', KEYS[1])
+if prior then return prior end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('RPUSH', KEYS[3], ARGV[4])
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[5]) end
+return ARGV[1]
 """
 )
 
