@@ -11,6 +11,8 @@ import tempfile
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 def free_port() -> int:
@@ -23,7 +25,7 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process of the test session's own (never the machine's)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, appendonly: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is not installed")
@@ -31,6 +33,8 @@ class RedisServer:
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="pyresque-redis-")
         self.proc: subprocess.Popen[bytes] | None = None
+        #: AOF on, fsynced on every write (``appendfsync always``): a ``kill -9`` loses nothing
+        self.appendonly = appendonly
 
     @property
     def url(self) -> str:
@@ -49,8 +53,7 @@ class RedisServer:
                 "127.0.0.1",
                 "--save",
                 "",
-                "--appendonly",
-                "no",
+                *self._persistence(),
                 "--dir",
                 self.dir,
                 "--daemonize",
@@ -68,6 +71,11 @@ class RedisServer:
                 time.sleep(0.02)
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
+    def _persistence(self) -> tuple[str, ...]:
+        if self.appendonly:
+            return ("--appendonly", "yes", "--appendfsync", "always")
+        return ("--appendonly", "no")
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -80,6 +88,44 @@ class RedisServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    @property
+    def pid(self) -> int:
+        """The running server's pid."""
+        if self.proc is None or self.proc.poll() is not None:
+            raise RuntimeError(f"redis-server on port {self.port} is not running")
+        return self.proc.pid
+
+    def sigstop(self) -> None:
+        """Freeze the server (``SIGSTOP``): sockets stay open, nothing is answered."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def sigcont(self) -> None:
+        """Let a frozen server go on (``SIGCONT``)."""
+        os.kill(self.pid, signal.SIGCONT)
+
+    def crash_restart(self, timeout: float = 30.0) -> None:
+        """``kill -9`` the server, then start it again on the same port and directory
+        (with ``appendonly`` it reloads its AOF); returns once it answers PING."""
+        self.kill()
+        self.start()
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until the server answers PING (not LOADING) on a client that never retries."""
+        client = redis.Redis(host="127.0.0.1", port=self.port, retry=Retry(NoBackoff(), 0), socket_timeout=2)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    if client.ping():
+                        return
+                except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"redis-server on port {self.port} is not ready") from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
 
     def close(self) -> None:
         self.stop()
