@@ -169,6 +169,25 @@ def deaf_sleeper(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def stubborn(seconds: float) -> None:
+    """Catches every interrupt (its timeout's too) and keeps going for ``seconds``."""
+    _trace("started")
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            time.sleep(0.05)
+        except BaseException:  # noqa: S110 - the point: a job that will not stop
+            _trace("ignored an interrupt")
+    _trace("finished")
+
+
+def write_lease_sleeper(seconds: float) -> None:
+    """Traces, then sleeps (a job a paused or killed worker holds)."""
+    _trace("started")
+    time.sleep(seconds)
+    _trace("finished")
+
+
 #: Set to "1" to register :class:`HookTracer` (traces every worker hook with its pid).
 HOOKS_ENV = "PYRESQUE_TEST_HOOKS"
 
@@ -227,6 +246,8 @@ def register(app: Resque) -> None:
         kill_self,
         slow_forever,
         slow_forever_pid,
+        stubborn,
+        write_lease_sleeper,
     ):
         app.job(obj, name=obj.__name__)
     for cls in (Add, WithHooks, CamelHooks, FailSetUp, FailTearDown, SkipInSetUp, Quick):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core.failure import FailureRecord
-from pyresque.core.reservation import Held, Reservation
+from pyresque.core.reservation import Step
 from pyresque.core.status import JobStatus, StatusInfo
 
 if TYPE_CHECKING:
@@ -235,9 +235,29 @@ class WorkerRegistry(abc.ABC):
         """Add the worker to ``workers``, write ``worker:<id>:started`` and a heartbeat."""
 
     @abc.abstractmethod
-    def unregister(self, worker_id: str) -> bool:
-        """Remove every record of the worker. Returns ``False`` (and removes nothing)
+    def unregister(self, worker_id: str, nonce: str = "") -> bool:
+        """Remove every record of the worker (its lease only if ``nonce`` owns it, or
+        whoever owns it when ``nonce`` is empty). Returns ``False`` (and removes nothing)
         while ``worker:<id>`` still holds a job: recover it first."""
+
+    @abc.abstractmethod
+    def claim(self, worker_id: str, nonce: str, detail: str, ttl: float) -> str | None:
+        """Take or refresh the lease on ``worker_id`` for the process ``nonce`` (value
+        ``<nonce>:<detail>``, expires after ``ttl`` seconds unless refreshed). Returns
+        ``None`` when the lease is ours, or the value another process holds it with."""
+
+    @abc.abstractmethod
+    def drop_lease(self, worker_id: str, expected: str) -> bool:
+        """Delete the lease on ``worker_id`` if its value is still ``expected``."""
+
+    @abc.abstractmethod
+    def leases(self, worker_ids: Sequence[str]) -> list[str | None]:
+        """The lease of each id, ``None`` where no live pyresque process owns it."""
+
+    @abc.abstractmethod
+    def scan_records(self, cursor: int, count: int) -> tuple[int, list[tuple[str, bytes]]]:
+        """One bounded step over every ``worker:<id>`` job record, registered or not:
+        (next cursor, 0 when done; [(worker id, raw record)])."""
 
     @abc.abstractmethod
     def heartbeat(self, worker_id: str) -> float:
@@ -254,26 +274,39 @@ class WorkerRegistry(abc.ABC):
         queues: Sequence[str],
         run_at: str,
         *,
+        token: str,
         done_job_id: str | None = None,
         done_result: Any = None,
+        done_token: str = "",
         finish_previous: bool = False,
         take: bool = True,
-    ) -> Reservation | Held | None:
+    ) -> Step:
         """Atomically pop the first job in ``queues`` (priority order) and record it under
-        ``worker:<id>``; with ``finish_previous``, first mark the previous job done
-        (as :meth:`done`) in the same step. ``None`` when every queue is empty."""
+        ``worker:<id>`` with ``token``; with ``finish_previous``, first mark the previous
+        job (reserved with ``done_token``) done, as :meth:`done`, in the same step.
+        Re-registers a worker missing from ``workers`` when it takes a job. Safe to
+        repeat with the same arguments after a lost reply (see :class:`Step`)."""
 
     @abc.abstractmethod
-    def done(self, worker_id: str, job_id: str | None, result: Any = None) -> None:
-        """The held job succeeded: clear ``worker:<id>``, count processed, status COMPLETE."""
+    def done(self, worker_id: str, job_id: str | None, result: Any = None, *, token: str = "") -> bool:
+        """The held job succeeded: clear ``worker:<id>``, count processed, status COMPLETE.
+        Only while the record is still the reservation ``token`` (any, when empty);
+        returns whether it was."""
 
     @abc.abstractmethod
     def fail(
-        self, worker_id: str, record: FailureRecord | None, job_id: str | None, *, only_if_held: bool = False
+        self,
+        worker_id: str,
+        record: FailureRecord | None,
+        job_id: str | None,
+        *,
+        token: str = "",
+        pooled: bool = False,
     ) -> bool:
         """The held job failed: write ``record`` (``None``: a plugin handled it), count
-        processed and failed, status FAILED, clear ``worker:<id>``, atomically.
-        With ``only_if_held``, nothing happens (returns ``False``) if the worker holds nothing."""
+        processed and failed, status FAILED, clear ``worker:<id>``, atomically; only while
+        the record is still the reservation ``token`` (any, when empty). Returns whether
+        it wrote. ``pooled``: called from a thread other than the worker's loop."""
 
     @abc.abstractmethod
     def held(self, worker_id: str) -> bytes | None:

@@ -5,12 +5,14 @@ A child talks to its parent over a pipe, one line per message:
 - ``S <deadline>``: a job started; the parent SIGKILLs the child past that monotonic
   deadline (sent only when a timeout applies; ``S 0`` clears it);
 - ``E``: the child is idle (no deadline);
-- ``D <id> <result JSON>`` / ``F <id> <failure JSON>``: the outcome of its last job,
-  handed over for the parent to write, fused with its next reserve.
+- ``D <token> <id> <result JSON>`` / ``F <token> <id> <failure JSON>``: the outcome of
+  its last job (``token``: its reservation), handed over for the parent to write, fused
+  with its next reserve.
 
 A *spare* child is forked ahead of time (fork per job, no ``before_fork`` hook): it
 waits on a second pipe for its job (framed: 4-byte queue length, 4-byte payload
-length, queue, payload), so the fork is off the job's critical path.
+length, 4-byte token length, queue, payload, token), so the fork is off the job's
+critical path.
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
 from pyresque.core.errors import EncodeError, ShutdownRequested, UnknownJobClass
+from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
+from pyresque.core.loop import Pending
 from pyresque.core.perform import (
     Outcome,
     bad_payload_record,
@@ -39,7 +43,7 @@ from pyresque.core.perform import (
     perform_job,
 )
 from pyresque.core.proctitle import set_title
-from pyresque.core.reservation import Reservation
+from pyresque.core.reservation import NOT_HELD, Reservation, Step, new_token
 from pyresque.serializers.json import dumps_text
 
 if TYPE_CHECKING:
@@ -52,7 +56,7 @@ log = logging.getLogger("pyresque.worker")
 #: Extra seconds the parent gives a child past its job's timeout before SIGKILL.
 TIMEOUT_GRACE = 2.0
 
-_FRAME = struct.Struct("!II")
+_FRAME = struct.Struct("!III")
 
 
 @dataclasses.dataclass(slots=True)
@@ -74,8 +78,9 @@ _CHILD_SIGNALS = {
 }
 
 
-def spawn(worker: Worker, per_child: int, job: Job | None) -> ChildProc:
-    """Fork a child for ``job``, or a spare waiting for one (``job=None``)."""
+def spawn(worker: Worker, per_child: int, job: Job | None, token: str = "") -> ChildProc:
+    """Fork a child for ``job`` (reserved with ``token``), or a spare waiting for one
+    (``job=None``)."""
     _load_libc()
     gc.freeze()  # the child then touches (and copies) fewer pages
     r, wfd = os.pipe()
@@ -98,8 +103,8 @@ def spawn(worker: Worker, per_child: int, job: Job | None) -> ChildProc:
             child = Child(worker, wfd, per_child)
             child.setup()
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-            first = job if job is not None else child.wait_for_job(jr)
-            code = child.run(first) if first is not None else 0
+            first = (job, token) if job is not None else child.wait_for_job(jr)
+            code = child.run(*first) if first is not None else 0
         except BaseException:
             log.exception("child of %s crashed", worker.id)
         finally:
@@ -116,7 +121,8 @@ def send_job(proc: ChildProc, res: Reservation) -> bool:
     if proc.job_w is None:
         return False
     queue = res.queue.encode("utf-8")
-    data = _FRAME.pack(len(queue), len(res.payload)) + queue + res.payload
+    token = res.token.encode("ascii")
+    data = _FRAME.pack(len(queue), len(res.payload), len(token)) + queue + res.payload + token
     try:
         view = memoryview(data)
         while view:
@@ -182,9 +188,13 @@ class Child:
         self.wfd = wfd
         self.per_child = per_child
         self.stop = False
+        #: a TERM/INT/USR1 that came while no job was running: the next job is failed
+        #: before it starts (the parent asked for the job it handed over to be stopped)
+        self.killed_by: str | None = None
         self.in_job = False
         self.idle = False
         self.deadline_sent = False
+        self.repeated = False
         self.backend = worker.app.backend.workers
 
     def _send(self, text: str) -> None:
@@ -205,6 +215,7 @@ class Child:
             raise ShutdownRequested(f"the job was stopped by {signal.Signals(signum).name}")
         if self.idle:
             raise _ChildWake()
+        self.killed_by = signal.Signals(signum).name
 
     def setup(self) -> None:
         """Become a child: die with the parent, own signal handlers, no GC."""
@@ -222,38 +233,41 @@ class Child:
         w.shutdown = w.kill_job = w.paused = False
         w.graceful_deadline = None
 
-    def wait_for_job(self, job_r: int) -> Job | None:
-        """A spare: wait for the job the parent sends (``None``: discarded or told to stop)."""
+    def wait_for_job(self, job_r: int) -> tuple[Job, str] | None:
+        """A spare: wait for the job the parent sends, with its reservation token
+        (``None``: the parent closed the pipe without one: it discarded this spare).
+
+        No signal cuts this wait short, and a stop inherited at the fork does not skip it:
+        the job is reserved before it is written here, and the parent relays QUIT (and
+        TERM) to this child right after writing it, often before this child has been
+        scheduled to read it. QUIT or USR2 then means: run that job, then exit; TERM,
+        INT or USR1: fail it before it starts (:attr:`killed_by`). A spare the parent
+        does not use is closed (EOF), or killed with its parent (``PR_SET_PDEATHSIG``)."""
         if self.per_child > 1:  # it will reserve jobs itself: connect now, not on a job's time
             with contextlib.suppress(*self.worker.app.backend.connection_errors):
                 self.backend.warm_up()
-        self.idle = True
         try:
-            if self.stopping():
-                return None
             head = _read_exact(job_r, _FRAME.size)
             if head is None:
                 return None
-            qlen, plen = _FRAME.unpack(head)
-            body = _read_exact(job_r, qlen + plen)
-        except _ChildWake:
-            return None
+            qlen, plen, tlen = _FRAME.unpack(head)
+            body = _read_exact(job_r, qlen + plen + tlen)
         finally:
-            self.idle = False
             os.close(job_r)
         if body is None:
             return None
-        return decode_job(self.worker, body[qlen:], body[:qlen].decode("utf-8"))
+        job = decode_job(self.worker, body[qlen : qlen + plen], body[:qlen].decode("utf-8"))
+        return job, body[qlen + plen :].decode("ascii")
 
-    def run(self, job: Job) -> int:
+    def run(self, job: Job, token: str) -> int:
         """Run jobs; return the exit code (0: every job's outcome was written)."""
-        w = self.worker
-        current: Job | None = job
+        current: tuple[Job, str] | None = (job, token)
         pause_checked = time.monotonic()
         done = 0
         first = True
         while current is not None:
-            outcome = self.perform(current, first)
+            job, token = current
+            outcome = self.perform(job, first)
             first = False
             done += 1
             now = time.monotonic()
@@ -262,52 +276,74 @@ class Child:
                 self.stop = self.stop or bool(self.write(self.backend.paused_all))
             last = self.stop or done >= self.per_child
             if last:  # the parent writes it, fused with its next reserve
-                self.hand_off(outcome, current)
+                self.hand_off(outcome, job, token)
                 return 0
             if outcome.ok:
-                nxt = self.write(
-                    lambda o=outcome, j=current: self.backend.reserve(
-                        w.id,
-                        w.queues(),
-                        timefmt.utc_iso_z(),
-                        finish_previous=True,
-                        done_job_id=j.id,
-                        done_result=o.result,
-                    )
-                )
+                nxt = self.reserve((token, job.id, outcome.result))
             else:
-                self.write(lambda o=outcome, j=current: self.backend.fail(w.id, o.record, j.id))
-                nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
+                self.fail(outcome.record, job.id, token)
+                nxt = self.reserve(None)
             current = self.next_job(nxt)
         return 0
 
-    def hand_off(self, outcome: Outcome, job: Job) -> None:
-        """Send the last job's outcome to the parent: ``D <id> <result JSON>`` or
-        ``F <id> <failure JSON>`` (compact JSON never holds a raw newline)."""
+    def reserve(self, pending: Pending | None) -> Reservation | None:
+        """Write ``pending`` and reserve the next job (one step, safe to repeat)."""
+        w = self.worker
+        queues = w.queues()
+        run_at = timefmt.utc_iso_z()
+        token = new_token()
+        step: Step = self.write(
+            lambda: self.backend.reserve(
+                w.id,
+                queues,
+                run_at,
+                token=token,
+                finish_previous=pending is not None,
+                done_token=pending[0] if pending else "",
+                done_job_id=pending[1] if pending else None,
+                done_result=pending[2] if pending else None,
+            )
+        )
+        if step.finished == NOT_HELD and not self.repeated:
+            job_id = pending[1] if pending else None
+            log.warning("job id=%s: its success is not recorded: the worker no longer held it", job_id or "-")
+        # a Held record cannot come back here: the parent deals with those before forking
+        return step.taken if isinstance(step.taken, Reservation) else None
+
+    def fail(self, record: FailureRecord | None, job_id: str | None, token: str) -> None:
+        """Write a failed job's record and release it (safe to repeat)."""
+        w = self.worker
+        written = self.write(lambda: self.backend.fail(w.id, record, job_id, token=token))
+        if not written and not self.repeated:
+            log.warning("job id=%s: its failure is not recorded: the worker no longer held it", job_id or "-")
+
+    def hand_off(self, outcome: Outcome, job: Job, token: str) -> None:
+        """Send the last job's outcome to the parent: ``D <token> <id> <result JSON>`` or
+        ``F <token> <id> <failure JSON>`` (compact JSON never holds a raw newline)."""
         job_id = job.id or "-"
         if outcome.ok:
-            self._send(f"D {job_id} {result_json(outcome.result)}")
+            self._send(f"D {token} {job_id} {result_json(outcome.result)}")
         else:
             record = dumps_text(outcome.record.to_dict()) if outcome.record is not None else "-"
-            self._send(f"F {job_id} {record}")
+            self._send(f"F {token} {job_id} {record}")
 
-    def next_job(self, nxt: Any) -> Job | None:
+    def next_job(self, nxt: Reservation | None) -> tuple[Job, str] | None:
         """Decode the next reserved job, failing unusable payloads on the way; when the
         queues are empty, wait for a job here (an idle child starts a job as fast as an
         in-process worker), up to one heartbeat interval, then exit."""
         w = self.worker
         idle_since: float | None = None
         while True:
-            if isinstance(nxt, Reservation):
+            if nxt is not None:
                 try:
-                    return decode_job(w, nxt.payload, nxt.queue)
+                    return decode_job(w, nxt.payload, nxt.queue), nxt.token
                 except Exception as exc:
                     if not is_bad_payload(exc):
                         raise
                     record = bad_payload_record(w, nxt.payload, nxt.queue, exc)
-                    self.write(lambda rec=record: self.backend.fail(w.id, rec, None))
-            elif nxt is not None or self.stop or w.options.burst:
-                return None  # (a Held record cannot happen here: the parent deals with it)
+                    self.fail(record, None, nxt.token)
+            elif self.stop or w.options.burst:
+                return None
             else:
                 now = time.monotonic()
                 if idle_since is None:
@@ -327,16 +363,19 @@ class Child:
                     return None
                 finally:
                     self.idle = False
-            nxt = self.write(lambda: self.backend.reserve(w.id, w.queues(), timefmt.utc_iso_z()))
+            nxt = self.reserve(None)
 
     def write(self, step: Any) -> Any:
-        """A backend write, retried with backoff for up to a minute while Redis is away."""
+        """A backend write, retried with backoff for up to a minute while Redis is away
+        (every step passed here is safe to repeat; ``repeated`` says whether it was)."""
         delay = 0.1
         give_up = time.monotonic() + 60
+        self.repeated = False
         while True:
             try:
                 return step()
             except self.worker.app.backend.connection_errors:
+                self.repeated = True
                 if time.monotonic() > give_up:
                     raise
                 time.sleep(delay)
@@ -356,6 +395,8 @@ class Child:
         try:
             self.in_job = True
             try:
+                if self.killed_by is not None:  # stopped before it started: recorded, not run
+                    raise ShutdownRequested(f"the job was stopped by {self.killed_by} before it started")
                 if first and w.app.hooks.has("pyresque_after_fork"):
                     w.app.hooks.after_fork(w, job)
                 outcome = perform_job(w, job, timeout=w.options.timeout)

@@ -21,14 +21,13 @@ import os
 import select
 import signal
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pyresque.core import timefmt
 from pyresque.core.child import ChildProc, send_job, spawn
 from pyresque.core.errors import DirtyExit, JobTimeoutError
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
-from pyresque.core.loop import LoopBase
+from pyresque.core.loop import LoopBase, Pending
 from pyresque.core.perform import (
     Outcome,
     failure_outcome,
@@ -40,7 +39,11 @@ if TYPE_CHECKING:
     from pyresque.core.inprocess import InProcessExecutor
     from pyresque.core.worker import Worker
 
-__all__ = ["ForkExecutor", "make_executor"]
+__all__ = ["ForkExecutor", "Handoff", "make_executor"]
+
+#: A child's last outcome, handed to the parent: (kind "D"/"F", reservation token,
+#: job id, result JSON or failure JSON or "-").
+Handoff = tuple[str, str, str | None, str]
 
 log = logging.getLogger("pyresque.worker")
 
@@ -82,36 +85,26 @@ class ForkExecutor(LoopBase):
     def _run(self) -> None:
         w = self.worker
         w.kill_callback = self._kill_child
-        pending: tuple[str | None, Any] | None = None  # a child's success, written with the next reserve
+        pending: Pending | None = None  # a child's success, written with the next reserve
         while True:
             if w.paused and not w.shutdown:
-                self._flush(pending)
+                self.finish(pending)
                 pending = None
                 self.discard_spare()
                 self.pause()
                 continue
-            take = not w.shutdown and not self.limit_reached()
-            if not take:
-                self._flush(pending)
+            if w.shutdown or self.limit_reached():
+                self.finish(pending)
                 return
             if self.paused_by_key():
-                self._flush(pending)
+                self.finish(pending)
                 pending = None
                 self.discard_spare()
                 self.wait_paused_by_key()
                 continue
-            p = pending
-            res = w.with_backend(
-                lambda p=p: self.backend.reserve(
-                    w.id,
-                    w.queues(),
-                    timefmt.utc_iso_z(),
-                    finish_previous=p is not None,
-                    done_job_id=p[0] if p else None,
-                    done_result=p[1] if p else None,
-                )
-            )
+            step = self.reserve(pending)
             pending = None
+            res = step.taken
             if res is None:
                 if not self.idle():
                     return
@@ -123,7 +116,7 @@ class ForkExecutor(LoopBase):
             loaded = self.load(res)
             if isinstance(loaded, Outcome):
                 self.count(None, loaded, started)
-                w.with_backend(lambda o=loaded: self.backend.fail(w.id, o.record, None))
+                self.fail(loaded.record, None, res.token)
                 continue
             job = loaded
             try:
@@ -132,28 +125,25 @@ class ForkExecutor(LoopBase):
             except Exception as exc:
                 outcome = failure_outcome(w, job, exc)
                 self.count(job, outcome, started)
-                w.with_backend(lambda o=outcome, j=job: self.backend.fail(w.id, o.record, j.id))
+                self.fail(outcome.record, job.id, res.token)
                 continue
             w.kill_job = False  # a USR1 while idle has no job to stop
             handoff = self.fork(job, res, started)
-            if handoff is not None and handoff[0] == "D":
-                pending = (handoff[1], json.loads(handoff[2]))
-            elif handoff is not None:
-                record = FailureRecord.from_dict(json.loads(handoff[2])) if handoff[2] != "-" else None
-                w.with_backend(lambda rec=record, h=handoff: self.backend.fail(w.id, rec, h[1]))
-
-    def _flush(self, pending: tuple[str | None, Any] | None) -> None:
-        """Write a child's success now (no reserve to fuse it with)."""
-        if pending is not None:
-            w = self.worker
-            w.with_backend(lambda: self.backend.done(w.id, pending[0], pending[1]))
+            if handoff is None:
+                continue
+            kind, token, job_id, text = handoff
+            if kind == "D":
+                pending = (token, job_id, json.loads(text))
+            else:
+                record = FailureRecord.from_dict(json.loads(text)) if text != "-" else None
+                self.fail(record, job_id, token)
 
     def _kill_child(self) -> None:
         w = self.worker
         w._wake()
 
     # -- parent side -----------------------------------------------------------------
-    def fork(self, job: Job, res: Reservation, started: float) -> tuple[str, str | None, str] | None:
+    def fork(self, job: Job, res: Reservation, started: float) -> Handoff | None:
         """Run ``job`` in a child (the spare if there is one) and watch it until it exits;
         returns the outcome of its last job, handed over for the parent to write
         (``None`` when it handed none)."""
@@ -166,7 +156,7 @@ class ForkExecutor(LoopBase):
             else:
                 self._reap(spare)
         if proc is None:
-            proc = spawn(w, self.per_child, job)
+            proc = spawn(w, self.per_child, job, res.token)
         if self.prefork and not w.shutdown and not w.paused:
             self.spare = spawn(w, self.per_child, None)  # forks while the job runs
         self.child = proc.pid
@@ -209,11 +199,11 @@ class ForkExecutor(LoopBase):
             spare, self.spare = self.spare, None
             self._reap(spare)
 
-    def watch(self, pid: int, r: int, job: Job, started: float) -> tuple[str, str | None, str] | None:
+    def watch(self, pid: int, r: int, job: Job, started: float) -> Handoff | None:
         """Relay signals to the child, enforce deadlines, account for how it ended."""
         w = self.worker
         deadline: float | None = None
-        handoff: tuple[str, str | None, str] | None = None
+        handoff: Handoff | None = None
         reason: str | None = None
         term_sent: float | None = None
         quit_sent: float | None = None
@@ -245,8 +235,8 @@ class ForkExecutor(LoopBase):
                     elif line == b"E":
                         deadline = None
                     elif line[:1] in (b"D", b"F"):
-                        kind, job_id, text = line.decode("utf-8").split(" ", 2)
-                        handoff = (kind, None if job_id == "-" else job_id, text)
+                        kind, token, job_id, text = line.decode("utf-8").split(" ", 3)
+                        handoff = (kind, token, None if job_id == "-" else job_id, text)
                 if handoff is not None:
                     break  # the job is over; the child only exits now (reaped later)
             now = time.monotonic()

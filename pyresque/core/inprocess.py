@@ -1,22 +1,26 @@
 """The in-process executor: jobs run in the worker process itself.
 
 Round trips per successful job: 1 (one RESERVE script records job N done and takes
-job N+1). Timeouts by ``SIGALRM``; TERM/USR1 interrupt the job by raising
-:class:`~pyresque.core.errors.ShutdownRequested` inside it.
+job N+1). Timeouts by ``SIGALRM``, backed by a hard deadline
+(:mod:`pyresque.core.watchdog`) for a job that ignores it; TERM/USR1 interrupt the job by
+raising :class:`~pyresque.core.errors.ShutdownRequested` inside it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
-from pyresque.core import timefmt
 from pyresque.core.errors import ShutdownRequested
 from pyresque.core.job import Job
-from pyresque.core.loop import LoopBase
-from pyresque.core.perform import Outcome, failure_outcome, perform_job
+from pyresque.core.loop import LoopBase, Pending
+from pyresque.core.perform import Outcome, failure_outcome, job_timeout, perform_job
 from pyresque.core.proctitle import set_title
 from pyresque.core.reservation import Held, Reservation
+from pyresque.core.watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from pyresque.core.worker import Worker
 
 __all__ = ["InProcessExecutor"]
 
@@ -25,42 +29,32 @@ class InProcessExecutor(LoopBase):
     """Jobs run in the worker process; timeouts by ``SIGALRM``; TERM/USR1 interrupt the job
     by raising :class:`~pyresque.core.errors.ShutdownRequested` inside it."""
 
-    def run(self) -> None:
-        """Work until stopped."""
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(worker)
+        self.watchdog = Watchdog(worker)
+
+    def _run(self) -> None:
         w = self.worker
         w.kill_callback = self._interrupt
-        pending: tuple[str | None, Any] | None = None
+        pending: Pending | None = None
         while True:
             if w.paused and not w.shutdown:
-                if pending is not None:
-                    w.with_backend(lambda p=pending: self.backend.done(w.id, p[0], p[1]))
-                    pending = None
+                self.finish(pending)
+                pending = None
                 self.pause()
                 continue
             take = not w.shutdown and not self.limit_reached()
-            if not take and pending is None:
+            if not take:
+                self.finish(pending)
                 return
-            if take and self.paused_by_key():
-                if pending is not None:
-                    w.with_backend(lambda p=pending: self.backend.done(w.id, p[0], p[1]))
-                    pending = None
+            if self.paused_by_key():
+                self.finish(pending)
+                pending = None
                 self.wait_paused_by_key()
                 continue
-            p = pending
-            res = w.with_backend(
-                lambda p=p, take=take: self.backend.reserve(
-                    w.id,
-                    w.queues(),
-                    timefmt.utc_iso_z(),
-                    finish_previous=p is not None,
-                    done_job_id=p[0] if p else None,
-                    done_result=p[1] if p else None,
-                    take=take,
-                )
-            )
+            step = self.reserve(pending)
             pending = None
-            if not take:
-                return
+            res = step.taken
             if res is None:
                 if not self.idle():
                     return
@@ -71,21 +65,26 @@ class InProcessExecutor(LoopBase):
             job, outcome, _ = self.run_one(res)
             w.kill_job = False
             if outcome.ok:
-                pending = (job.id if job else None, outcome.result)
+                pending = (res.token, job.id if job else None, outcome.result)
             elif w.requeue_interrupted and isinstance(outcome.exception, ShutdownRequested):
                 w.with_backend(lambda o=outcome: w.release_held(o.exception, requeue=True))
             else:
-                w.with_backend(
-                    lambda o=outcome, j=job: self.backend.fail(w.id, o.record, j.id if j else None)
-                )
+                self.fail(outcome.record, job.id if job else None, res.token)
 
     def _interrupt(self) -> None:
         if self.in_job:
             raise ShutdownRequested("the job was stopped by a signal")
         self.worker._wake()
 
+    def run(self) -> None:
+        """Work until stopped (the watchdog thread ends with it)."""
+        try:
+            self._run()
+        finally:
+            self.watchdog.stop()
+
     def run_one(self, res: Reservation) -> tuple[Job | None, Outcome, float]:
-        """Decode, run hooks and perform one reserved job here."""
+        """Decode, run hooks and perform one reserved job here (watched past its timeout)."""
         w = self.worker
         started = time.monotonic()
         loaded = self.load(res)
@@ -94,6 +93,12 @@ class InProcessExecutor(LoopBase):
             return None, loaded, started
         job = loaded
         set_title(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")
+        try:
+            timeout = job_timeout(w.app.registry.resolve(job.class_name), w.options.timeout)
+        except Exception:  # an unknown class fails in perform_job, at once
+            timeout = None
+        if timeout:
+            self.watchdog.arm(job, res.token, timeout)
         try:
             self.in_job = True
             try:
@@ -104,5 +109,8 @@ class InProcessExecutor(LoopBase):
                 self.in_job = False
         except BaseException as exc:  # before_fork failed, or an interrupt landed between steps
             outcome = failure_outcome(w, job, exc)
+        finally:
+            if timeout:
+                self.watchdog.disarm()
         self.count(job, outcome, started)
         return job, outcome, started

@@ -1,21 +1,28 @@
-"""Steps every executor shares: idle waits, pause, decoding, counting."""
+"""Steps every executor shares: idle waits, pause, decoding, counting, and the
+writes of a job's outcome (each safe to repeat after a lost reply: see
+:mod:`pyresque.core.reservation`)."""
 
 from __future__ import annotations
 
 import logging
 import select
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from pyresque.core import timefmt
+from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 from pyresque.core.perform import Outcome, bad_payload_record, decode_job, is_bad_payload
 from pyresque.core.proctitle import set_title
-from pyresque.core.reservation import Reservation
+from pyresque.core.reservation import NOT_HELD, Reservation, Step, new_token
 
 if TYPE_CHECKING:
     from pyresque.core.worker import Worker
 
-__all__ = ["LoopBase"]
+__all__ = ["LoopBase", "Pending"]
+
+#: A success waiting to be written with the next reserve: (token, job id, result).
+Pending = tuple[str, str | None, Any]
 
 log = logging.getLogger("pyresque.worker")
 
@@ -49,6 +56,54 @@ class LoopBase:
             self.worker.drain_wakeup()
         else:
             time.sleep(1.0)
+
+    def reserve(self, pending: Pending | None, *, take: bool = True) -> Step:
+        """Write ``pending`` (a success) and reserve the next job, in one step; retried
+        while Redis is away (a repeat with the same token is safe)."""
+        w = self.worker
+        queues = w.queues() if take else []
+        run_at = timefmt.utc_iso_z()
+        token = new_token()
+        step: Step = w.with_backend(
+            lambda: self.backend.reserve(
+                w.id,
+                queues,
+                run_at,
+                token=token,
+                finish_previous=pending is not None,
+                done_token=pending[0] if pending else "",
+                done_job_id=pending[1] if pending else None,
+                done_result=pending[2] if pending else None,
+                take=take,
+            )
+        )
+        if step.finished == NOT_HELD and not w.step_repeated:
+            self.unheld(pending[1] if pending else None, "success")
+        return step
+
+    def finish(self, pending: Pending | None) -> None:
+        """Write ``pending`` now (no reserve to fuse it with)."""
+        if pending is not None:
+            self.reserve(pending, take=False)
+
+    def fail(self, record: FailureRecord | None, job_id: str | None, token: str) -> None:
+        """Write a failed job's record (and release it); retried while Redis is away."""
+        w = self.worker
+        written = w.with_backend(lambda: self.backend.fail(w.id, record, job_id, token=token))
+        if not written and not w.step_repeated:
+            self.unheld(job_id, "failure")
+
+    def unheld(self, job_id: str | None, what: str) -> None:
+        """The job's outcome was not written: the worker no longer held it (pruned while
+        it ran, e.g. paused past the prune interval; its job was recovered then)."""
+        w = self.worker
+        w.unheld += 1
+        log.warning(
+            "job id=%s: its %s is not recorded: this worker no longer held the job (it was "
+            "pruned while the job ran and the job was recovered then)",
+            job_id or "-",
+            what,
+        )
 
     def limit_reached(self) -> bool:
         limit = self.worker.options.max_jobs

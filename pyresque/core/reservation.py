@@ -1,10 +1,23 @@
-"""What a worker's backend hands back when it reserves a job."""
+"""What a worker's backend hands back when it reserves a job.
+
+Every reserve draws a fresh token (:func:`new_token`) that the backend records with
+the job; finishing or failing the job names that token, so a step repeated after a
+lost reply, or the late outcome of a job that was pruned away, never acts on a job
+the worker does not hold.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+from typing import NamedTuple
 
-__all__ = ["Held", "Reservation"]
+__all__ = ["NOTHING", "NOT_HELD", "RECORDED", "Held", "Reservation", "Step", "new_token"]
+
+
+def new_token() -> str:
+    """A reservation token: 16 random hex digits (unique across processes and restarts)."""
+    return os.urandom(8).hex()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -14,10 +27,12 @@ class Reservation:
     Attributes:
         queue: the queue it came from.
         payload: the raw payload bytes exactly as they were queued.
+        token: the reservation token recorded with the job ("" where none was).
     """
 
     queue: str
     payload: bytes
+    token: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,3 +44,23 @@ class Held:
     """
 
     record: bytes
+
+
+#: ``finished`` of a :class:`Step`: nothing was to be finished.
+NOTHING = 0
+#: ``finished``: the job's outcome was written.
+RECORDED = 1
+#: ``finished``: the worker no longer held the job (pruned meanwhile): nothing written.
+NOT_HELD = -1
+
+
+class Step(NamedTuple):
+    """The result of one fused "finish the previous job, reserve the next" step.
+
+    Attributes:
+        finished: :data:`NOTHING`, :data:`RECORDED` or :data:`NOT_HELD`.
+        taken: the new reservation, a :class:`Held` record, or ``None`` (queues empty).
+    """
+
+    finished: int
+    taken: Reservation | Held | None

@@ -5,6 +5,11 @@
 business (:mod:`pyresque.core.executors`): fork per job (Resque's default), fork
 every N jobs, or in-process.
 
+Identity: the id is Resque's ``host:pid:queues``. A live worker process also holds a
+short lease on its id (refreshed by the heartbeat thread), so a worker that finds its
+id held by another live process (containers sharing a hostname, each running as pid 1)
+takes a unique one, ``host-<tag>:pid:queues``, instead of sharing its records.
+
 Signals (Resque's): ``QUIT`` finish the job, then exit; ``TERM``/``INT`` stop the job
 now (its failure is recorded), then exit; ``USR1`` stop the job now, keep working;
 ``USR2`` pause; ``CONT`` resume. With ``graceful_term``, ``TERM`` lets the job run
@@ -113,8 +118,17 @@ class Worker:
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
         self.id = f"{self.hostname}:{self.pid}:{self.selector}"
+        #: this process's instance (the lease on its id carries it)
+        self.nonce = os.urandom(6).hex()
+        self._lease_seq = 0
         self.processed = 0
         self.failed = 0
+        #: outcomes not written because the job was no longer held (pruned meanwhile)
+        self.unheld = 0
+        #: whether the last :meth:`with_backend` step ran more than once
+        self.step_repeated = False
+        #: where pruning's bounded SCAN for unregistered workers' records resumes
+        self.orphan_cursor = 0
         # intents set by signals, read by the loop and the executors
         self.shutdown = False  # stop taking jobs
         self.kill_job = False  # stop the running job now
@@ -181,11 +195,28 @@ class Worker:
                 if threading.current_thread() is threading.main_thread():
                     self.restore_signals()
 
+    @property
+    def lease_interval(self) -> float:
+        """Seconds between refreshes of the id's lease (it expires after three)."""
+        return min(5.0, max(0.2, self.options.heartbeat_interval / 4))
+
     def register(self) -> None:
-        """Write this worker's records (workers set, started, heartbeat). Round trips: 3."""
+        """Claim the id (a unique one if a live process holds it), then write this
+        worker's records (workers set, started, heartbeat). Round trips: 4 or more."""
+        from pyresque.core.identity import claim_id
+
+        claim_id(self)
         workers = self.app.backend.workers
         workers.register(self.id, timefmt.ruby_time_to_s())
         self._registered = True
+
+    def refresh_lease(self) -> str | None:
+        """Refresh the lease on our id; the other owner's value if another process has it."""
+        from pyresque.core.identity import lease_detail
+
+        self._lease_seq += 1
+        ttl = 3 * self.lease_interval
+        return self.app.backend.workers.claim(self.id, self.nonce, lease_detail(self._lease_seq), ttl)
 
     def _exit(self) -> None:
         try:
@@ -197,12 +228,13 @@ class Worker:
         for attempt in range(3):
             try:
                 self.release_held(DirtyExit("Job still being processed when the worker exited"))
-                self.app.backend.workers.unregister(self.id)
+                self.app.backend.workers.unregister(self.id, self.nonce)
                 break
             except self.app.backend.connection_errors as exc:
                 log.error("cannot unregister %s (%s); retrying", self.id, exc)
                 time.sleep(0.5 * (attempt + 1))
-        log.info("worker %s stopped: %d processed, %d failed", self.id, self.processed, self.failed)
+        unheld = f", {self.unheld} outcomes not written (job no longer held)" if self.unheld else ""
+        log.info("worker %s stopped: %d processed, %d failed%s", self.id, self.processed, self.failed, unheld)
 
     def release_held(self, exc: BaseException, *, requeue: bool = False) -> bool:
         """Fail (or requeue) whatever job ``worker:<id>`` still holds. Round trips: 1-2."""
@@ -224,12 +256,17 @@ class Worker:
     def with_backend(self, step: Any) -> Any:
         """Run ``step()``, retrying with backoff (0.1 s doubling to 5 s) while the backend
         is unreachable; gives up (re-raises) once the worker is told to stop: a job whose
-        outcome could not be written stays held under the worker, for pruning to recover."""
+        outcome could not be written stays held under the worker, for pruning to recover.
+
+        A step may be repeated after its reply was lost (it may have run): every step
+        passed here must be safe to repeat (see ``worker_scripts``); ``step_repeated``
+        says afterwards whether it was."""
         delay = 0.1
         failing = False
         while True:
             try:
                 result = step()
+                self.step_repeated = failing
                 if failing:
                     log.warning("backend %s reachable again", self.app.backend.describe())
                 return result
@@ -255,8 +292,17 @@ class Worker:
 
     def _beat(self) -> None:
         registry = self.app.backend.workers
-        while not self._heartbeat_stop.wait(self.options.heartbeat_interval):
+        next_beat = time.monotonic() + self.options.heartbeat_interval
+        clash_logged = False
+        while not self._heartbeat_stop.wait(self.lease_interval):
             try:
+                other = self.refresh_lease()
+                if other is not None and not clash_logged:
+                    clash_logged = True
+                    log.error("worker id %s is also in use by another live process (%s)", self.id, other)
+                if time.monotonic() < next_beat:
+                    continue
+                next_beat = time.monotonic() + self.options.heartbeat_interval
                 if self.id not in registry.all():  # pruned by mistake, or Redis lost its data
                     log.warning("worker %s was no longer registered: registering again", self.id)
                     registry.register(self.id, timefmt.ruby_time_to_s())

@@ -28,7 +28,7 @@ from pyresque.core.errors import ConfigurationError, DecodeError, InvalidJobErro
 from pyresque.core.job import Job
 from pyresque.core.perform import Outcome, bad_payload_record, perform_job
 from pyresque.core.promotion import Promoter
-from pyresque.core.reservation import Held
+from pyresque.core.reservation import Held, new_token
 from pyresque.core.worker import Worker
 from pyresque.hooks import hookimpl
 
@@ -117,8 +117,9 @@ class _Runner:
                 "forever?); raise max_jobs if that many are expected"
             )
 
-    def perform(self, raw: bytes, queue: str) -> Performed:
-        """Decode ``raw`` (read back from ``queue``), perform it, write its outcome."""
+    def perform(self, raw: bytes, queue: str, token: str = "") -> Performed:
+        """Decode ``raw`` (read back from ``queue``, reserved with ``token``, or not
+        reserved at all when empty), perform it, write its outcome."""
         self._count()
         try:
             job: Job | None = self.app.decode(raw, queue)
@@ -133,9 +134,9 @@ class _Runner:
         job_id = job.id if job is not None else None
         with self.app.connection_guard():
             if outcome.ok:
-                self.registry.done(self.worker.id, job_id, outcome.result)
+                self.registry.done(self.worker.id, job_id, outcome.result, token=token)
             else:
-                self.registry.fail(self.worker.id, outcome.record, job_id)
+                self.registry.fail(self.worker.id, outcome.record, job_id, token=token)
         done = Performed(
             job=job,
             ok=outcome.ok,
@@ -188,13 +189,13 @@ def drain(
                     promoter.promote_due(int(time.time() if now is None else now))
             with app.connection_guard():
                 reserved = runner.registry.reserve(
-                    worker.id, worker.queues(refresh=True), timefmt.utc_iso_z()
-                )
+                    worker.id, worker.queues(refresh=True), timefmt.utc_iso_z(), token=new_token()
+                ).taken
             if reserved is None:
                 return runner.log
             if isinstance(reserved, Held):  # cannot happen: our id holds nothing between jobs
                 raise RuntimeError(f"the kit's worker {worker.id} already holds a job")
-            runner.perform(reserved.payload, reserved.queue)
+            runner.perform(reserved.payload, reserved.queue, reserved.token)
 
 
 class _InlinePlugin:

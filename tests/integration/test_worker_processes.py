@@ -108,8 +108,9 @@ def test_worker_records_its_job_and_titles_while_working(app: Resque, redis_url:
         client: redis.Redis = app.backend.client  # type: ignore[attr-defined]
         raw = wait_for(lambda: client.get(f"resque:worker:{wid}"), what="the worker record")
         record = json.loads(raw)  # type: ignore[arg-type]
-        assert list(record) == ["queue", "run_at", "payload", "worker"]
+        assert list(record) == ["queue", "run_at", "payload", "worker", "reservation"]
         assert record["queue"] == "q" and record["worker"] == ":".join(wid.split(":")[:2])  # node's host:pid
+        assert re.fullmatch("[0-9a-f]{16}", record["reservation"])
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["run_at"])
         assert record["payload"]["class"] == "slow_forever"
         assert app.backend.workers.all() == [wid]
@@ -117,6 +118,8 @@ def test_worker_records_its_job_and_titles_while_working(app: Resque, redis_url:
             r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000", client.get(f"resque:worker:{wid}:started").decode()
         )  # type: ignore[union-attr]
         assert wid in app.backend.workers.heartbeats()
+        # the record is written by the reserve, just before the fork retitles the parent
+        wait_for(lambda: "Forked" in title_of(proc.pid), what="the parent title")
         assert re.fullmatch(r"resque-[\d.]+: Forked \d+ at \d+", title_of(proc.pid))
         child = wait_for(lambda: children_of(proc.pid), what="the child")[0]  # type: ignore[index]
         wait_for(lambda: "Processing" in title_of(child), what="the child title")

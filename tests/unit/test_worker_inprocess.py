@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -316,7 +317,8 @@ def test_status_bytes_match_the_status_store(wapp: Resque, job: str, args: list[
 
 
 def test_worker_record_while_running_has_ruby_fields_then_worker(wapp: Resque) -> None:
-    """worker:<id> holds {"queue","run_at","payload","worker"} while the job runs."""
+    """worker:<id> holds {"queue","run_at","payload","worker","reservation"} while the job runs
+    (Ruby's fields first; the reservation token last, where the scripts look for it)."""
     seen: list[bytes] = []
 
     class Peek:
@@ -329,8 +331,9 @@ def test_worker_record_while_running_has_ruby_fields_then_worker(wapp: Resque) -
     worker = Worker(wapp, "q", mode="inprocess", burst=True, heartbeat_interval=0)
     worker.work()
     record = json.loads(seen[0])
-    assert list(record) == ["queue", "run_at", "payload", "worker"]
+    assert list(record) == ["queue", "run_at", "payload", "worker", "reservation"]
     assert record["worker"] == f"{worker.hostname}:{worker.pid}" and record["payload"]["class"] == "Peek"
+    assert re.fullmatch("[0-9a-f]{16}", record["reservation"])
 
 
 def test_signal_handlers_and_wakeup_fd_are_restored_after_work(wapp: Resque) -> None:

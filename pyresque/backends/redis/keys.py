@@ -80,6 +80,12 @@ class Keys:
         """STRING time the worker started."""
         return f"{self.prefix}worker:{worker_id}:started"
 
+    def worker_lease(self, worker_id: str) -> str:
+        """STRING (pyresque only) ``<instance>:<seq>``, refreshed every few seconds with a
+        short TTL while the worker process lives: tells a live worker from a dead one
+        whatever its pid or host (containers that share a hostname and pid 1)."""
+        return f"{self.prefix}worker:{worker_id}:lease"
+
     @functools.cached_property
     def heartbeats(self) -> str:
         """HASH worker id -> last heartbeat (ISO-8601)."""

@@ -31,6 +31,8 @@ __all__ = [
 #: read at position p is now at p or before: ``LPOS .. MAXLEN p+1`` bounds the search
 #: (a losing racer does not scan a long list for an item another scheduler took).
 #: Then, if the list is empty, ZREM the timestamp. Returns one 0/1 flag per item.
+#: Repeat after a lost reply: the items the first call moved are no longer in the list
+#: (LREM finds nothing), so nothing is pushed twice; the scheduler's next pass re-reads.
 PROMOTE = LuaScript(
     """
 local moved = {}
@@ -59,6 +61,7 @@ return moved
 
 #: KEYS: delayed:<ts>, delayed_queue_schedule  ARGV: ZSET member
 #: Drop the timestamp from the schedule when its list is empty. Returns 1 if dropped.
+#: Repeat after a lost reply: already dropped (or refilled): nothing happens (0).
 TIDY_TIMESTAMP = LuaScript(
     """
 if redis.call('LLEN', KEYS[1]) == 0 then
@@ -71,6 +74,7 @@ return 0
 #: KEYS: lock key  ARGV: our value (``host:pid``), ttl seconds
 #: Acquire (SET NX EX) or, if we already hold it, refresh the TTL (compare-and-expire).
 #: Returns 2 when we just took the lock, 1 when we refreshed ours, 0 when someone else holds it.
+#: Repeat after a lost reply: the lock is ours, so it is refreshed (1).
 LEADER_ACQUIRE = LuaScript(
     """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 2 end
@@ -83,6 +87,7 @@ return 0
 )
 
 #: KEYS: lock key  ARGV: our value -> 1 if it was ours and is deleted, else 0.
+#: Repeat after a lost reply: already gone: nothing happens (0).
 LEADER_RELEASE = LuaScript(
     """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -98,6 +103,7 @@ return 0
 #: [4] queue:<q>.  ARGV: [1] schedule name, [2] tick (epoch seconds), [3] queue name,
 #: [4] payload, [5] enqueue time as resque-scheduler writes it (``Time#to_s``).
 #: Returns 1 when enqueued, 0 when the tick was already taken.
+#: Repeat after a lost reply: the tick is taken, so nothing is enqueued twice (0).
 RECURRING_TICK = LuaScript(
     """
 local last = tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
@@ -116,6 +122,8 @@ return 1
 #: ``timestamps:<item>``.  ARGV: [1] ZSET member, [2] index member, then the items.
 #: The reverse index loses ``delayed:<ts>`` only when no copy is left in the list.
 #: Returns how many items were removed.
+#: Repeat after a lost reply: would remove one more copy of an item queued twice, so
+#: it is never repeated (client calls do not retry a lost reply).
 REMOVE_ITEMS = LuaScript(
     """
 local removed = 0

@@ -109,6 +109,7 @@ return ARGV[1]
 
 #: KEYS: status key  ARGV: status int, updated epoch, result JSON, ttl seconds (0 = none)
 #: Writes only when the key exists (tracked jobs only); keeps ``started``.
+#: Repeat after a lost reply: writes the same status again (harmless).
 STATUS_UPDATE = LuaScript(
     """
 local old = redis.call('GET', KEYS[1])
@@ -127,6 +128,7 @@ return 1
 )
 
 #: KEYS: list  ARGV: index, expected value, new value -> 1 if replaced, 0 if it changed
+#: Repeat after a lost reply: the value there is the new one: nothing happens (0).
 LIST_SET_IF = LuaScript(
     """
 if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
@@ -136,6 +138,7 @@ return 1
 )
 
 #: KEYS: list  ARGV: index, expected value, sentinel -> 1 if removed, 0 if it changed
+#: Repeat after a lost reply: the entry at that index changed: nothing happens (0).
 LIST_REMOVE_IF = LuaScript(
     """
 if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
@@ -147,6 +150,8 @@ return 1
 
 #: KEYS: failed list, queues set, target queue list
 #: ARGV: index, expected entry, entry with retried_at, queue name, payload
+#: Repeat after a lost reply: the entry now has ``retried_at``, so it does not match and
+#: nothing is pushed twice (0).
 REQUEUE_FAILED = LuaScript(
     """
 if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end

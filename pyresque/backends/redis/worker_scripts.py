@@ -1,10 +1,17 @@
-"""The worker's Lua scripts: reserve, done, fail, recover. Each is one round trip.
+"""The worker's Lua scripts: reserve, fail, recover, claim, unregister. Each is one round trip.
 
 The bytes they write are those of the stores: ``worker:<id>`` is Ruby's
 ``{"queue","run_at","payload"}`` plus ``"worker"`` (``host:pid``, node-resque's worker
-name, for its ``allWorkingOn``); status JSON is
+name, for its ``allWorkingOn``) and ``"reservation"`` (a token the worker draws for
+each reserve; Ruby, PHP and node ignore it); status JSON is
 :data:`~pyresque.backends.redis.scripts.STATUS_UPDATE`'s; failure records come already
 encoded by :func:`~pyresque.backends.redis.failure.encode_failure`.
+
+**Repeats.** The worker repeats a step whose reply was lost (the script may have run):
+each script below says what such a repeat does, and every one of them is safe. The
+reservation token is what makes the hot path safe: finishing a job acts only on the
+record that carries that job's token, and a reserve that finds its own new token
+already recorded hands back the job it took the first time instead of taking another.
 
 A payload that is not a JSON object (msgpack, or garbage) cannot be embedded in the
 ``worker:<id>`` JSON as is: it is stored as ``{"class":null,"raw_hex":"<hex>"}`` so the
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 from pyresque.backends.redis.scripts import LuaScript
 
-__all__ = ["DELETE_IF", "FAIL", "RECOVER", "RESERVE", "UNREGISTER"]
+__all__ = ["CLAIM", "DELETE_IF", "FAIL", "RECOVER", "RESERVE", "UNREGISTER"]
 
 _STATUS_FN = """
 local function set_status(key, st, now, result, ttl)
@@ -30,29 +37,72 @@ local function set_status(key, st, now, result, ttl)
   s = s .. ',"result":' .. result .. '}'
   if ttl ~= '0' then redis.call('SET', key, s, 'EX', ttl) else redis.call('SET', key, s) end
 end
+local function holds(record, token)
+  if not record or token == '' then return false end
+  local tail = ',"reservation":"' .. token .. '"}'
+  return string.sub(record, -#tail) == tail
+end
 """
 
 #: Finish the previous job (optional) and reserve the next, atomically.
 #:
-#: KEYS: worker key, stat:processed, stat:processed:<id>, queue keys ...
-#: ARGV: done ('1'/'0'), done status key or '', result JSON, now (epoch s), run_at,
-#:       worker id as a JSON string, status key prefix, status key suffix,
-#:       reserve ('1'/'0'), queue names as JSON strings ... (aligned with the queue keys)
-#: Returns nil (nothing reserved), {index, payload} (1-based queue index), or
-#: {-1, held record} when the worker key still holds an unfinished job (nothing popped).
+#: KEYS: worker key, stat:processed, stat:processed:<id>, workers set, started key,
+#:       heartbeat hash, queue keys ...
+#: ARGV: [1] finish ('1'/'0'), [2] status key of the finished job or '', [3] its result
+#:       JSON, [4] now (epoch s), [5] run_at, [6] worker name as a JSON string,
+#:       [7] status key prefix, [8] status key suffix, [9] reserve ('1'/'0'),
+#:       [10] token of the job being finished ('' = whatever is held: the test kit),
+#:       [11] token for the new reservation, [12] worker id, [13] started time,
+#:       [14] heartbeat time, [15...] queue names as JSON strings (aligned with the queue keys)
+#: Returns {finished} or {finished, index, payload} (1-based queue index) or
+#: {finished, -1, held record} (the worker key holds another job: nothing popped), with
+#: finished 0 (nothing asked), 1 (recorded done) or -1 (the job is no longer held by
+#: this worker: pruned while it ran, so its outcome is not this worker's to write).
+#: A popped job re-registers a worker missing from the workers set in the same step
+#: (Redis lost its data, or it was pruned while paused): never a held job without a
+#: registered worker.
+#:
+#: Repeat after a lost reply: the record then carries the new token, so the repeat
+#: reports the job finished and returns the reservation the first call made (nothing
+#: counted twice, nothing popped twice). Finishing alone (no reserve) repeated finds no
+#: record and reports -1, which the caller, knowing it repeated, reads as done.
 RESERVE = LuaScript(
     _STATUS_FN
     + """
-if ARGV[1] == '1' then
-  redis.call('DEL', KEYS[1])
-  redis.call('INCR', KEYS[2])
-  redis.call('INCR', KEYS[3])
-  if ARGV[2] ~= '' then set_status(ARGV[2], '4', ARGV[4], ARGV[3], '86400') end
-end
-if ARGV[9] ~= '1' then return nil end
 local held = redis.call('GET', KEYS[1])
-if held then return {-1, held} end
-for i = 4, #KEYS do
+local again = holds(held, ARGV[11])
+local finished = 0
+if ARGV[1] == '1' then
+  if again then
+    finished = 1
+  elseif ARGV[10] == '' or holds(held, ARGV[10]) then
+    redis.call('DEL', KEYS[1])
+    redis.call('INCR', KEYS[2])
+    redis.call('INCR', KEYS[3])
+    if ARGV[2] ~= '' then set_status(ARGV[2], '4', ARGV[4], ARGV[3], '86400') end
+    finished = 1
+    held = false
+  else
+    finished = -1
+  end
+end
+if ARGV[9] ~= '1' then return {finished} end
+if again then
+  local tail = ',"worker":' .. ARGV[6] .. ',"reservation":"' .. ARGV[11] .. '"}'
+  for i = 7, #KEYS do
+    local head = '{"queue":' .. ARGV[i + 8] .. ',"run_at":"' .. ARGV[5] .. '","payload":'
+    if string.sub(held, 1, #head) == head then
+      local body = string.sub(held, #head + 1, #held - #tail)
+      local hex = string.match(body, '^{"class":null,"raw_hex":"(%x*)"}$')
+      if hex then
+        body = string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end)
+      end
+      return {finished, i - 6, body}
+    end
+  end
+end
+if held then return {finished, -1, held} end
+for i = 7, #KEYS do
   local payload = redis.call('LPOP', KEYS[i])
   if payload then
     local ok, decoded = pcall(cjson.decode, payload)
@@ -67,12 +117,16 @@ for i = 4, #KEYS do
       body = '{"class":null,"raw_hex":"' .. string.gsub(payload, '.', function(c)
         return string.format('%02x', string.byte(c)) end) .. '"}'
     end
-    redis.call('SET', KEYS[1], '{"queue":' .. ARGV[i + 6] .. ',"run_at":"' .. ARGV[5] ..
-      '","payload":' .. body .. ',"worker":' .. ARGV[6] .. '}')
-    return {i - 3, payload}
+    redis.call('SET', KEYS[1], '{"queue":' .. ARGV[i + 8] .. ',"run_at":"' .. ARGV[5] ..
+      '","payload":' .. body .. ',"worker":' .. ARGV[6] .. ',"reservation":"' .. ARGV[11] .. '"}')
+    if redis.call('SADD', KEYS[4], ARGV[12]) == 1 then
+      redis.call('SET', KEYS[5], ARGV[13])
+      redis.call('HSET', KEYS[6], ARGV[12], ARGV[14])
+    end
+    return {finished, i - 6, payload}
   end
 end
-return nil
+return {finished}
 """
 )
 
@@ -81,12 +135,16 @@ return nil
 #: KEYS: worker key, failed list, stat:failed, stat:failed:<id>, stat:processed,
 #:       stat:processed:<id>
 #: ARGV: failure JSON ('' when a plugin handled it), status key or '', now,
-#:       only-if-held ('1': do nothing unless the worker key still exists)
-#: Returns 1 when recorded, 0 when only-if-held found nothing.
+#:       token of the failed job's reservation ('' = whatever is held: the test kit)
+#: Returns 1 when recorded, 0 when the worker no longer holds that job (nothing written).
+#:
+#: Repeat after a lost reply: the record is gone, so the repeat writes nothing and
+#: returns 0 (never a failure recorded twice); the caller, knowing it repeated, reads
+#: it as recorded.
 FAIL = LuaScript(
     _STATUS_FN
     + """
-if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[4] ~= '' and not holds(redis.call('GET', KEYS[1]), ARGV[4]) then return 0 end
 redis.call('DEL', KEYS[1])
 if ARGV[1] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[1]) end
 redis.call('INCR', KEYS[3])
@@ -104,6 +162,8 @@ return 1
 #: ARGV: expected record, mode ('fail'/'requeue'/'handled'), failure JSON, queue name,
 #:       payload to requeue, status key or '', now
 #: Returns 1 when done, 0 when the record changed (someone else recovered it).
+#:
+#: Repeat after a lost reply: the record is gone, so the repeat does nothing (0).
 RECOVER = LuaScript(
     _STATUS_FN
     + """
@@ -123,23 +183,46 @@ return 1
 """
 )
 
+#: Take or refresh a worker id's lease (a live worker process owns its id).
+#:
+#: KEYS: lease key  ARGV: instance nonce, detail (``<seq>:<pid namespace>``), ttl (ms)
+#: Returns nil when the lease is this instance's now, or the other owner's value.
+#:
+#: Repeat after a lost reply: the lease is already ours, so it is refreshed again.
+CLAIM = LuaScript(
+    """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, #ARGV[1] + 1) ~= ARGV[1] .. ':' then return v end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
+return nil
+"""
+)
+
 #: Remove a worker's records (after its job, if any, was recovered).
 #:
 #: KEYS: workers set, worker key, started key, heartbeat hash, stat:processed:<id>,
-#:       stat:failed:<id>
-#: ARGV: worker id
+#:       stat:failed:<id>, lease key
+#: ARGV: worker id, instance nonce ('' = whoever holds the lease: pruning a dead worker)
 #: Returns 1 if the worker key was empty, 0 if it still held a job (nothing removed).
+#:
+#: Repeat after a lost reply: everything is already gone; it removes nothing more (1).
 UNREGISTER = LuaScript(
     """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('SREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[3], KEYS[5], KEYS[6])
 redis.call('HDEL', KEYS[4], ARGV[1])
+local lease = redis.call('GET', KEYS[7])
+if lease and (ARGV[2] == '' or string.sub(lease, 1, #ARGV[2] + 1) == ARGV[2] .. ':') then
+  redis.call('DEL', KEYS[7])
+end
 return 1
 """
 )
 
 #: KEYS: key  ARGV: expected value -> 1 if deleted (it held that value), else 0
+#:
+#: Repeat after a lost reply: the key is gone (or someone else's): nothing happens.
 DELETE_IF = LuaScript(
     """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -15,12 +15,12 @@ from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import LuaScript
 from pyresque.backends.redis.spin import pool_connection
-from pyresque.backends.redis.worker_scripts import DELETE_IF, FAIL, RECOVER, RESERVE, UNREGISTER
+from pyresque.backends.redis.worker_scripts import CLAIM, DELETE_IF, FAIL, RECOVER, RESERVE, UNREGISTER
 from pyresque.backends.redis.worker_wait import QueueWaiter
 from pyresque.core import timefmt
 from pyresque.core.errors import EncodeError
 from pyresque.core.failure import FailureRecord
-from pyresque.core.reservation import Held, Reservation
+from pyresque.core.reservation import Held, Reservation, Step
 from pyresque.serializers.json import dumps_text
 
 __all__ = ["RedisStats", "RedisWorkerRegistry"]
@@ -50,6 +50,11 @@ class RedisStats(Stats):
 def _json_str(text: str) -> str:
     """``text`` as a JSON string literal (quotes included), as the scripts embed it."""
     return dumps_text(text)
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally by a Redis MATCH pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def _result_json(result: Any) -> str:
@@ -96,7 +101,7 @@ class RedisWorkerWriter:
         pipe.execute()
         self.heartbeat(worker_id)
 
-    def unregister(self, worker_id: str) -> bool:
+    def unregister(self, worker_id: str, nonce: str = "") -> bool:
         """Round trips: 1."""
         k = self._k
         keys = (
@@ -106,8 +111,41 @@ class RedisWorkerWriter:
             k.heartbeats,
             k.stat(f"processed:{worker_id}"),
             k.stat(f"failed:{worker_id}"),
+            k.worker_lease(worker_id),
         )
-        return bool(UNREGISTER(self._r, keys, (worker_id,)))
+        return bool(UNREGISTER(self._r, keys, (worker_id, nonce)))
+
+    def claim(self, worker_id: str, nonce: str, detail: str, ttl: float) -> str | None:
+        """Take or refresh the id's lease. Round trips: 1."""
+        other = CLAIM(self._r, (self._k.worker_lease(worker_id),), (nonce, detail, max(1, int(ttl * 1000))))
+        return None if other is None else bytes(other).decode("utf-8", "replace")
+
+    def drop_lease(self, worker_id: str, expected: str) -> bool:
+        """Delete the id's lease if it still has the value ``expected``. Round trips: 1."""
+        return bool(DELETE_IF(self._r, (self._k.worker_lease(worker_id),), (expected,)))
+
+    def leases(self, worker_ids: Sequence[str]) -> list[str | None]:
+        """The lease of each id (``None``: no live pyresque process owns it). Round trips: 1."""
+        if not worker_ids:
+            return []
+        raws: list[bytes | None] = self._r.mget([self._k.worker_lease(i) for i in worker_ids])  # type: ignore[assignment]
+        return [None if raw is None else raw.decode("utf-8", "replace") for raw in raws]
+
+    def scan_records(self, cursor: int, count: int) -> tuple[int, list[tuple[str, bytes]]]:
+        """One SCAN step over ``worker:*``: (next cursor, [(worker id, job record)]) for
+        the keys found that hold a job record (``:started`` and ``:lease`` keys skipped).
+        Round trips: 2."""
+        prefix = self._k.worker("")
+        cursor, found = self._r.scan(cursor, match=_glob_escape(prefix) + "*", count=count)
+        names = [key if isinstance(key, bytes) else key.encode() for key in found]
+        if not names:
+            return int(cursor), []
+        values: list[bytes | None] = self._r.mget(names)  # type: ignore[assignment]
+        out = []
+        for key, value in zip(names, values, strict=True):
+            if value is not None and value[:1] == b"{" and b'"payload":' in value:
+                out.append((key[len(prefix) :].decode("utf-8", "replace"), value))
+        return int(cursor), out
 
     def server_time(self) -> float:
         """Redis ``TIME``. Round trips: 1."""
@@ -126,11 +164,13 @@ class RedisWorkerWriter:
         queues: Sequence[str],
         run_at: str,
         *,
+        token: str,
         done_job_id: str | None = None,
         done_result: Any = None,
+        done_token: str = "",
         finish_previous: bool = False,
         take: bool = True,
-    ) -> Reservation | Held | None:
+    ) -> Step:
         """Round trips: 1 (done of the previous job fused in)."""
         cache_key = (worker_id, tuple(queues) if take else ())
         static = self._reserve_cache.get(cache_key)
@@ -139,6 +179,9 @@ class RedisWorkerWriter:
                 self._k.worker(worker_id),
                 self._k.stat("processed"),
                 self._k.stat(f"processed:{worker_id}"),
+                self._k.workers,
+                self._k.worker_started(worker_id),
+                self._k.heartbeats,
             ]
             names = []
             for q in cache_key[1]:
@@ -162,15 +205,22 @@ class RedisWorkerWriter:
             self._status_prefix,
             self._status_suffix,
             "1" if take and names else "0",
+            done_token,
+            token,
+            worker_id,
+            # used only to re-register a worker missing from the workers set
+            f"{run_at[:10]} {run_at[11:19]} +0000",
+            f"{run_at[:19]}+00:00",
             *names,
         )
         out = self._fast_script(RESERVE, keys, args)
-        if not out:
-            return None
-        index, payload = int(out[0]), bytes(out[1])
+        finished = int(out[0])
+        if len(out) < 3:
+            return Step(finished, None)
+        index, payload = int(out[1]), bytes(out[2])
         if index < 0:
-            return Held(payload)
-        return Reservation(queues[index - 1], payload)
+            return Step(finished, Held(payload))
+        return Step(finished, Reservation(queues[index - 1], payload, token))
 
     def warm_up(self) -> None:
         """Connect (and PING) the hot-path connection now. Round trips: 1."""
@@ -210,14 +260,29 @@ class RedisWorkerWriter:
             self._r.connection_pool.release(conn)
             raise
 
-    def done(self, worker_id: str, job_id: str | None, result: Any = None) -> None:
+    def done(self, worker_id: str, job_id: str | None, result: Any = None, *, token: str = "") -> bool:
         """Round trips: 1."""
-        self.reserve(
-            worker_id, (), "", done_job_id=job_id, done_result=result, finish_previous=True, take=False
+        step = self.reserve(
+            worker_id,
+            (),
+            "0000-00-00T00:00:00Z",
+            token="",
+            done_job_id=job_id,
+            done_result=result,
+            done_token=token,
+            finish_previous=True,
+            take=False,
         )
+        return step.finished > 0
 
     def fail(
-        self, worker_id: str, record: FailureRecord | None, job_id: str | None, *, only_if_held: bool = False
+        self,
+        worker_id: str,
+        record: FailureRecord | None,
+        job_id: str | None,
+        *,
+        token: str = "",
+        pooled: bool = False,
     ) -> bool:
         """Round trips: 1."""
         k = self._k
@@ -230,7 +295,9 @@ class RedisWorkerWriter:
             k.stat(f"processed:{worker_id}"),
         )
         data = encode_failure(record) if record is not None else b""
-        args = (data, self._status_key(job_id), int(time.time()), "1" if only_if_held else "0")
+        args = (data, self._status_key(job_id), int(time.time()), token)
+        if pooled:  # from another thread (the in-process watchdog): not the hot connection
+            return bool(FAIL(self._r, keys, args))
         return bool(self._fast_script(FAIL, keys, args))
 
     def held(self, worker_id: str) -> bytes | None:
