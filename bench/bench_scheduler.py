@@ -20,7 +20,7 @@ import redis
 from bench._server import RedisServer
 from pyresque import Resque
 from pyresque.backends.redis import RedisBackend
-from pyresque.core.promotion import Promoter
+from pyresque.core.scheduling.promotion import Promoter
 
 #: What the issue asks for.
 TARGET = 50_000

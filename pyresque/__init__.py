@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pyresque._version import __version__
 from pyresque.backends import Backend, create_backend
+from pyresque.backends.failure import CallbackFailureStore, Multiple
 from pyresque.core.app import EnqueueRequest, Info, Resque
 from pyresque.core.dequeue import JobMatch
 from pyresque.core.errors import (
@@ -45,11 +46,10 @@ from pyresque.core.errors import (
     WorkerLost,
 )
 from pyresque.core.failure import FailureRecord
-from pyresque.core.failure_backends import CallbackFailureStore, Multiple
 from pyresque.core.job import Job
 from pyresque.core.registry import JobRegistry
-from pyresque.core.schedule import Schedule
-from pyresque.core.scheduler import Scheduler
+from pyresque.core.scheduling.schedule import Schedule
+from pyresque.core.scheduling.scheduler import Scheduler
 from pyresque.core.status import JobStatus, StatusInfo
 from pyresque.core.tracking import TrackedJob
 from pyresque.core.worker import Worker, WorkerOptions

@@ -469,6 +469,9 @@ class Backend(abc.ABC):
 
     #: Exceptions that mean "the connection failed" (the worker retries on these).
     connection_errors: tuple[type[BaseException], ...] = ()
+    #: Whether the data lives inside this process (fakeredis): a forked child's writes
+    #: would be lost, so only an in-process worker can use such a backend.
+    process_local: bool = False
 
     broker: Broker
     statuses: StatusStore

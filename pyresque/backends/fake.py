@@ -32,6 +32,8 @@ def _fakeredis() -> Any:
 class FakeBackend(RedisBackend):
     """The same Redis code, talking to an in-process fakeredis server."""
 
+    process_local = True
+
     def __init__(self, namespace: str = "resque", *, server: Any = None, name: str = "") -> None:
         fakeredis = _fakeredis()
         self.server = server if server is not None else fakeredis.FakeServer()

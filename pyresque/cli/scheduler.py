@@ -151,8 +151,8 @@ def scheduler(
     Compatible with Ruby resque-scheduler's keys and master lock: run several for
     availability; one leads, the others take over within --lock-timeout if it dies.
     """
-    from pyresque.core.schedule import load_schedule_file
-    from pyresque.core.scheduler import Scheduler
+    from pyresque.core.scheduling.schedule import load_schedule_file
+    from pyresque.core.scheduling.scheduler import Scheduler
 
     app = make_app(redis, prefix, app_include, db=redis_db)
     try:

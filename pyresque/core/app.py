@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, overload
 
 from pyresque.backends import Backend, FailureStore, PushItem, create_backend
-from pyresque.core.delayed import DelayedMixin
+from pyresque.backends.failure import FailureBackendSpec, make_failure_store
+from pyresque.core import delayed
+from pyresque.core.dequeue import JobMatch, dequeue_matching
 from pyresque.core.errors import BackendConnectionError, InvalidJobError
-from pyresque.core.failure_backends import FailureBackendSpec, make_failure_store
 from pyresque.core.idempotency import (
     DEFAULT_IDEMPOTENCY_TTL,
     call_token,
@@ -72,7 +73,7 @@ class Info:
     servers: list[str]
 
 
-class Resque(DelayedMixin):
+class Resque:
     """A pyresque app.
 
     Args:
@@ -352,13 +353,30 @@ class Resque(DelayedMixin):
         ``dequeue(q, Job, id=...)`` the one with that id. Safe against workers popping
         at the same time: each removal is one atomic LREM of an exact payload.
         """
-        from pyresque.core.dequeue import JobMatch, dequeue_matching
-
         if job is None:
             with self.connection_guard():
                 return self.backend.broker.clear(queue)
         match = JobMatch(self.registry.name_for(job), args=list(args) if args else None, id=id)
         return dequeue_matching(self, queue, [match])
+
+    # delayed jobs and dynamic schedules: functions of the app (pyresque.core.delayed) --
+    delayed_item = delayed.delayed_item
+    enqueue_at = delayed.enqueue_at
+    enqueue_in = delayed.enqueue_in
+    remove_delayed = delayed.remove_delayed
+    find_delayed = delayed.find_delayed
+    remove_delayed_where = delayed.remove_delayed_where
+    enqueue_delayed_where = delayed.enqueue_delayed_where
+    scheduled_at = delayed.scheduled_at
+    delayed_count = delayed.delayed_count
+    delayed_timestamps = delayed.delayed_timestamps
+    delayed_size_at = delayed.delayed_size_at
+    delayed_at = delayed.delayed_at
+    delayed_peek = delayed.delayed_peek
+    clear_delayed = delayed.clear_delayed
+    set_schedule = delayed.set_schedule
+    remove_schedule = delayed.remove_schedule
+    dynamic_schedules = delayed.dynamic_schedules
 
     # statuses and failures ---------------------------------------------------------
     def tracked(self, job_id: str) -> TrackedJob:

@@ -111,7 +111,7 @@ class Worker:
             raise ConfigurationError(f"unknown worker mode {self.options.mode!r}; known: {', '.join(MODES)}")
         if self.options.recover not in ("fail", "requeue"):
             raise ConfigurationError("recover must be 'fail' or 'requeue'")
-        if self.options.mode != "inprocess" and _is_fake(app):
+        if self.options.mode != "inprocess" and app.backend.process_local:
             raise ConfigurationError(
                 "a fakeredis app lives in one process: only mode='inprocess' can work with it"
             )
@@ -434,9 +434,3 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"Worker({self.id!r}, mode={self.options.mode!r})"
-
-
-def _is_fake(app: Resque) -> bool:
-    from pyresque.backends.fake import FakeBackend
-
-    return isinstance(app.backend, FakeBackend)

@@ -309,8 +309,8 @@ def _route_failure(worker: Worker, job: Job, exception: BaseException) -> bool:
     Returns whether it did; on any error it logs and returns ``False`` so the worker
     writes the record to ``failed`` itself (nothing is lost).
     """
+    from pyresque.backends.failure import writes_failed_list
     from pyresque.core.failure import FailureRecord
-    from pyresque.core.failure_backends import writes_failed_list
 
     app = getattr(worker, "app", None)
     if app is None or writes_failed_list(app.backend):

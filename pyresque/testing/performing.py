@@ -27,8 +27,8 @@ from pyresque.core.app import Resque
 from pyresque.core.errors import ConfigurationError, DecodeError, InvalidJobError, TooManyJobs
 from pyresque.core.job import Job
 from pyresque.core.perform import Outcome, bad_payload_record, perform_job
-from pyresque.core.promotion import Promoter
 from pyresque.core.reservation import Held, new_token
+from pyresque.core.scheduling.promotion import Promoter
 from pyresque.core.worker import Worker
 from pyresque.hooks import hookimpl
 

@@ -11,8 +11,8 @@ import redis
 
 from pyresque import Job, Resque, hookimpl
 from pyresque.backends.redis import RedisBackend
-from pyresque.core.promotion import Promoter
-from pyresque.core.scheduler import Scheduler
+from pyresque.core.scheduling.promotion import Promoter
+from pyresque.core.scheduling.scheduler import Scheduler
 from tests.roundtrips import counting_client
 
 pytestmark = pytest.mark.redis

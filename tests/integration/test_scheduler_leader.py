@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from pyresque import ConfigurationError, Resque
-from pyresque.core.scheduler import Scheduler
+from pyresque.core.scheduling.scheduler import Scheduler
 from tests.integration.scheduler_procs import LOCK_KEY, SchedulerProc, lock_holder, until
 
 pytestmark = pytest.mark.redis

@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from pyresque import ConfigurationError, Resque
-from pyresque.core.scheduler import Scheduler
+from pyresque.core.scheduling.scheduler import Scheduler
 from tests.interop.node import NodeResque, NodeUnavailable, install_node_resque, running, wait_for
 from tests.redis_server import in_ci
 

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from pyresque import Resque
-from pyresque.core.promotion import Promoter
+from pyresque.core.scheduling.promotion import Promoter
 from tests.integration.scheduler_procs import SchedulerProc, until
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

@@ -12,7 +12,7 @@ import pytest
 
 from pyresque import Resque
 from pyresque.core import timefmt
-from pyresque.core.scheduler import Scheduler
+from pyresque.core.scheduling.scheduler import Scheduler
 from tests.interop.node import NodeResque, run_py_worker, running, start_py_worker, wait_for
 
 pytestmark = [pytest.mark.interop, pytest.mark.redis]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pyresque import Resque
-from pyresque.core.scheduler import Scheduler
+from pyresque.core.scheduling.scheduler import Scheduler
 from tests.interop.node import NodeResque, running, wait_for
 
 pytestmark = [pytest.mark.interop, pytest.mark.redis]

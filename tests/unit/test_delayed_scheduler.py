@@ -9,9 +9,9 @@ import time
 import pytest
 
 from pyresque import Resque
-from pyresque.core.promotion import PromoteResult
-from pyresque.core.schedule import Schedule
-from pyresque.core.scheduler import Scheduler
+from pyresque.core.scheduling.promotion import PromoteResult
+from pyresque.core.scheduling.schedule import Schedule
+from pyresque.core.scheduling.scheduler import Scheduler
 
 LOCK = "resque:resque:resque_scheduler_master_lock"
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from pyresque.backends.failure import CallbackFailureStore, Multiple, make_failure_store
 from pyresque.backends.redis import RedisBackend
 from pyresque.backends.redis.failure import RedisFailureStore
 from pyresque.backends.redis.failure_multi import RedisMultiQueueFailureStore
 from pyresque.core.errors import ConfigurationError, FailureNotFound
 from pyresque.core.failure import FailureRecord
-from pyresque.core.failure_backends import CallbackFailureStore, Multiple, make_failure_store
 
 #: redis-py >= 5.3 deprecates ``get_connection(command_name)``, which the worker's hot path
 #: (``backends/redis/workers.py``) still calls; unrelated to what these tests check.

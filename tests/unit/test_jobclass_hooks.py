@@ -252,7 +252,7 @@ class Scheduled:
 
 def test_scheduler_class_hooks_fire_and_never_lose_the_job(app: Resque) -> None:
     """after_schedule* on enqueue_at; before_delayed_enqueue* on promotion (errors logged)."""
-    from pyresque.core.promotion import Promoter
+    from pyresque.core.scheduling.promotion import Promoter
 
     app.job(Scheduled, name="Scheduled")
     app.enqueue_at(4_000_000_000, "q", Scheduled, 1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyresque import ConfigurationError
-from pyresque.core.schedule import Schedule, load_schedule_file, parse_duration, parse_schedules
+from pyresque.core.scheduling.schedule import Schedule, load_schedule_file, parse_duration, parse_schedules
 
 UTC = dt.timezone.utc
 

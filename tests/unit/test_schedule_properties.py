@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyresque.core.schedule import Schedule
+from pyresque.core.scheduling.schedule import Schedule
 
 NOW = st.integers(min_value=1_000_000_000, max_value=2_000_000_000)
 CRONS = st.sampled_from(["* * * * *", "*/7 * * * *", "0 */3 * * *", "*/20 * * * * *", "15 4 * * 1-5"])

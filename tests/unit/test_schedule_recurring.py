@@ -9,8 +9,8 @@ import re
 import pytest
 
 from pyresque import ConfigurationError, Resque
-from pyresque.core.recurring import Recurring
-from pyresque.core.schedule import Schedule
+from pyresque.core.scheduling.recurring import Recurring
+from pyresque.core.scheduling.schedule import Schedule
 
 EVERY_10 = Schedule("ten", "Foo::Bar", queue="q", args=(1,), every=10)
 

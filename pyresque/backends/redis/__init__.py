@@ -50,12 +50,18 @@ class RedisBackend(Backend):
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "resque", *, db: int | None = None) -> RedisBackend:
-        """Connect lazily to ``url`` (any form ``parse_backend_url`` accepts)."""
+        """Connect lazily to ``url`` (any Redis form ``parse_backend_url`` accepts).
+
+        Raises:
+            ConfigurationError: a ``fakeredis://`` URL: :class:`~pyresque.backends.fake.FakeBackend`
+                serves those (:func:`pyresque.backends.create_backend` picks it).
+        """
         parsed = parse_backend_url(url, db=db)
         if parsed.scheme == "fakeredis":
-            from pyresque.backends.fake import FakeBackend
-
-            return FakeBackend.from_url(parsed.url, namespace)
+            raise ConfigurationError(
+                "fakeredis:// URLs are served by FakeBackend: "
+                "use create_backend(url) or FakeBackend.from_url(url)"
+            )
         client = redis.Redis.from_url(
             parsed.url, socket_connect_timeout=CONNECT_TIMEOUT, decode_responses=False
         )

@@ -1,9 +1,9 @@
 """The scheduler: promotes due delayed jobs and enqueues recurring ticks, as the leader.
 
 Each poll: take or refresh the leader lock (one round trip); if we lead, move every
-due delayed item to its queue (:mod:`pyresque.core.promotion`), reload dynamic
+due delayed item to its queue (:mod:`pyresque.core.scheduling.promotion`), reload dynamic
 schedules when flagged, and enqueue due recurring ticks
-(:mod:`pyresque.core.recurring`). Then sleep until the next poll or the next
+(:mod:`pyresque.core.scheduling.recurring`). Then sleep until the next poll or the next
 recurring tick, whichever comes first.
 
 Promotion and ticks are exactly-once by themselves (atomic scripts), so the lock is
@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from pyresque.core.errors import ConfigurationError
-from pyresque.core.leader import DEFAULT_LOCK_TIMEOUT, LeaderLock, default_lock_value
-from pyresque.core.promotion import DEFAULT_BATCH_SIZE, Promoter, PromoteResult
-from pyresque.core.recurring import MissedTicks, Recurring
-from pyresque.core.schedule import Schedule
+from pyresque.core.scheduling.leader import DEFAULT_LOCK_TIMEOUT, LeaderLock, default_lock_value
+from pyresque.core.scheduling.promotion import DEFAULT_BATCH_SIZE, Promoter, PromoteResult
+from pyresque.core.scheduling.recurring import MissedTicks, Recurring
+from pyresque.core.scheduling.schedule import Schedule
 
 if TYPE_CHECKING:
     from pyresque.core.app import Resque
@@ -56,7 +56,8 @@ class Scheduler:
 
     Args:
         app: the app (its backend holds the delayed queue and the lock).
-        schedules: static recurring schedules (see :func:`~pyresque.core.schedule.load_schedule_file`).
+        schedules: static recurring schedules (see
+            :func:`~pyresque.core.scheduling.schedule.load_schedule_file`).
         interval: seconds between polls (> 0 and below ``lock_timeout``).
         lock_timeout: the leader lock's TTL in seconds (180, as resque-scheduler).
         lock_prefix: resque-scheduler's ``RESQUE_SCHEDULER_MASTER_LOCK_PREFIX``.

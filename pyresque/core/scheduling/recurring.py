@@ -1,6 +1,6 @@
 """Enqueuing recurring schedules' ticks, each exactly once.
 
-Every tick of a schedule is a fixed epoch second (see :mod:`pyresque.core.schedule`).
+Every tick of a schedule is a fixed epoch second (see :mod:`pyresque.core.scheduling.schedule`).
 Enqueuing tick ``t`` of schedule ``s`` is one atomic step that also records ``t`` as
 ``s``'s last tick (``<ns>:schedule_ticks``) and refuses any tick not later than the
 recorded one. Several schedulers, leader changes and restarts therefore never
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pyresque.core import timefmt
 from pyresque.core.delayed_item import valid_queue
 from pyresque.core.errors import ConfigurationError, PyresqueError, UnknownJobClass
-from pyresque.core.schedule import Schedule
+from pyresque.core.scheduling.schedule import Schedule
 from pyresque.serializers.json import dumps_text
 
 if TYPE_CHECKING:

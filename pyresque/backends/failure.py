@@ -9,6 +9,9 @@
 
 Pick one with :func:`make_failure_store`; an app uses it by replacing
 ``backend.failures``, which every writer (worker, scheduler) and reader goes through.
+Choosing a store by name is the backends' business, so it lives here, not in core.
+The concrete Redis stores are imported when a name asks for them, so that
+``import pyresque`` does not load redis-py.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ __all__ = [
     "writes_failed_list",
 ]
 
-logger = logging.getLogger(__name__)
+#: Named as before the move to ``pyresque.backends``, so logging configs still match.
+logger = logging.getLogger("pyresque.core.failure_backends")
 
 #: The names :func:`make_failure_store` accepts (Ruby's ``FAILURE_BACKEND`` values).
 FAILURE_BACKENDS = ("redis", "redis_multi_queue")
