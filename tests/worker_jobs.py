@@ -176,7 +176,7 @@ def stubborn(seconds: float) -> None:
     while time.monotonic() < end:
         try:
             time.sleep(0.05)
-        except BaseException:  # noqa: S110 - the point: a job that will not stop
+        except BaseException:  # the point: a job that will not stop
             _trace("ignored an interrupt")
     _trace("finished")
 
