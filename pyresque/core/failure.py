@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import reprlib
 import traceback
 from collections.abc import Mapping
 from typing import Any
 
 from pyresque.core import timefmt
+from pyresque.core.errors import EncodeError
 from pyresque.core.types import Payload
+from pyresque.serializers.json import dumps_text, utf8_safe
 
-__all__ = ["FailureRecord", "exception_name"]
+__all__ = ["FailureRecord", "encodable_payload", "exception_name"]
 
 _KNOWN = (
     "failed_at",
@@ -39,6 +43,57 @@ def exception_name(exc: BaseException) -> str:
     if cls.__module__.startswith("pyresque."):
         return f"pyresque.{cls.__qualname__}"
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _bounded_repr(value: object) -> str:
+    shortener = reprlib.Repr()
+    shortener.maxlevel = 12
+    shortener.maxlist = shortener.maxtuple = shortener.maxdict = shortener.maxset = 1000
+    shortener.maxstring = shortener.maxother = shortener.maxlong = 10_000
+    try:
+        return utf8_safe(shortener.repr(value))
+    except Exception:  # a value whose __repr__ raises
+        return f"<a {type(value).__name__} that cannot be shown>"
+
+
+def _degraded_payload(payload: object) -> Payload:
+    """A payload JSON cannot carry, kept as ``{"class": None, ...}``: ``raw`` JSON text
+    with NaN/Infinity as Python writes them, else ``raw_hex`` of its msgpack bytes
+    (bytes values ...), else ``raw`` holding a bounded repr."""
+    try:
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)  # NaN allowed
+        return {"class": None, "raw": utf8_safe(text)}
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
+        import msgpack
+
+        return {"class": None, "raw_hex": bytes(msgpack.packb(payload, use_bin_type=True)).hex()}
+    except Exception:  # not installed, or not msgpack either
+        pass
+    return {"class": None, "raw": _bounded_repr(payload)}
+
+
+def encodable_payload(payload: Any) -> Payload:
+    """``payload`` if a failure record can carry it as JSON (UTF-8), else the payload
+    kept as text or hex (``{"class": None, "raw": ...}`` / ``"raw_hex"``): a payload
+    holding NaN, bytes or nesting too deep for the encoder must not keep its failure
+    from being written. Never raises."""
+    if isinstance(payload, dict):
+        try:
+            dumps_text(payload)
+            return payload
+        except EncodeError:
+            pass
+    return _degraded_payload(payload)
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # an exception whose __str__ raises
+        return f"{exception_name(exc)} (its message cannot be shown)"
+    return utf8_safe(text) or exception_name(exc)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,16 +132,21 @@ class FailureRecord:
         worker: str,
         when: dt.datetime | float | None = None,
     ) -> FailureRecord:
-        """Record ``exc`` raised by the job ``payload`` taken from ``queue`` by ``worker``."""
+        """Record ``exc`` raised by the job ``payload`` taken from ``queue`` by ``worker``.
+
+        Never raises for the payload's or the exception's sake: a payload JSON cannot
+        carry is kept as text or hex (:func:`encodable_payload`), a message that cannot
+        be shown is replaced by a note saying so.
+        """
         lines: list[str] = []
         if exc.__traceback__ is not None:
             for frame in traceback.extract_tb(exc.__traceback__):
-                lines.append(f"{frame.filename}:{frame.lineno}:in `{frame.name}'")
+                lines.append(utf8_safe(f"{frame.filename}:{frame.lineno}:in `{frame.name}'"))
         return cls(
             failed_at=timefmt.ruby_failed_at(when),
-            payload=payload,
+            payload=encodable_payload(payload),
             exception=exception_name(exc),
-            error=str(exc) or exception_name(exc),
+            error=_message(exc),
             backtrace=lines,
             worker=worker,
             queue=queue,
@@ -124,6 +184,31 @@ class FailureRecord:
             queue=str(data.get("queue") or ""),
             retried_at=str(data["retried_at"]) if data.get("retried_at") else None,
             extra={k: v for k, v in data.items() if k not in _KNOWN},
+        )
+
+    def encodable(self) -> FailureRecord:
+        """This record with whatever JSON (UTF-8) cannot carry replaced: the payload kept
+        as text or hex, other values as text. Never raises."""
+        extra: dict[str, Any] = {}
+        for key, value in self.extra.items():
+            try:
+                dumps_text(value)
+                extra[utf8_safe(str(key))] = value
+            except EncodeError:
+                extra[utf8_safe(str(key))] = _bounded_repr(value)
+        return dataclasses.replace(
+            self,
+            failed_at=utf8_safe(str(self.failed_at)),
+            payload=encodable_payload(self.payload),
+            exception=utf8_safe(str(self.exception)),
+            error=utf8_safe(str(self.error)),
+            backtrace=[utf8_safe(str(line)) for line in self.backtrace]
+            if isinstance(self.backtrace, list)
+            else [],
+            worker=utf8_safe(str(self.worker)),
+            queue=utf8_safe(str(self.queue)),
+            retried_at=None if self.retried_at is None else utf8_safe(str(self.retried_at)),
+            extra=extra,
         )
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import reprlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -50,6 +51,14 @@ def validate_queue_name(queue: object) -> str:
     if "," in queue or any(ord(c) < 32 for c in queue) or queue == "*":
         raise InvalidQueueName(f"queue name cannot contain ',', control characters or be '*': {queue!r}")
     return queue
+
+
+def _brief(value: object) -> str:
+    """A short repr for an error message (bounded, whatever the size or depth of ``value``)."""
+    try:
+        return reprlib.repr(value)[:200]
+    except Exception:  # a value whose __repr__ raises
+        return f"<{type(value).__name__}>"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,13 +106,14 @@ class Job:
 
         Raises:
             InvalidJobError: the payload is not an object, has no string ``class``,
-                or its ``args`` is not a list.
+                or its ``args`` is not a list (the message is short, whatever the payload).
         """
         if not isinstance(payload, dict):
             raise InvalidJobError(f"payload must be a JSON object, not {type(payload).__name__}")
         class_name = payload.get("class")
         if not isinstance(class_name, str) or not class_name:
-            raise InvalidJobError(f"payload has no job class: {payload!r:.200}")
+            why = "" if class_name in (None, "") else f" (a {type(class_name).__name__}, not a string)"
+            raise InvalidJobError(f"payload has no job class{why}: {_brief(payload)}")
         args = payload.get("args", [])
         if not isinstance(args, list):
             raise InvalidJobError(f"payload args must be a list, not {type(args).__name__}")

@@ -69,13 +69,18 @@ def bad_payload_record(worker: Worker, raw: bytes, queue: str, exc: BaseExceptio
 
 
 def decode_job(worker: Worker, raw: bytes, queue: str) -> Job:
-    """The job in ``raw``.
+    """The job in ``raw``. Total: whatever the bytes, a job or one of these two errors
+    (which :func:`is_bad_payload` recognises), never an error that would stop a worker.
 
     Raises:
-        DecodeError: not JSON (nor msgpack).
+        DecodeError: not JSON (nor msgpack), or JSON pyresque refuses (NaN, infinities,
+            nesting deeper than :data:`~pyresque.serializers.json.MAX_DEPTH` ...).
         InvalidJobError: decodes, but is not a job.
     """
-    return worker.app.decode(raw, queue)
+    try:
+        return worker.app.decode(raw, queue)
+    except RecursionError:  # a custom serializer or hook recursing on a deep payload
+        raise DecodeError("payload is nested too deeply to decode", bytes(raw)) from None
 
 
 def job_timeout(target: Any, default: float | None) -> float | None:

@@ -49,21 +49,68 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _split_record(raw_record: bytes) -> tuple[str, bytes, dict[str, Any]]:
-    """(queue, raw payload bytes, payload dict as recorded) from a ``worker:<id>`` value."""
-    try:
-        data = json.loads(raw_record)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
+    """(queue, raw payload bytes, payload dict as recorded) from a ``worker:<id>`` value.
+
+    Total: whatever the record holds, it returns. The reserve script embeds a payload
+    as the queue had it, so a record may not be strict JSON (NaN, nesting too deep,
+    bytes that are not UTF-8); such a record still gives its queue and the payload's
+    exact bytes from the script's layout (else the whole record is the raw payload),
+    and the payload dict then keeps those bytes (``raw`` text or ``raw_hex``), never a
+    value a failure record could not write.
+    """
+    import re
+
+    from pyresque.core.errors import DecodeError
+    from pyresque.serializers.json import MAX_DEPTH, loads_strict
+
+    layout = re.fullmatch(
+        rb'\{"queue":("(?:[^"\\]|\\.)*"),"run_at":"[^"]*","payload":(.*?)'
+        rb'(?:,"worker":"(?:[^"\\]|\\.)*")?(?:,"reservation":"[^"]*")?\}',
+        raw_record,
+        re.DOTALL,
+    )
+
+    def strict(data: bytes, depth: int = MAX_DEPTH) -> Any:
+        try:
+            return loads_strict(data, max_depth=depth, what="worker record")
+        except DecodeError:
+            return DecodeError  # not a JSON value: a marker no record holds
+
+    def unhex(payload: Any) -> bytes | None:
+        hexed = payload.get("raw_hex") if isinstance(payload, dict) else None
+        if isinstance(payload, dict) and payload.get("class") is None and isinstance(hexed, str):
+            try:
+                return bytes.fromhex(hexed)
+            except ValueError:
+                return None
+        return None
+
+    data = strict(raw_record, MAX_DEPTH + 1)  # the payload sits one level down
+    if isinstance(data, dict):
+        queue = data["queue"] if isinstance(data.get("queue"), str) else ""
+        payload = data.get("payload")
+        raw = unhex(payload)
+        if raw is not None:
+            return queue, raw, raw_payload_dict(raw)
+        exact = layout.group(2) if layout is not None else None
+        if isinstance(payload, dict):
+            if exact is not None and strict(exact) == payload:
+                return queue, exact, payload  # the bytes as the queue had them
+            return queue, dumps_text(payload).encode("utf-8"), payload
+        raw = dumps_text(payload).encode("utf-8")  # strict JSON always encodes back
+        return queue, raw, raw_payload_dict(raw)
+    if layout is None:
         return "", raw_record, raw_payload_dict(raw_record)
-    queue = data.get("queue") if isinstance(data.get("queue"), str) else ""
-    payload = data.get("payload")
-    if isinstance(payload, dict) and payload.get("class") is None and isinstance(payload.get("raw_hex"), str):
-        raw = bytes.fromhex(payload["raw_hex"])
-        return str(queue), raw, raw_payload_dict(raw)
-    if isinstance(payload, dict):
-        return str(queue), dumps_text(payload).encode("utf-8"), payload
-    return str(queue), dumps_text(payload).encode("utf-8"), raw_payload_dict(dumps_text(payload).encode())
+    try:
+        queue_value = json.loads(layout.group(1))  # a JSON string literal
+        queue = queue_value if isinstance(queue_value, str) and queue_value.encode("utf-8") else ""
+    except ValueError:  # not UTF-8, or a lone surrogate
+        queue = ""
+    raw = layout.group(2)
+    hexed = unhex(strict(raw))
+    if hexed is not None:
+        raw = hexed
+    return queue, raw, raw_payload_dict(raw)
 
 
 def recover_record(

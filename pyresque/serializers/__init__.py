@@ -40,13 +40,16 @@ def sniff_format(data: bytes) -> str:
     """Guess the format of a payload from its first byte: "json", "msgpack" or "unknown".
 
     A Resque payload is a map: JSON starts with ``{`` (maybe after blanks);
-    msgpack maps start with 0x80-0x8f, 0xde or 0xdf.
+    msgpack maps start with 0x80-0x8f, 0xde or 0xdf. Other JSON values (which are
+    not jobs, but read as what they are) count as JSON too.
     """
     stripped = data.lstrip(b" \t\r\n")
     if not stripped:
         return "unknown"
     first = stripped[0]
-    if first in (0x7B, 0x5B, 0x22) or chr(first).isdigit() or stripped[:4] in (b"null", b"true"):
+    if first in (0x7B, 0x5B, 0x22, 0x2D) or 0x30 <= first <= 0x39:  # { [ " - 0-9
+        return "json"
+    if stripped.startswith((b"null", b"true", b"false", b"NaN", b"Infinity")):
         return "json"
     if 0x80 <= first <= 0x8F or first in (0xDE, 0xDF):
         return "msgpack"
@@ -56,18 +59,31 @@ def sniff_format(data: bytes) -> str:
 def load_any(data: bytes, preferred: Serializer | None = None) -> Any:
     """Decode ``data`` with ``preferred``, or with whichever format it turns out to be.
 
+    Total: whatever the bytes (and whatever a custom ``preferred`` serializer raises),
+    the only exception is :class:`DecodeError`.
+
     Raises:
-        DecodeError: the bytes are neither JSON nor msgpack (the message says which
-            format was tried and why it failed; ``raw`` keeps the bytes).
+        DecodeError: the bytes are neither JSON nor msgpack, or are JSON pyresque
+            refuses (NaN, too deep ...: see :mod:`pyresque.serializers.json`); the
+            message says which format was tried and why it failed; ``raw`` keeps the bytes.
     """
+    first: DecodeError | None = None
     if preferred is not None:
         try:
             return preferred.loads(data)
-        except DecodeError:
-            pass
-    fmt = sniff_format(data)
+        except DecodeError as exc:
+            first = exc
+        except RecursionError:
+            first = DecodeError("payload is nested too deeply to decode", bytes(data))
+        except Exception as exc:  # a custom serializer: its failure is this payload's
+            name = getattr(preferred, "name", "?")
+            first = DecodeError(f"the {name} serializer failed: {exc!r:.300}", bytes(data))
+    raw = bytes(data)
+    fmt = sniff_format(raw)
     if fmt == "json":
-        return _JSON.loads(data)
+        if first is not None and isinstance(preferred, JsonSerializer):
+            raise first  # the same decoder would say the same again
+        return _JSON.loads(raw)
     if fmt == "msgpack":
         try:
             from pyresque.serializers.msgpack import MsgpackSerializer
@@ -76,7 +92,9 @@ def load_any(data: bytes, preferred: Serializer | None = None) -> Any:
         except Exception as exc:
             raise DecodeError(
                 "payload looks like msgpack but msgpack is not installed (pip install pyresque[msgpack])",
-                data,
+                raw,
             ) from exc
-        return serializer.loads(data)
-    raise DecodeError(f"payload is neither JSON nor msgpack: {data[:40]!r}", data)
+        if first is not None and getattr(preferred, "name", None) == "msgpack":
+            raise first
+        return serializer.loads(raw)
+    raise DecodeError(f"payload is neither JSON nor msgpack: {raw[:40]!r}", raw)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,28 +12,36 @@ from pyresque.backends.base import FailureStore
 from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import LIST_REMOVE_IF, REQUEUE_FAILED
 from pyresque.core import timefmt
-from pyresque.core.errors import FailureNotFound
+from pyresque.core.errors import DecodeError, EncodeError, FailureNotFound
 from pyresque.core.failure import FailureRecord
-from pyresque.serializers.json import dumps_text
+from pyresque.serializers.json import MAX_DEPTH, dumps_text, loads_strict
 
 __all__ = ["RedisFailureStore", "decode_failure"]
 
 #: How often an index-based operation retries when the list changed under it.
 RACE_RETRIES = 5
+#: A record nests its payload one level down (and foreign fields may nest too).
+_RECORD_DEPTH = MAX_DEPTH + 2
+
+
+def _load_entry(raw: bytes) -> Any:
+    return loads_strict(raw, max_depth=_RECORD_DEPTH, what="failure entry")
 
 
 def decode_failure(raw: bytes) -> FailureRecord:
-    """A failure entry as a record; an unreadable entry becomes a record that says so."""
+    """A failure entry as a record; an unreadable entry (not strict JSON, not an object)
+    becomes a record that says so and keeps the entry's text."""
+    why = "failure entry is not a JSON object"
     try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
+        data = _load_entry(raw)
+    except DecodeError as exc:
+        data, why = None, str(exc)
     if not isinstance(data, dict):
         return FailureRecord(
             failed_at="",
             payload={"class": None, "raw": raw.decode("utf-8", "replace")},
             exception="pyresque.DecodeError",
-            error="failure entry is not a JSON object",
+            error=why,
             backtrace=[],
             worker="",
             queue="",
@@ -43,8 +50,19 @@ def decode_failure(raw: bytes) -> FailureRecord:
 
 
 def encode_failure(record: FailureRecord) -> bytes:
-    """The record as Ruby writes it: compact JSON in Ruby's field order."""
-    return dumps_text(record.to_dict()).encode("utf-8")
+    """The record as Ruby writes it: compact JSON in Ruby's field order.
+
+    Never raises for the record's sake: a payload (or foreign field) JSON cannot carry
+    (NaN, bytes, nesting too deep ...) is written as text or hex
+    (:meth:`FailureRecord.encodable`), and a lone surrogate in a string as its
+    ``\\udXXX`` escape (:func:`~pyresque.serializers.json.dumps_text`), so the record
+    is always valid UTF-8 JSON.
+    """
+    try:
+        text = dumps_text(record.to_dict())
+    except EncodeError:
+        text = dumps_text(record.encodable().to_dict())
+    return text.encode("utf-8")
 
 
 class RedisFailureStore(FailureStore):
@@ -96,7 +114,7 @@ class RedisFailureStore(FailureStore):
         target = queue or record.queue
         if not target or not isinstance(record.payload.get("class"), str):
             raise FailureNotFound(f"failure {index} has no requeueable payload or queue")
-        data: dict[str, Any] = json.loads(raw)
+        data: dict[str, Any] = _load_entry(raw)
         data["retried_at"] = timefmt.ruby_failed_at()
         return bool(
             REQUEUE_FAILED(
