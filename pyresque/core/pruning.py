@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
 from pyresque.core.errors import WorkerLost
 from pyresque.core.failure import FailureRecord
+from pyresque.core.identity import lease_namespace, pid_namespace
 from pyresque.core.job import Job
 from pyresque.core.perform import raw_payload_dict
 from pyresque.serializers.json import dumps_text
@@ -174,19 +176,39 @@ def prune_dead_workers(worker: Worker) -> list[str]:
         registry.release_prune_lock(worker.id)
 
 
+#: SCAN steps (of :data:`ORPHAN_SCAN_COUNT` keys each) one prune spends looking for job
+#: records of unregistered workers; the cursor carries over to the next prune.
+ORPHAN_SCAN_STEPS = 10
+ORPHAN_SCAN_COUNT = 500
+#: An unregistered worker's record younger than this (seconds, by its ``run_at``) is
+#: left for the next prune: another implementation may be between two of its writes.
+ORPHAN_GRACE = 60.0
+
+_RUN_AT = re.compile(rb'"run_at":"([^"]{1,64})"')
+
+
 def _prune(worker: Worker) -> list[str]:
     registry = worker.app.backend.workers
     now = registry.server_time()
     beats = registry.heartbeats()
     hostname = socket.gethostname()
+    ours = pid_namespace()
+    registered = registry.all()
+    leases = dict(zip(registered, registry.leases(registered), strict=True))
     pruned = []
-    for other in registry.all():
+    for other in registered:
         if other == worker.id:
             continue
+        lease = leases[other]
         host, pid, _ = parse_worker_id(other)
         beat = timefmt.parse_any(beats[other]) if other in beats else None
-        stale = beat is not None and now - beat.timestamp() > worker.options.prune_interval
-        dead_here = host == hostname and pid is not None and pid != os.getpid() and not _pid_alive(pid)
+        # a live lease means a live pyresque process, whatever its heartbeat says
+        stale = lease is None and beat is not None and now - beat.timestamp() > worker.options.prune_interval
+        # a pid this process cannot see is dead only if it was in our pid namespace
+        visible = lease is None or lease_namespace(lease) == ours
+        dead_here = (
+            host == hostname and pid is not None and pid != os.getpid() and visible and not _pid_alive(pid)
+        )
         if not (stale or dead_here):
             continue
         held = registry.held(other)
@@ -197,4 +219,36 @@ def _prune(worker: Worker) -> list[str]:
         if registry.unregister(other):
             pruned.append(other)
             log.warning("pruned dead worker %s", other)
+    pruned.extend(_prune_orphans(worker, set(registered), beats, now))
+    return pruned
+
+
+def _prune_orphans(worker: Worker, registered: set[str], beats: dict[str, str], now: float) -> list[str]:
+    """Recover jobs held under ids no registered worker owns (a worker that took a job
+    and died while its registration was lost, or records left by older releases):
+    SCAN ``worker:*``, bounded per call, resuming where the last call stopped."""
+    registry = worker.app.backend.workers
+    found: list[tuple[str, bytes]] = []
+    cursor = worker.orphan_cursor
+    for _ in range(ORPHAN_SCAN_STEPS):
+        cursor, records = registry.scan_records(cursor, ORPHAN_SCAN_COUNT)
+        found.extend((owner, raw) for owner, raw in records if owner not in registered and owner != worker.id)
+        if cursor == 0:
+            break
+    worker.orphan_cursor = cursor
+    pruned = []
+    for (owner, raw), lease in zip(found, registry.leases([o for o, _ in found]), strict=True):
+        beat = timefmt.parse_any(beats[owner]) if owner in beats else None
+        beating = beat is not None and now - beat.timestamp() <= worker.options.prune_interval
+        if lease is not None or beating:
+            continue
+        match = _RUN_AT.search(raw)
+        run_at = timefmt.parse_any(match.group(1).decode("utf-8", "replace")) if match else None
+        if run_at is not None and now - run_at.timestamp() < ORPHAN_GRACE:
+            continue
+        lost = WorkerLost(f"worker {owner} is not registered and holds a job: it died")
+        if recover_record(worker, owner, raw, lost, requeue=worker.options.recover == "requeue"):
+            registry.unregister(owner)
+            pruned.append(owner)
+            log.warning("recovered the job of unregistered worker %s", owner)
     return pruned

@@ -379,7 +379,7 @@ class RedisWorkerRegistry(RedisWorkerWriter, WorkerRegistry):
                 continue
             try:
                 record = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # a poison payload held as the queue had it
                 record = {"raw": raw.decode("utf-8", "replace")}
             out[worker_id] = record if isinstance(record, dict) else {"raw": record}
         return out
