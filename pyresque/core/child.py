@@ -289,7 +289,7 @@ class Child:
     def reserve(self, pending: Pending | None) -> Reservation | None:
         """Write ``pending`` and reserve the next job (one step, safe to repeat)."""
         w = self.worker
-        queues = w.queues()
+        queues = self.write(w.queues)  # patterns read the queues set
         run_at = timefmt.utc_iso_z()
         token = new_token()
         step: Step = self.write(

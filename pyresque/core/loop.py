@@ -61,7 +61,7 @@ class LoopBase:
         """Write ``pending`` (a success) and reserve the next job, in one step; retried
         while Redis is away (a repeat with the same token is safe)."""
         w = self.worker
-        queues = w.queues() if take else []
+        queues = w.with_backend(w.queues) if take else []  # patterns read the queues set
         run_at = timefmt.utc_iso_z()
         token = new_token()
         step: Step = w.with_backend(
