@@ -28,11 +28,10 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
-from pyresque.core import timefmt
 from pyresque.core.errors import EncodeError, ShutdownRequested, UnknownJobClass
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
-from pyresque.core.loop import Pending
+from pyresque.core.loop import Pending, reserve_step
 from pyresque.core.perform import (
     Outcome,
     bad_payload_record,
@@ -43,7 +42,7 @@ from pyresque.core.perform import (
     perform_job,
 )
 from pyresque.core.proctitle import set_title
-from pyresque.core.reservation import NOT_HELD, Reservation, Step, new_token
+from pyresque.core.reservation import NOT_HELD, Reservation, Step
 from pyresque.serializers.json import dumps_text
 
 if TYPE_CHECKING:
@@ -290,20 +289,7 @@ class Child:
         """Write ``pending`` and reserve the next job (one step, safe to repeat)."""
         w = self.worker
         queues = self.write(w.queues)  # patterns read the queues set
-        run_at = timefmt.utc_iso_z()
-        token = new_token()
-        step: Step = self.write(
-            lambda: self.backend.reserve(
-                w.id,
-                queues,
-                run_at,
-                token=token,
-                finish_previous=pending is not None,
-                done_token=pending[0] if pending else "",
-                done_job_id=pending[1] if pending else None,
-                done_result=pending[2] if pending else None,
-            )
-        )
+        step: Step = self.write(reserve_step(w, queues, pending))
         if step.finished == NOT_HELD and not self.repeated:
             job_id = pending[1] if pending else None
             log.warning("job id=%s: its success is not recorded: the worker no longer held it", job_id or "-")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import select
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
@@ -19,12 +20,33 @@ from pyresque.core.reservation import NOT_HELD, Reservation, Step, new_token
 if TYPE_CHECKING:
     from pyresque.core.worker import Worker
 
-__all__ = ["LoopBase", "Pending"]
+__all__ = ["LoopBase", "Pending", "reserve_step"]
 
 #: A success waiting to be written with the next reserve: (token, job id, result).
 Pending = tuple[str, str | None, Any]
 
 log = logging.getLogger("pyresque.worker")
+
+
+def reserve_step(
+    worker: Worker, queues: list[str], pending: Pending | None, *, take: bool = True
+) -> Callable[[], Step]:
+    """The fused "write ``pending``, reserve the next job" step, with its run-at time
+    and reservation token drawn once, so that every repeat of it is the same call."""
+    run_at = timefmt.utc_iso_z()
+    token = new_token()
+    backend = worker.app.backend.workers
+    return lambda: backend.reserve(
+        worker.id,
+        queues,
+        run_at,
+        token=token,
+        finish_previous=pending is not None,
+        done_token=pending[0] if pending else "",
+        done_job_id=pending[1] if pending else None,
+        done_result=pending[2] if pending else None,
+        take=take,
+    )
 
 
 class LoopBase:
@@ -62,21 +84,7 @@ class LoopBase:
         while Redis is away (a repeat with the same token is safe)."""
         w = self.worker
         queues = w.with_backend(w.queues) if take else []  # patterns read the queues set
-        run_at = timefmt.utc_iso_z()
-        token = new_token()
-        step: Step = w.with_backend(
-            lambda: self.backend.reserve(
-                w.id,
-                queues,
-                run_at,
-                token=token,
-                finish_previous=pending is not None,
-                done_token=pending[0] if pending else "",
-                done_job_id=pending[1] if pending else None,
-                done_result=pending[2] if pending else None,
-                take=take,
-            )
-        )
+        step: Step = w.with_backend(reserve_step(w, queues, pending, take=take))
         if step.finished == NOT_HELD and not w.step_repeated:
             self.unheld(pending[1] if pending else None, "success")
         return step
