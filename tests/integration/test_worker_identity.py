@@ -48,6 +48,18 @@ def worker_keys(app: Resque) -> list[bytes]:
     )
 
 
+def prune_cli(redis_url: str) -> list[str]:
+    """``pyresque prune --json``: the ids it pruned."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pyresque", "prune", "--redis", redis_url, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    return list(json.loads(out.stdout)["pruned"])
+
+
 # -- item 6: in-process hard deadline ------------------------------------------------------
 
 
@@ -169,15 +181,7 @@ def test_job_of_a_worker_killed_after_redis_lost_its_data_is_recovered(
     proc.wait(10)
     time.sleep(0.3)
     # the dead worker's lease lapses (3 x 5 s at most); a pruner on this host then sees its pid gone
-    out = subprocess.run(
-        [sys.executable, "-m", "pyresque", "prune", "--redis", redis_url, "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    pruned = json.loads(out.stdout)["pruned"]
-    assert pruned == [wid]
+    assert prune_cli(redis_url) == [wid]
     recs = failures(app)
     assert len(recs) == 1 and recs[0]["payload"]["class"] == "write_lease_sleeper"
     assert worker_keys(app) == []
@@ -196,14 +200,7 @@ def test_pruning_recovers_a_job_held_by_an_unregistered_worker(app: Resque, redi
     client_of(app).set("resque:worker:gone:7:q:started", "2020-01-01 00:00:00 +0000")
     fresh = dict(record, run_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     client_of(app).set("resque:worker:young:8:q", json.dumps(fresh, separators=(",", ":")))
-    out = subprocess.run(
-        [sys.executable, "-m", "pyresque", "prune", "--redis", redis_url, "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    assert json.loads(out.stdout)["pruned"] == ["gone:7:q"]
+    assert prune_cli(redis_url) == ["gone:7:q"]
     recs = failures(app)
     assert (
         len(recs) == 1 and recs[0]["payload"]["args"] == [1] and recs[0]["exception"] == "pyresque.WorkerLost"
