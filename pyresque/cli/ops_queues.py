@@ -303,8 +303,8 @@ def prune(
     heartbeats: pyresque, Ruby), or a worker on this host whose process is gone.
     Workers elsewhere without heartbeats (node, PHP) are left alone.
     """
-    from pyresque.core.pruning import prune_dead_workers
     from pyresque.core.worker import Worker
+    from pyresque.core.worker.pruning import prune_dead_workers
 
     with operator_app(redis, redis_db, prefix, app_include) as app:
         # an unregistered identity for the pruning lock (held 1 s, not a worker's 60 s)

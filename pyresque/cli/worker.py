@@ -153,7 +153,7 @@ def worker(
 
     with write_pidfile(pidfile):
         if count > 1:
-            from pyresque.core.supervisor import Supervisor
+            from pyresque.core.worker.supervisor import Supervisor
 
             build().app.close()  # fail fast on bad settings, before any fork
             Supervisor(build, count).run()

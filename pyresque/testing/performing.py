@@ -1,6 +1,6 @@
 """Performing jobs inside the test process: ``drain`` and the ``inline`` mode.
 
-Both use the worker's own single-job code (:func:`pyresque.core.perform.perform_job`:
+Both use the worker's own single-job code (:func:`pyresque.core.worker.perform.perform_job`:
 registry lookup, hooks, ``set_up``/``perform``/``tear_down``, ``on_failure`` and retry
 plugins) and its bookkeeping scripts (stats, job statuses, failure records), so a job
 behaves here as in a worker. The job always goes through the serializer and the
@@ -26,10 +26,10 @@ from pyresque.core import timefmt
 from pyresque.core.app import Resque
 from pyresque.core.errors import ConfigurationError, DecodeError, InvalidJobError, TooManyJobs
 from pyresque.core.job import Job
-from pyresque.core.perform import Outcome, bad_payload_record, perform_job
 from pyresque.core.reservation import Held, new_token
 from pyresque.core.scheduling.promotion import Promoter
 from pyresque.core.worker import Worker
+from pyresque.core.worker.perform import Outcome, bad_payload_record, perform_job
 from pyresque.hooks import hookimpl
 
 __all__ = ["DEFAULT_MAX_JOBS", "PerformLog", "Performed", "drain", "inline"]

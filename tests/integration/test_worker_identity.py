@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from pyresque import Resque
-from pyresque.core.watchdog import EXIT_STUCK
+from pyresque.core.worker.watchdog import EXIT_STUCK
 from tests.worker_proc import ROOT, start_worker, stop, trace_lines, wait_for
 
 pytestmark = pytest.mark.redis

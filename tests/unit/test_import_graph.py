@@ -30,7 +30,14 @@ ROOT = Path(pyresque.__file__).parent
 #: Concrete backends, which core reaches only through the factories of ``pyresque.backends``.
 CONCRETE = ("pyresque.backends.redis", "pyresque.backends.fake")
 #: What the backends may not import: the layers built on top of them.
-ABOVE_BACKENDS = ("pyresque.core.app", "pyresque.core.delayed", "pyresque.core.worker", "pyresque.core.scheduling")
+ABOVE_BACKENDS = (
+    "pyresque.core.app",
+    "pyresque.core.delayed",
+    "pyresque.core.worker",
+    "pyresque.core.scheduling",
+)
+#: The two runtimes: each is given an app and needs nothing of the other.
+RUNTIMES = ("pyresque.core.worker", "pyresque.core.scheduling")
 
 
 def _modules() -> dict[str, Path]:
@@ -136,3 +143,12 @@ def test_core_never_imports_a_concrete_backend() -> None:
 def test_backends_do_not_import_the_layers_above_them() -> None:
     """Backends use core's data model only, never the app, the worker or scheduling."""
     assert _edges_into(import_graph(), ("pyresque.backends",), ABOVE_BACKENDS) == []
+
+
+def test_the_runtimes_stand_apart() -> None:
+    """The worker runtime and scheduling do not import each other, nor the app (they
+    are handed one: its type is imported for annotations only)."""
+    graph = import_graph()
+    worker, scheduling = RUNTIMES
+    assert _edges_into(graph, (worker,), (scheduling, "pyresque.core.app")) == []
+    assert _edges_into(graph, (scheduling,), (worker, "pyresque.core.app")) == []

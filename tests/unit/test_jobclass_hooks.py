@@ -12,7 +12,7 @@ import pytest
 from pyresque import DontEnqueue, DontPerform, Resque
 from pyresque.core.errors import ConfigurationError
 from pyresque.core.job import Job
-from pyresque.core.perform import perform_job
+from pyresque.core.worker.perform import perform_job
 
 EVENTS: list[str] = []
 

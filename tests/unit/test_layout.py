@@ -57,9 +57,14 @@ def test_a_documented_path_still_imports(path: str) -> None:
 
 
 def test_the_subpackages_export_their_main_classes() -> None:
-    """``pyresque.core.scheduling`` re-exports what the top-level package exports."""
+    """``pyresque.core.worker`` (a module before, documented) and ``pyresque.core.scheduling``
+    re-export what the top-level package exports."""
     import pyresque
     from pyresque.core import scheduling
+    from pyresque.core.worker import Worker, WorkerOptions
+
+    assert Worker is pyresque.Worker
+    assert WorkerOptions is pyresque.WorkerOptions
 
     assert scheduling.Scheduler is pyresque.Scheduler
     assert scheduling.Schedule is pyresque.Schedule

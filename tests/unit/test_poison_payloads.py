@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from pyresque import DecodeError, EncodeError, InvalidJobError, Resque
 from pyresque.backends.redis.failure import decode_failure, encode_failure
 from pyresque.core.failure import FailureRecord
-from pyresque.core.perform import bad_payload_record, decode_job, is_bad_payload
-from pyresque.core.pruning import _split_record, prune_dead_workers
 from pyresque.core.worker import Worker
+from pyresque.core.worker.perform import bad_payload_record, decode_job, is_bad_payload
+from pyresque.core.worker.pruning import _split_record, prune_dead_workers
 from pyresque.serializers import json as json_serializer
 from pyresque.serializers import load_any
 from pyresque.serializers.json import JsonSerializer

@@ -13,7 +13,7 @@ import pytest
 from pyresque import Resque
 from pyresque.core.errors import ConfigurationError, DirtyExit
 from pyresque.core.job import Job
-from pyresque.core.perform import perform_job
+from pyresque.core.worker.perform import perform_job
 from pyresque.hooks.builtin.retry import RetryPlugin
 from pyresque.hooks.builtin.retry_policy import RetryPolicy
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from pyresque import ConfigurationError, DontPerform, Resque, hookimpl
-from pyresque.core.queue_select import QueueSelector
 from pyresque.core.worker import Worker
+from pyresque.core.worker.queue_select import QueueSelector
 from pyresque.serializers.msgpack import MsgpackSerializer
 from tests import worker_jobs
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from pyresque.core.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
 __all__ = ["claim_id", "lease_detail", "lease_namespace", "pid_namespace"]
 

@@ -1,6 +1,10 @@
-"""How a worker runs its jobs: in-process, fork per job, or fork every N jobs.
+"""The forking executor: a child per job (``fork``) or per N jobs (``fork-every``).
 
-Round trips per job (hot path, successful jobs):
+The parent reserves; a spare child, forked ahead of time, gets each reservation over a
+pipe (:mod:`pyresque.core.worker.child`), runs it and hands the outcome back; the parent
+watches it for timeouts and signals and kills it when told to.
+
+Round trips per job in every mode (hot path, successful jobs):
 
 - in-process: 1 (one RESERVE script records job N done and takes job N+1);
 - fork per job: 1 (the child hands its outcome to the parent over a pipe; the parent
@@ -23,39 +27,28 @@ import signal
 import time
 from typing import TYPE_CHECKING
 
-from pyresque.core.child import ChildProc, send_job, spawn
 from pyresque.core.errors import DirtyExit, JobTimeoutError
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
-from pyresque.core.loop import LoopBase, Pending
-from pyresque.core.perform import (
+from pyresque.core.reservation import Held, Reservation
+from pyresque.core.worker.child import ChildProc, send_job, spawn
+from pyresque.core.worker.loop import LoopBase, Pending
+from pyresque.core.worker.perform import (
     Outcome,
     failure_outcome,
 )
-from pyresque.core.proctitle import set_title
-from pyresque.core.reservation import Held, Reservation
+from pyresque.core.worker.proctitle import set_title
 
 if TYPE_CHECKING:
-    from pyresque.core.inprocess import InProcessExecutor
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
-__all__ = ["ForkExecutor", "Handoff", "make_executor"]
+__all__ = ["ForkExecutor", "Handoff"]
 
 #: A child's last outcome, handed to the parent: (kind "D"/"F", reservation token,
 #: job id, result JSON or failure JSON or "-").
 Handoff = tuple[str, str, str | None, str]
 
 log = logging.getLogger("pyresque.worker")
-
-
-def make_executor(worker: Worker) -> InProcessExecutor | ForkExecutor:
-    """The executor for ``worker.options.mode``."""
-    mode = worker.options.mode
-    if mode == "inprocess":
-        from pyresque.core.inprocess import InProcessExecutor
-
-        return InProcessExecutor(worker)
-    return ForkExecutor(worker, 1 if mode == "fork" else max(1, worker.options.jobs_per_child))
 
 
 class ForkExecutor(LoopBase):

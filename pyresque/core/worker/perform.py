@@ -28,7 +28,7 @@ from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 
 if TYPE_CHECKING:
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
 __all__ = ["Outcome", "bad_payload_record", "decode_job", "job_timeout", "perform_job", "raw_payload_dict"]
 

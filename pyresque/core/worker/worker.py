@@ -2,8 +2,9 @@
 
 ``Worker(app, ["high", "low"]).work()`` runs until told to stop (or, with
 ``burst=True``, until the queues are empty). How each job runs is the executor's
-business (:mod:`pyresque.core.executors`): fork per job (Resque's default), fork
-every N jobs, or in-process.
+business, picked by :func:`make_executor`: fork per job (Resque's default), fork every
+N jobs (:mod:`pyresque.core.worker.fork`), or in-process
+(:mod:`pyresque.core.worker.inprocess`).
 
 Identity: the id is Resque's ``host:pid:queues``. A live worker process also holds a
 short lease on its id (refreshed by the heartbeat thread), so a worker that finds its
@@ -31,52 +32,21 @@ from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
 from pyresque.core.errors import ConfigurationError, DirtyExit
-from pyresque.core.proctitle import set_title
-from pyresque.core.queue_select import QueueSelector
 from pyresque.core.reservation import Held
+from pyresque.core.worker.fork import ForkExecutor
+from pyresque.core.worker.identity import claim_id, lease_detail
+from pyresque.core.worker.inprocess import InProcessExecutor
+from pyresque.core.worker.options import MODES, WorkerOptions
+from pyresque.core.worker.proctitle import set_title
+from pyresque.core.worker.pruning import prune_dead_workers, recover_record
+from pyresque.core.worker.queue_select import QueueSelector
 
 if TYPE_CHECKING:
     from pyresque.core.app import Resque
 
-__all__ = ["Worker", "WorkerOptions"]
+__all__ = ["Worker", "WorkerOptions", "make_executor"]
 
 log = logging.getLogger("pyresque.worker")
-
-MODES = ("fork", "fork-every", "inprocess")
-
-
-@dataclasses.dataclass(slots=True)
-class WorkerOptions:
-    """How a worker runs.
-
-    Attributes:
-        mode: ``"fork"`` (a child per job), ``"fork-every"`` (a child runs up to
-            ``jobs_per_child`` jobs) or ``"inprocess"``.
-        jobs_per_child: jobs a child runs before it is replaced (``fork-every``).
-        interval: longest idle wait, seconds, before polling again (``INTERVAL``).
-        timeout: default job timeout in seconds (a job's ``timeout`` attribute wins).
-        burst: stop when every queue is empty.
-        graceful_term: seconds ``TERM`` lets the running job finish before it is
-            stopped and requeued (``None``: ``TERM`` stops it now, Resque's way).
-        term_timeout: seconds between ``SIGTERM`` and ``SIGKILL`` to a child.
-        heartbeat_interval: seconds between heartbeats (Ruby: 60).
-        prune_interval: a heartbeat older than this (seconds) marks a dead worker (300).
-        recover: what happens to a dead worker's job: ``"fail"`` (Resque) or ``"requeue"``.
-        max_jobs: stop after this many jobs (``None``: no limit).
-    """
-
-    mode: str = "fork"
-    jobs_per_child: int = 100
-    interval: float = 5.0
-    timeout: float | None = None
-    burst: bool = False
-    graceful_term: float | None = None
-    term_timeout: float = 4.0
-    heartbeat_interval: float = 60.0
-    prune_interval: float = 300.0
-    recover: str = "fail"
-    max_jobs: int | None = None
-
 
 class _Wake(Exception):
     """Raised by a signal handler to cut an idle wait short."""
@@ -174,9 +144,6 @@ class Worker:
     # -- lifecycle -------------------------------------------------------------------
     def work(self) -> None:
         """Register, prune dead workers, run jobs until stopped, unregister. Blocks."""
-        from pyresque.core.executors import make_executor
-        from pyresque.core.pruning import prune_dead_workers
-
         if threading.current_thread() is threading.main_thread():
             self.install_signals()
         set_title("Starting")
@@ -203,8 +170,6 @@ class Worker:
     def register(self) -> None:
         """Claim the id (a unique one if a live process holds it), then write this
         worker's records (workers set, started, heartbeat). Round trips: 4 or more."""
-        from pyresque.core.identity import claim_id
-
         claim_id(self)
         workers = self.app.backend.workers
         workers.register(self.id, timefmt.ruby_time_to_s())
@@ -212,8 +177,6 @@ class Worker:
 
     def refresh_lease(self) -> str | None:
         """Refresh the lease on our id; the other owner's value if another process has it."""
-        from pyresque.core.identity import lease_detail
-
         self._lease_seq += 1
         ttl = 3 * self.lease_interval
         return self.app.backend.workers.claim(self.id, self.nonce, lease_detail(self._lease_seq), ttl)
@@ -238,8 +201,6 @@ class Worker:
 
     def release_held(self, exc: BaseException, *, requeue: bool = False) -> bool:
         """Fail (or requeue) whatever job ``worker:<id>`` still holds. Round trips: 1-2."""
-        from pyresque.core.pruning import recover_record
-
         held = self.app.backend.workers.held(self.id)
         if held is None:
             return False
@@ -247,8 +208,6 @@ class Worker:
 
     def handle_held(self, held: Held) -> None:
         """The reserve found an unfinished job under our id: a previous runner died."""
-        from pyresque.core.pruning import recover_record
-
         exc = DirtyExit("the process running the job died")
         recover_record(self, self.id, held.record, exc, requeue=self.options.recover == "requeue")
 
@@ -434,3 +393,11 @@ class Worker:
 
     def __repr__(self) -> str:
         return f"Worker({self.id!r}, mode={self.options.mode!r})"
+
+
+def make_executor(worker: Worker) -> InProcessExecutor | ForkExecutor:
+    """The executor for ``worker.options.mode``."""
+    mode = worker.options.mode
+    if mode == "inprocess":
+        return InProcessExecutor(worker)
+    return ForkExecutor(worker, 1 if mode == "fork" else max(1, worker.options.jobs_per_child))

@@ -18,15 +18,15 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
-from pyresque.core.errors import WorkerLost
+from pyresque.core.errors import DecodeError, WorkerLost
 from pyresque.core.failure import FailureRecord
-from pyresque.core.identity import lease_namespace, pid_namespace
 from pyresque.core.job import Job
-from pyresque.core.perform import raw_payload_dict
-from pyresque.serializers.json import dumps_text
+from pyresque.core.worker.identity import lease_namespace, pid_namespace
+from pyresque.core.worker.perform import raw_payload_dict
+from pyresque.serializers.json import MAX_DEPTH, dumps_text, loads_strict
 
 if TYPE_CHECKING:
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
 __all__ = ["parse_worker_id", "prune_dead_workers", "recover_record"]
 
@@ -60,11 +60,6 @@ def _split_record(raw_record: bytes) -> tuple[str, bytes, dict[str, Any]]:
     and the payload dict then keeps those bytes (``raw`` text or ``raw_hex``), never a
     value a failure record could not write.
     """
-    import re
-
-    from pyresque.core.errors import DecodeError
-    from pyresque.serializers.json import MAX_DEPTH, loads_strict
-
     layout = re.fullmatch(
         rb'\{"queue":("(?:[^"\\]|\\.)*"),"run_at":"[^"]*","payload":(.*?)'
         rb'(?:,"worker":"(?:[^"\\]|\\.)*")?(?:,"reservation":"[^"]*")?\}',

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 from pyresque.core import timefmt
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
-from pyresque.core.perform import Outcome, bad_payload_record, decode_job, is_bad_payload
-from pyresque.core.proctitle import set_title
 from pyresque.core.reservation import NOT_HELD, Reservation, Step, new_token
+from pyresque.core.worker.perform import Outcome, bad_payload_record, decode_job, is_bad_payload
+from pyresque.core.worker.proctitle import set_title
+from pyresque.core.worker.pruning import prune_dead_workers
 
 if TYPE_CHECKING:
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
 __all__ = ["LoopBase", "Pending", "reserve_step"]
 
@@ -131,8 +132,6 @@ class LoopBase:
                 log.exception("a queue_empty hook raised")
         now = time.monotonic()
         if now - self._last_prune > w.options.heartbeat_interval:
-            from pyresque.core.pruning import prune_dead_workers
-
             self._last_prune = now
             w.with_backend(lambda: prune_dead_workers(w))
         set_title(f"Waiting for {','.join(w.queues()) or w.selector}")

@@ -24,7 +24,7 @@ from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 
 if TYPE_CHECKING:
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
 __all__ = ["EXIT_STUCK", "HARD_GRACE", "Watchdog"]
 

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any
 from pyresque.core.errors import EncodeError, ShutdownRequested, UnknownJobClass
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
-from pyresque.core.loop import Pending, reserve_step
-from pyresque.core.perform import (
+from pyresque.core.reservation import NOT_HELD, Reservation, Step
+from pyresque.core.worker.loop import Pending, reserve_step
+from pyresque.core.worker.perform import (
     Outcome,
     bad_payload_record,
     decode_job,
@@ -41,12 +42,11 @@ from pyresque.core.perform import (
     job_timeout,
     perform_job,
 )
-from pyresque.core.proctitle import set_title
-from pyresque.core.reservation import NOT_HELD, Reservation, Step
+from pyresque.core.worker.proctitle import set_title
 from pyresque.serializers.json import dumps_text
 
 if TYPE_CHECKING:
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
 __all__ = ["ChildProc", "TIMEOUT_GRACE", "send_job", "spawn"]
 

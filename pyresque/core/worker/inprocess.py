@@ -2,7 +2,7 @@
 
 Round trips per successful job: 1 (one RESERVE script records job N done and takes
 job N+1). Timeouts by ``SIGALRM``, backed by a hard deadline
-(:mod:`pyresque.core.watchdog`) for a job that ignores it; TERM/USR1 interrupt the job by
+(:mod:`pyresque.core.worker.watchdog`) for a job that ignores it; TERM/USR1 interrupt the job by
 raising :class:`~pyresque.core.errors.ShutdownRequested` inside it.
 """
 
@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from pyresque.core.errors import ShutdownRequested
 from pyresque.core.job import Job
-from pyresque.core.loop import LoopBase, Pending
-from pyresque.core.perform import Outcome, failure_outcome, job_timeout, perform_job
-from pyresque.core.proctitle import set_title
 from pyresque.core.reservation import Held, Reservation
-from pyresque.core.watchdog import Watchdog
+from pyresque.core.worker.loop import LoopBase, Pending
+from pyresque.core.worker.perform import Outcome, failure_outcome, job_timeout, perform_job
+from pyresque.core.worker.proctitle import set_title
+from pyresque.core.worker.watchdog import Watchdog
 
 if TYPE_CHECKING:
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
 __all__ = ["InProcessExecutor"]
 

@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pyresque.core.proctitle import set_title
+from pyresque.core.worker.proctitle import set_title
 
 if TYPE_CHECKING:
-    from pyresque.core.worker import Worker
+    from pyresque.core.worker.worker import Worker
 
 __all__ = ["Supervisor"]
 
