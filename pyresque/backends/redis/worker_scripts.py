@@ -52,15 +52,16 @@ end
 #:       JSON, [4] now (epoch s), [5] run_at, [6] worker name as a JSON string,
 #:       [7] status key prefix, [8] status key suffix, [9] reserve ('1'/'0'),
 #:       [10] token of the job being finished ('' = whatever is held: the test kit),
-#:       [11] token for the new reservation, [12] worker id, [13] started time,
-#:       [14] heartbeat time, [15...] queue names as JSON strings (aligned with the queue keys)
+#:       [11] token for the new reservation, [12] worker id,
+#:       [13...] queue names as JSON strings (aligned with the queue keys)
 #: Returns {finished} or {finished, index, payload} (1-based queue index) or
 #: {finished, -1, held record} (the worker key holds another job: nothing popped), with
 #: finished 0 (nothing asked), 1 (recorded done) or -1 (the job is no longer held by
 #: this worker: pruned while it ran, so its outcome is not this worker's to write).
 #: A popped job re-registers a worker missing from the workers set in the same step
 #: (Redis lost its data, or it was pruned while paused): never a held job without a
-#: registered worker.
+#: registered worker. (Checked unless the step just finished a job under this
+#: worker's own token: its record was there, so its registration is too.)
 #:
 #: Repeat after a lost reply: the record then carries the new token, so the repeat
 #: reports the job finished and returns the reservation the first call made (nothing
@@ -90,7 +91,7 @@ if ARGV[9] ~= '1' then return {finished} end
 if again then
   local tail = ',"worker":' .. ARGV[6] .. ',"reservation":"' .. ARGV[11] .. '"}'
   for i = 7, #KEYS do
-    local head = '{"queue":' .. ARGV[i + 8] .. ',"run_at":"' .. ARGV[5] .. '","payload":'
+    local head = '{"queue":' .. ARGV[i + 6] .. ',"run_at":"' .. ARGV[5] .. '","payload":'
     if string.sub(held, 1, #head) == head then
       local body = string.sub(held, #head + 1, #held - #tail)
       local hex = string.match(body, '^{"class":null,"raw_hex":"(%x*)"}$')
@@ -117,11 +118,14 @@ for i = 7, #KEYS do
       body = '{"class":null,"raw_hex":"' .. string.gsub(payload, '.', function(c)
         return string.format('%02x', string.byte(c)) end) .. '"}'
     end
-    redis.call('SET', KEYS[1], '{"queue":' .. ARGV[i + 8] .. ',"run_at":"' .. ARGV[5] ..
+    redis.call('SET', KEYS[1], '{"queue":' .. ARGV[i + 6] .. ',"run_at":"' .. ARGV[5] ..
       '","payload":' .. body .. ',"worker":' .. ARGV[6] .. ',"reservation":"' .. ARGV[11] .. '"}')
-    if redis.call('SADD', KEYS[4], ARGV[12]) == 1 then
-      redis.call('SET', KEYS[5], ARGV[13])
-      redis.call('HSET', KEYS[6], ARGV[12], ARGV[14])
+    -- a job just finished under our token proves the records are there: no check then
+    if finished ~= 1 and redis.call('SADD', KEYS[4], ARGV[12]) == 1 then
+      -- started (Ruby's Time#to_s) and a first heartbeat, from run_at (2026-11-23T17:23:27Z)
+      local day, clock = string.sub(ARGV[5], 1, 10), string.sub(ARGV[5], 12, 19)
+      redis.call('SET', KEYS[5], day .. ' ' .. clock .. ' +0000')
+      redis.call('HSET', KEYS[6], ARGV[12], day .. 'T' .. clock .. '+00:00')
     end
     return {finished, i - 6, payload}
   end

@@ -208,9 +208,6 @@ class RedisWorkerWriter:
             done_token,
             token,
             worker_id,
-            # used only to re-register a worker missing from the workers set
-            f"{run_at[:10]} {run_at[11:19]} +0000",
-            f"{run_at[:19]}+00:00",
             *names,
         )
         out = self._fast_script(RESERVE, keys, args)

@@ -84,7 +84,12 @@ class LoopBase:
         """Write ``pending`` (a success) and reserve the next job, in one step; retried
         while Redis is away (a repeat with the same token is safe)."""
         w = self.worker
-        queues = w.with_backend(w.queues) if take else []  # patterns read the queues set
+        if not take:
+            queues: list[str] = []
+        elif w.selector.dynamic:  # patterns read the queues set: a step of its own
+            queues = w.with_backend(w.queues)
+        else:
+            queues = w.queues()
         step: Step = w.with_backend(reserve_step(w, queues, pending, take=take))
         if step.finished == NOT_HELD and not w.step_repeated:
             self.unheld(pending[1] if pending else None, "success")
