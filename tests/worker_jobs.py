@@ -188,6 +188,16 @@ def write_lease_sleeper(seconds: float) -> None:
     _trace("finished")
 
 
+def big_result(size: int) -> str:
+    """Returns ``size`` characters (a large outcome handed from a child to its parent)."""
+    return "r" * size
+
+
+def big_failure(size: int) -> None:
+    """Raises with a message of ``size`` characters."""
+    raise ValueError("f" * size)
+
+
 #: Set to "1" to register :class:`HookTracer` (traces every worker hook with its pid).
 HOOKS_ENV = "PYRESQUE_TEST_HOOKS"
 
@@ -248,6 +258,8 @@ def register(app: Resque) -> None:
         slow_forever_pid,
         stubborn,
         write_lease_sleeper,
+        big_result,
+        big_failure,
     ):
         app.job(obj, name=obj.__name__)
     for cls in (Add, WithHooks, CamelHooks, FailSetUp, FailTearDown, SkipInSetUp, Quick):

@@ -197,7 +197,9 @@ class Child:
         self.backend = worker.app.backend.workers
 
     def _send(self, text: str) -> None:
-        os.write(self.wfd, text.encode() + b"\n")
+        view = memoryview(text.encode() + b"\n")
+        while view:  # a write to a pipe may be partial (a signal mid-write)
+            view = view[os.write(self.wfd, view) :]
 
     def stopping(self) -> bool:
         """Whether a signal asked this child to stop (read fresh: handlers set it)."""

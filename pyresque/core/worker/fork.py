@@ -201,7 +201,7 @@ class ForkExecutor(LoopBase):
         term_sent: float | None = None
         quit_sent: float | None = None
         jobs = 0
-        buf = b""
+        pending: list[bytes] = []
         fds = [r] + ([w.wakeup_fd] if w.wakeup_fd is not None else [])
         while True:
             now = time.monotonic()
@@ -215,11 +215,16 @@ class ForkExecutor(LoopBase):
             if w.wakeup_fd is not None and w.wakeup_fd in ready:
                 w.drain_wakeup()
             if r in ready:
-                data = os.read(r, 4096)
+                data = os.read(r, 65536)
                 if not data:
                     break
-                buf += data
-                *lines, buf = buf.split(b"\n")
+                # a long line (a large result or failure) arrives in many reads: keep
+                # them apart until its newline comes, so each byte is joined once
+                pending.append(data)
+                lines: list[bytes] = []
+                if b"\n" in data:
+                    *lines, rest = b"".join(pending).split(b"\n")
+                    pending = [rest] if rest else []
                 for line in lines:
                     if line.startswith(b"S"):
                         value = float(line[2:] or 0)
