@@ -345,3 +345,20 @@ def test_signal_handlers_and_wakeup_fd_are_restored_after_work(wapp: Resque) -> 
     drain(wapp)
     assert {sig: signal.getsignal(sig) for sig in before} == before
     assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_process_title_is_restored_after_work(wapp: Resque) -> None:
+    """The worker sets Resque's titles while it runs and puts the caller's back after."""
+    from setproctitle import getproctitle, setproctitle
+
+    seen: list[str] = []
+    wapp.job(lambda: seen.append(getproctitle()), name="Title")
+    wapp.enqueue("q", "Title")
+    original = getproctitle()
+    setproctitle("my-service: serving")
+    try:
+        Worker(wapp, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+        assert seen and seen[0].startswith("resque-") and "Processing q" in seen[0]
+        assert getproctitle() == "my-service: serving"
+    finally:
+        setproctitle(original)

@@ -37,7 +37,7 @@ from pyresque.core.worker.fork import ForkExecutor
 from pyresque.core.worker.identity import claim_id, lease_detail
 from pyresque.core.worker.inprocess import InProcessExecutor
 from pyresque.core.worker.options import MODES, WorkerOptions
-from pyresque.core.worker.proctitle import set_title
+from pyresque.core.worker.proctitle import get_title, restore_title, set_title
 from pyresque.core.worker.pruning import prune_dead_workers, recover_record
 from pyresque.core.worker.queue_select import QueueSelector
 
@@ -143,9 +143,11 @@ class Worker:
 
     # -- lifecycle -------------------------------------------------------------------
     def work(self) -> None:
-        """Register, prune dead workers, run jobs until stopped, unregister. Blocks."""
+        """Register, prune dead workers, run jobs until stopped, unregister. Blocks.
+        The process title and signal handlers it changed are put back when it returns."""
         if threading.current_thread() is threading.main_thread():
             self.install_signals()
+        previous_title = get_title()
         set_title("Starting")
         try:
             self.with_backend(self.register)
@@ -159,6 +161,7 @@ class Worker:
             try:
                 self._exit()
             finally:
+                restore_title(previous_title)
                 if threading.current_thread() is threading.main_thread():
                     self.restore_signals()
 
