@@ -25,6 +25,7 @@ Only modules under the allowed prefix are ever imported, one package level at a 
 from __future__ import annotations
 
 import importlib
+import inspect
 import threading
 from collections.abc import Callable, Iterable
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
@@ -38,6 +39,12 @@ T = TypeVar("T")
 
 #: Longest part of a payload's class name quoted in an error message.
 _SHOWN = 120
+
+
+def _is_async(obj: Any) -> bool:
+    """An ``async def`` function, or a class whose ``perform`` is one."""
+    target = getattr(obj, "perform", None) if isinstance(obj, type) else obj
+    return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
 
 
 def default_name(obj: Any) -> str:
@@ -110,6 +117,12 @@ class JobRegistry:
             return lambda target: self.register(target, name=name)
         if not callable(obj):
             raise ConfigurationError(f"a job must be a class or a function, not {obj!r}")
+        if _is_async(obj):
+            raise ConfigurationError(
+                f"{obj!r} is an async job: this worker does not run async def jobs yet (they "
+                "would be reported done without running); make it a plain function (it may "
+                "call asyncio.run) or wait for the async worker"
+            )
         job_name = name or default_name(obj)
         if not job_name:
             raise ConfigurationError("a job name cannot be empty")

@@ -10,6 +10,7 @@ plugin reports it handled.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import signal
 import threading
@@ -118,6 +119,13 @@ def _method(obj: Any, *names: str) -> Callable[[], Any] | None:
     return None
 
 
+def _discard(awaitable: Any) -> None:
+    """Close a coroutine that will never be awaited (no "never awaited" warning)."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
 def make_runner(target: Any, job: Job) -> Callable[[], Any]:
     """``runner()`` for the perform hook: set_up, perform(*args), tear_down.
 
@@ -174,6 +182,12 @@ def perform_job(worker: Worker, job: Job, *, timeout: float | None = None, alarm
             if hooks.needs("pyresque_before_perform", app, job, "before_perform"):
                 hooks.before_perform(worker, job)
             result = hooks.perform(worker, job, make_runner(target, job))
+            if inspect.isawaitable(result):
+                _discard(result)
+                raise InvalidJobError(
+                    f"job {job.class_name} returned {type(result).__name__} (an async job): this "
+                    "worker does not run async jobs yet, so it did not run"
+                )
             if hooks.needs("pyresque_after_perform", app, job, "after_perform"):
                 hooks.after_perform(worker, job, result)
         return Outcome(ok=True, result=result)
