@@ -144,6 +144,12 @@ class StatusStore(abc.ABC):
         """Stop tracking the job. Returns whether it was tracked."""
 
 
+#: How many of the most recent failures :meth:`FailureStore.find` reads by default.
+FIND_LIMIT = 10_000
+#: How many failures :meth:`FailureStore.find` reads per round trip.
+FIND_PAGE = 1_000
+
+
 class FailureStore(abc.ABC):
     """Failed jobs, with Ruby Resque's management semantics."""
 
@@ -158,6 +164,27 @@ class FailureStore(abc.ABC):
     @abc.abstractmethod
     def all(self, start: int = 0, count: int = 1) -> list[FailureRecord]:
         """Failures ``start`` .. ``start+count-1`` (oldest first); unreadable ones included."""
+
+    def find(self, job_id: str, *, limit: int | None = FIND_LIMIT) -> list[tuple[int, FailureRecord]]:
+        """The failures of the job with this id, as ``(index, record)``, oldest first.
+
+        A job has one record per failed run that was recorded (a job requeued and
+        failed again has two). The scan is bounded: only the ``limit`` most recent
+        entries (:data:`FIND_LIMIT` by default; ``None``: every entry) are read, newest
+        first, in pages of :data:`FIND_PAGE`: at most ``limit`` entries read, in
+        ``1 + limit / FIND_PAGE`` round trips. Indexes are those of :meth:`requeue`
+        and :meth:`remove` at the time of the scan (a concurrent removal shifts them).
+        """
+        total = self.count()
+        floor = 0 if limit is None else max(0, total - max(0, limit))
+        found: list[tuple[int, FailureRecord]] = []
+        stop = total
+        while stop > floor:
+            start = max(floor, stop - FIND_PAGE)
+            page = self.all(start, stop - start)
+            found.extend((start + i, r) for i, r in enumerate(page) if r.payload.get("id") == job_id)
+            stop = start
+        return sorted(found, key=lambda pair: pair[0])
 
     @abc.abstractmethod
     def requeue(self, index: int, queue: str | None = None) -> None:

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from pyresque.backends.base import FailureStore
+from pyresque.backends.base import FIND_LIMIT, FailureStore
 from pyresque.core.errors import ConfigurationError, FailureNotFound
 from pyresque.core.failure import FailureRecord
 
@@ -82,6 +82,10 @@ class Multiple(FailureStore):
     def all(self, start: int = 0, count: int = 1) -> list[FailureRecord]:
         """From the first store."""
         return self.primary.all(start, count)
+
+    def find(self, job_id: str, *, limit: int | None = FIND_LIMIT) -> list[tuple[int, FailureRecord]]:
+        """From the first store."""
+        return self.primary.find(job_id, limit=limit)
 
     def requeue(self, index: int, queue: str | None = None) -> None:
         """Through the first store."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from pyresque.backends.base import FIND_LIMIT
 from pyresque.cli.ops_common import (
     emit_json,
     json_option,
@@ -78,26 +79,60 @@ def list_failed(
 
 
 @failed.command("show")
-@click.argument("index", type=click.IntRange(min=0))
+@click.argument("index", required=False, type=click.IntRange(min=0))
+@click.option("--id", "job_id", default=None, help="The failures of the job with this id instead.")
+@click.option(
+    "--scan",
+    type=click.IntRange(min=0),
+    default=FIND_LIMIT,
+    show_default=True,
+    help="With --id: how many of the most recent failures to search (0: all).",
+)
 @ops_backend_options
 @json_option
 def show(
-    index: int,
+    index: int | None,
+    job_id: str | None,
+    scan: int,
     redis: str | None,
     redis_db: int | None,
     prefix: str | None,
     app_include: str | None,
     as_json: bool,
 ) -> None:
-    """One failed job in full: payload, error and backtrace."""
+    """One failed job in full: payload, error and backtrace.
+
+    By INDEX, or by job id with --id (every recorded failure of that job, oldest first;
+    --json then prints a list).
+    """
+    if (index is None) == (job_id is None):
+        raise click.UsageError("give INDEX or --id JOB_ID (exactly one of them)")
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        records = app.failures.all(index, 1)
-    if not records:
-        raise click.ClickException(f"no failure at index {index}")
-    record = records[0]
+        if job_id is not None:
+            found = app.failures.find(job_id, limit=scan or None)
+        else:
+            assert index is not None
+            found = [(index, r) for r in app.failures.all(index, 1)]
+    if not found:
+        if job_id is None:
+            raise click.ClickException(f"no failure at index {index}")
+        where = "the failed list" if not scan else f"the {scan} most recent failures"
+        raise click.ClickException(f"no failure of job {job_id} in {where}")
     if as_json:
-        emit_json(_record_json(index, record))
+        if job_id is None:
+            emit_json(_record_json(*found[0]))
+        else:
+            emit_json([_record_json(i, r) for i, r in found])
         return
+    for n, (at, record) in enumerate(found):
+        if n:
+            click.echo()
+        if job_id is not None:
+            click.echo(f"{'index:':<12}{at}")
+        _echo_record(record)
+
+
+def _echo_record(record: FailureRecord) -> None:
     data = record.to_dict()
     for key in ("failed_at", "retried_at", "queue", "worker", "exception", "error"):
         if data.get(key) is not None:

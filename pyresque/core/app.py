@@ -14,7 +14,7 @@ from typing import Any, TypeVar, overload
 from pyresque.backends import Backend, FailureStore, PushItem, create_backend
 from pyresque.backends.failure import FailureBackendSpec, make_failure_store
 from pyresque.core import delayed
-from pyresque.core.dequeue import JobMatch, dequeue_matching
+from pyresque.core.dequeue import JobMatch, dequeue_matching, stored_args
 from pyresque.core.errors import BackendConnectionError, InvalidJobError
 from pyresque.core.idempotency import (
     DEFAULT_IDEMPOTENCY_TTL,
@@ -352,11 +352,20 @@ class Resque:
         class; ``dequeue(q, Job, 1, 2)`` those with exactly these args;
         ``dequeue(q, Job, id=...)`` the one with that id. Safe against workers popping
         at the same time: each removal is one atomic LREM of an exact payload.
+
+        The args are compared as stored: they go through the serializer and back as
+        :meth:`enqueue` sends them, so ``dequeue(q, Job, (1, 2), {1: "a"})`` removes what
+        ``enqueue(q, Job, (1, 2), {1: "a"})`` wrote (stored as ``[1, 2]`` and
+        ``{"1": "a"}``, as a worker reads them).
+
+        Raises:
+            EncodeError: an argument cannot be serialized (nothing is removed).
         """
         if job is None:
             with self.connection_guard():
                 return self.backend.broker.clear(queue)
-        match = JobMatch(self.registry.name_for(job), args=list(args) if args else None, id=id)
+        wanted = stored_args(self, queue, job, args) if args else None
+        match = JobMatch(self.registry.name_for(job), args=wanted, id=id)
         return dequeue_matching(self, queue, [match])
 
     # delayed jobs and dynamic schedules: functions of the app (pyresque.core.delayed) --

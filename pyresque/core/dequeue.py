@@ -9,7 +9,7 @@ a job a worker pops first is simply not removed (and not counted).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core.errors import DecodeError, DontEnqueue, InvalidJobError
@@ -18,7 +18,7 @@ from pyresque.core.job import Job
 if TYPE_CHECKING:
     from pyresque.core.app import Resque
 
-__all__ = ["JobMatch", "dequeue_matching"]
+__all__ = ["JobMatch", "dequeue_matching", "stored_args"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,6 +42,19 @@ class JobMatch:
         if self.id is not None and job.id != self.id:
             return False
         return self.args is None or list(job.args) == self.args
+
+
+def stored_args(app: Resque, queue: str, job: Any, args: Sequence[Any]) -> list[Any]:
+    """``args`` as a worker reads them back once ``app.enqueue(queue, job, *args)`` wrote
+    them: through the app's serializer and back, exactly as enqueue encodes (a tuple
+    becomes a list, a dict's int keys become strings under JSON ...), so that matching
+    the stored jobs against them finds what enqueue wrote. No I/O.
+
+    Raises:
+        EncodeError: an argument cannot be serialized (so no job could hold it).
+    """
+    built = app.build_job(queue, job, tuple(args))
+    return list(app.decode(app.encode(built), queue).args)
 
 
 def dequeue_matching(app: Resque, queue: str, matches: Iterable[JobMatch]) -> int:

@@ -31,6 +31,7 @@ from pyresque.core.scheduling.promotion import Promoter
 from pyresque.core.worker import Worker
 from pyresque.core.worker.perform import Outcome, bad_payload_record, perform_job
 from pyresque.hooks import hookimpl
+from pyresque.testing.recording import SaveWatch
 
 __all__ = ["DEFAULT_MAX_JOBS", "PerformLog", "Performed", "drain", "inline"]
 
@@ -48,8 +49,10 @@ class Performed:
         skipped: a ``before_perform`` hook raised ``DontPerform``.
         result: what ``perform`` returned.
         exception: what failed it.
-        recorded: a failure record was written (``False`` when a plugin such as the
-            retry plugin handled the failure).
+        recorded: a failure record was written for this run: by the worker's
+            bookkeeping, or by a plugin that handled the failure (the retry plugin
+            writes one when it gives up on the job). ``False`` for a success, and for a
+            failure a plugin handled without a record (a run the retry plugin retried).
     """
 
     job: Job | None
@@ -100,13 +103,16 @@ class _Runner:
         self.raise_errors = raise_errors
         self.max_jobs = max_jobs
         self.log = PerformLog()
+        self.watch = SaveWatch(app)
 
     def __enter__(self) -> _Runner:
         with self.app.connection_guard():
             self.registry.register(self.worker.id, timefmt.ruby_time_to_s())
+        self.watch.__enter__()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.watch.__exit__()
         with self.app.connection_guard():
             self.registry.unregister(self.worker.id)
 
@@ -121,6 +127,7 @@ class _Runner:
         """Decode ``raw`` (read back from ``queue``, reserved with ``token``, or not
         reserved at all when empty), perform it, write its outcome."""
         self._count()
+        saved_before = self.watch.saved
         try:
             job: Job | None = self.app.decode(raw, queue)
         except (DecodeError, InvalidJobError) as exc:
@@ -131,6 +138,9 @@ class _Runner:
         else:
             assert job is not None
             outcome = perform_job(self.worker, job, alarm=False)
+        # a plugin that handled the failure may have written the record itself (the retry
+        # plugin does when it gives up): that failure is as final as an unhandled one
+        recorded = outcome.record is not None or (not outcome.ok and self.watch.saved > saved_before)
         job_id = job.id if job is not None else None
         with self.app.connection_guard():
             if outcome.ok:
@@ -143,10 +153,10 @@ class _Runner:
             skipped=outcome.skipped,
             result=outcome.result,
             exception=outcome.exception,
-            recorded=outcome.record is not None,
+            recorded=recorded,
         )
         self.log.jobs.append(done)
-        if self.raise_errors and not outcome.ok and outcome.record is not None:
+        if self.raise_errors and not outcome.ok and recorded:
             assert outcome.exception is not None
             raise outcome.exception
         return done
@@ -173,7 +183,9 @@ def drain(
         include_delayed: also run due delayed jobs.
         now: the time (epoch seconds) deciding which delayed jobs are due.
         raise_errors: re-raise a job's exception (after its failure is recorded, as a
-            worker records it); ``False`` records it and goes on.
+            worker records it); ``False`` records it and goes on. A job the retry
+            plugin retries does not raise (its retry runs in this drain); the run it
+            gives up on, which gets a failure record, does.
         max_jobs: stop with :class:`~pyresque.core.errors.TooManyJobs` past this many.
 
     Returns:

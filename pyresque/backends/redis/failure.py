@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
-from pyresque.backends.base import FailureStore
+from pyresque.backends.base import FIND_LIMIT, FIND_PAGE, FailureStore
 from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import LIST_REMOVE_IF, REQUEUE_FAILED
 from pyresque.core import timefmt
@@ -20,6 +21,8 @@ __all__ = ["RedisFailureStore", "decode_failure"]
 
 #: How often an index-based operation retries when the list changed under it.
 RACE_RETRIES = 5
+#: Ids every JSON encoder writes as they are (no escape), so their bytes can be searched.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
 #: A record nests its payload one level down (and foreign fields may nest too).
 _RECORD_DEPTH = MAX_DEPTH + 2
 
@@ -94,6 +97,30 @@ class RedisFailureStore(FailureStore):
     def _entries(self) -> list[tuple[bytes, FailureRecord]]:
         raws: list[bytes] = self._r.lrange(self._key, 0, -1)  # type: ignore[assignment]
         return [(raw, decode_failure(raw)) for raw in raws]
+
+    def find(self, job_id: str, *, limit: int | None = FIND_LIMIT) -> list[tuple[int, FailureRecord]]:
+        """The failures of the job with this id, as ``(index, record)``, oldest first.
+
+        Reads the ``limit`` most recent entries (``None``: all), newest first, one
+        LRANGE of :data:`~pyresque.backends.base.FIND_PAGE` entries per round trip
+        after one LLEN; only entries whose bytes hold the id are decoded.
+        """
+        needle = f'"{job_id}"'.encode() if _PLAIN_ID.fullmatch(job_id) else None
+        total = int(self._r.llen(self._key))
+        floor = 0 if limit is None else max(0, total - max(0, limit))
+        found: list[tuple[int, FailureRecord]] = []
+        stop = total
+        while stop > floor:
+            start = max(floor, stop - FIND_PAGE)
+            raws: list[bytes] = self._r.lrange(self._key, start, stop - 1)  # type: ignore[assignment]
+            for i, raw in enumerate(raws):
+                if needle is not None and needle not in raw:
+                    continue
+                record = decode_failure(raw)
+                if record.payload.get("id") == job_id:
+                    found.append((start + i, record))
+            stop = start
+        return sorted(found, key=lambda pair: pair[0])
 
     def _get_raw(self, index: int) -> bytes:
         raw: bytes | None = self._r.lindex(self._key, index)  # type: ignore[assignment]

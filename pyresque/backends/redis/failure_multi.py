@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import redis
 
-from pyresque.backends.base import FailureStore
+from pyresque.backends.base import FIND_LIMIT, FailureStore
 from pyresque.backends.redis.failure import RedisFailureStore, encode_failure
 from pyresque.backends.redis.keys import Keys
 from pyresque.core.errors import FailureNotFound
@@ -114,6 +114,27 @@ class RedisMultiQueueFailureStore(FailureStore):
             if 0 <= count <= len(found):
                 break
         return found
+
+    def find(self, job_id: str, *, limit: int | None = FIND_LIMIT) -> list[tuple[int, FailureRecord]]:
+        """The job's failures at their global indexes, oldest first.
+
+        Reads the ``limit`` most recent entries in the global order (``None``: all),
+        list by list from the last; round trips: 2 + one per page of each list read.
+        """
+        located = list(self._located())
+        offsets, total = [], 0
+        for _, length in located:
+            offsets.append(total)
+            total += length
+        remaining = None if limit is None else max(0, limit)
+        found: list[tuple[int, FailureRecord]] = []
+        for (store, length), offset in zip(reversed(located), reversed(offsets), strict=True):
+            if remaining == 0:
+                break
+            found.extend((offset + i, r) for i, r in store.find(job_id, limit=remaining))
+            if remaining is not None:
+                remaining = max(0, remaining - length)
+        return sorted(found, key=lambda pair: pair[0])
 
     def requeue(self, index: int, queue: str | None = None) -> None:
         """Requeue the entry at a global index (it stays, marked ``retried_at``)."""

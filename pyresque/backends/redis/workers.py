@@ -18,9 +18,9 @@ from pyresque.backends.redis.spin import pool_connection
 from pyresque.backends.redis.worker_scripts import CLAIM, DELETE_IF, FAIL, RECOVER, RESERVE, UNREGISTER
 from pyresque.backends.redis.worker_wait import QueueWaiter
 from pyresque.core import timefmt
-from pyresque.core.errors import EncodeError
 from pyresque.core.failure import FailureRecord
 from pyresque.core.reservation import Held, Reservation, Step
+from pyresque.core.status_result import status_result_json
 from pyresque.serializers.json import dumps_text
 
 __all__ = ["RedisStats", "RedisWorkerRegistry"]
@@ -58,11 +58,8 @@ def _glob_escape(text: str) -> str:
 
 
 def _result_json(result: Any) -> str:
-    """A job's return value as status JSON; ``null`` when it is not JSON-able."""
-    try:
-        return dumps_text(result)
-    except EncodeError:
-        return "null"
+    """A job's return value as status JSON (see :mod:`pyresque.core.status_result`)."""
+    return status_result_json(result)
 
 
 class RedisWorkerWriter:

@@ -8,10 +8,11 @@ enqueue a tick twice.
 
 Missed ticks (no scheduler ran at the time): with ``missed="skip"`` (the default,
 rufus/resque-scheduler behaviour) only the most recent due tick is enqueued, and only
-if it is at most ``grace`` seconds late; older ones are skipped and logged. With
+if it is at most ``grace`` seconds late; older ones are skipped and logged (WARNING). With
 ``missed="catch_up"`` every tick after the last recorded one is enqueued, oldest
 first, up to the ``max_catch_up`` most recent. A schedule never enqueued before
-(no recorded tick) starts with its most recent tick if within ``grace``.
+(no recorded tick) starts with its most recent tick if within ``grace``, else with
+the next one (logged at INFO: nothing was missed).
 
 A tick a Ruby resque-scheduler enqueued (it records only ``delayed:last_enqueued_at``,
 the time it enqueued) is not enqueued again by a pyresque leader that follows it.
@@ -141,10 +142,10 @@ class Recurring:
         """Every schedule in force: static ones, overridden by dynamic ones of the same name."""
         return {**self.static, **self._dynamic}
 
-    def _warn_once(self, key: tuple[str, Any], message: str, *args: Any) -> None:
+    def _warn_once(self, key: tuple[str, Any], message: str, *args: Any, level: int = logging.ERROR) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            log.error(message, *args)
+            log.log(level, message, *args)
 
     def _queue_for(self, schedule: Schedule) -> str | None:
         if schedule.queue is not None:
@@ -191,14 +192,29 @@ class Recurring:
         if self.missed == "catch_up" and last is not None:
             return schedule.ticks_between(last, now, self.max_catch_up)
         if now - latest > self.grace:
-            self._warn_once(
-                (schedule.name, latest),
-                "schedule %r: tick %d is %.0f s late (grace %.0f s): skipped",
-                schedule.name,
-                latest,
-                now - latest,
-                self.grace,
-            )
+            if last is None:  # never ran: its past ticks were not missed, it starts now
+                nxt = schedule.next_tick(now)
+                self._warn_once(
+                    (schedule.name, latest),
+                    "schedule %r: first run; its latest tick %d is %.0f s past (grace %.0f s), "
+                    "so it starts with the next one (%s)",
+                    schedule.name,
+                    latest,
+                    now - latest,
+                    self.grace,
+                    "none" if nxt is None else timefmt.utc_iso_z(nxt),
+                    level=logging.INFO,
+                )
+            else:
+                self._warn_once(
+                    (schedule.name, latest),
+                    "schedule %r: tick %d is %.0f s late (grace %.0f s): skipped",
+                    schedule.name,
+                    latest,
+                    now - latest,
+                    self.grace,
+                    level=logging.WARNING,
+                )
             return []
         return [latest]
 

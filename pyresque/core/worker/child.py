@@ -28,10 +28,11 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
-from pyresque.core.errors import EncodeError, ShutdownRequested, UnknownJobClass
+from pyresque.core.errors import ShutdownRequested, UnknownJobClass
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 from pyresque.core.reservation import NOT_HELD, Reservation, Step
+from pyresque.core.status_result import status_result_json
 from pyresque.core.worker.loop import Pending, reserve_step
 from pyresque.core.worker.perform import (
     Outcome,
@@ -146,11 +147,8 @@ def _read_exact(fd: int, n: int) -> bytes | None:
 
 
 def result_json(result: Any) -> str:
-    """A job's return value as JSON for its status; ``null`` when JSON cannot carry it."""
-    try:
-        return dumps_text(result)
-    except EncodeError:
-        return "null"
+    """A job's return value as status JSON (see :mod:`pyresque.core.status_result`)."""
+    return status_result_json(result)
 
 
 _prctl: Any = None
