@@ -25,7 +25,9 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server process of the test session's own (never the machine's)."""
 
-    def __init__(self, port: int | None = None, *, appendonly: bool = False) -> None:
+    def __init__(
+        self, port: int | None = None, *, appendonly: bool = False, requirepass: str | None = None
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is not installed")
@@ -35,13 +37,15 @@ class RedisServer:
         self.proc: subprocess.Popen[bytes] | None = None
         #: AOF on, fsynced on every write (``appendfsync always``): a ``kill -9`` loses nothing
         self.appendonly = appendonly
+        #: a password the server demands (``requirepass``); ``None``: none
+        self.requirepass = requirepass
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port)
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.requirepass)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -72,9 +76,10 @@ class RedisServer:
         raise RuntimeError(f"redis-server on port {self.port} did not start")
 
     def _persistence(self) -> tuple[str, ...]:
+        auth = ("--requirepass", self.requirepass) if self.requirepass is not None else ()
         if self.appendonly:
-            return ("--appendonly", "yes", "--appendfsync", "always")
-        return ("--appendonly", "no")
+            return ("--appendonly", "yes", "--appendfsync", "always", *auth)
+        return ("--appendonly", "no", *auth)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -113,7 +118,13 @@ class RedisServer:
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until the server answers PING (not LOADING) on a client that never retries."""
-        client = redis.Redis(host="127.0.0.1", port=self.port, retry=Retry(NoBackoff(), 0), socket_timeout=2)
+        client = redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            password=self.requirepass,
+            retry=Retry(NoBackoff(), 0),
+            socket_timeout=2,
+        )
         deadline = time.monotonic() + timeout
         try:
             while True:

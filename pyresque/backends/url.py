@@ -49,14 +49,14 @@ def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``."""
     try:
         parts = urlsplit(url)
-    except ValueError:
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:  # an unreadable port: mask whatever stands before the '@'
         return re.sub(r"//[^@/]*@", "//***@", url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
     netloc = f"{quote(user)}:***@{host}" if user else f":***@{host}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
@@ -69,7 +69,8 @@ def parse_backend_url(spec: str, *, db: int | None = None) -> BackendURL:
         db: a database number given separately (php-resque's ``REDIS_BACKEND_DB``).
 
     Raises:
-        UnknownBackendError: the scheme is not one pyresque knows, or the string is empty.
+        UnknownBackendError: the scheme is not one pyresque knows, the string is empty,
+            or its port or database is not a number.
     """
     text = spec.strip()
     if not text:
@@ -85,14 +86,19 @@ def parse_backend_url(spec: str, *, db: int | None = None) -> BackendURL:
     if scheme == "fakeredis":
         return BackendURL("fakeredis", text)
     parts = urlsplit(text)
+    _check_location(parts.netloc, scheme, text)
     query = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key in _PHP_ONLY_OPTIONS:
             continue
         if key == "timeout":
             key = "socket_timeout"
+        if key == "db":
+            _check_db(value, text)
         query.append((key, value))
     path = parts.path
+    if scheme != "unix" and path not in ("", "/"):
+        _check_db(path[1:], text, in_path=True)
     if db is not None:
         if scheme == "unix":
             query = [(k, v) for k, v in query if k != "db"] + [("db", str(db))]
@@ -100,6 +106,34 @@ def parse_backend_url(spec: str, *, db: int | None = None) -> BackendURL:
             path = f"/{db}"
     query_text = f"?{urlencode(query)}" if query else ""
     return BackendURL(scheme, f"{scheme}://{parts.netloc}{path}{query_text}")
+
+
+def _check_location(netloc: str, scheme: str, text: str) -> None:
+    """Refuse a port that is not a number in 1-65535 (redis-py would raise a bare
+    ``ValueError`` later, or connect to something else)."""
+    if scheme == "unix":
+        return
+    host_port = netloc.rpartition("@")[2]
+    if host_port.startswith("["):  # [ipv6]:port
+        port = host_port.partition("]")[2].removeprefix(":")
+    else:
+        port = host_port.partition(":")[2]
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise UnknownBackendError(
+            f"cannot read backend {redact_url(text)!r}: port {port!r} is not a number in 1-65535"
+        )
+
+
+def _check_db(value: str, text: str, *, in_path: bool = False) -> None:
+    """Refuse a database that is not a number (redis-py would silently use db 0)."""
+    if value.isascii() and value.isdigit():
+        return
+    hint = ""
+    if in_path:
+        hint = " (a namespace goes in --prefix/PREFIX, or host:port/namespace without redis://)"
+    raise UnknownBackendError(
+        f"cannot read backend {redact_url(text)!r}: database {value!r} is not a number{hint}"
+    )
 
 
 def _parse_host_form(text: str, db: int | None) -> BackendURL:

@@ -2,7 +2,8 @@
 
 Output is a readable table by default and JSON with ``--json`` (one document on
 stdout, for scripts). Errors go to stderr with exit status 1 (click's convention);
-a backend that cannot be reached is reported by name, never with its password.
+a backend that cannot be reached, refuses the password, lacks the database or is not
+Redis is reported in one line by name, never with its password.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from pyresque.cli.common import connection_options, make_app
+from pyresque.cli.common import backend_failure, connection_options, make_app
 from pyresque.core.app import Resque
 from pyresque.core.errors import PyresqueError
 
@@ -63,10 +64,16 @@ def operator_app(
     app = make_app(redis, prefix, app_include, db=redis_db)
     try:
         yield app
-    except PyresqueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except app.backend.connection_errors as exc:
-        raise click.ClickException(f"cannot reach the backend at {app.backend.describe()}: {exc}") from exc
+    except Exception as exc:
+        permanent = backend_failure(app.backend, exc)
+        if permanent is not None:
+            raise click.ClickException(permanent) from exc
+        if isinstance(exc, PyresqueError):
+            raise click.ClickException(str(exc)) from exc
+        if isinstance(exc, app.backend.connection_errors):
+            where = app.backend.describe()
+            raise click.ClickException(f"cannot reach the backend at {where}: {exc}") from exc
+        raise
     finally:
         app.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from typing import Any
 
@@ -21,6 +22,7 @@ from pyresque.cli.ops_common import (
 )
 from pyresque.core import timefmt
 from pyresque.core.app import Resque
+from pyresque.core.delayed import MAX_TIMESTAMP
 from pyresque.core.dequeue import JobMatch, dequeue_matching
 
 __all__ = ["dequeue", "enqueue", "info", "prune", "queues", "worker_rows", "workers"]
@@ -210,15 +212,16 @@ def enqueue(
 
 
 def _when(at: str | None, delay: float | None) -> float | None:
-    """The epoch time given by ``--at``/``--in`` (``None``: now)."""
+    """The epoch time given by ``--at``/``--in`` (``None``: now), checked before anything
+    is written: finite and not after 9999-12-31T23:59:59Z."""
     if at is not None and delay is not None:
         raise click.UsageError("give --at or --in, not both")
     if delay is not None:
-        return time.time() + delay
+        return _in_range(time.time() + delay, "--in", repr(delay))
     if at is None:
         return None
     try:
-        return float(at)
+        return _in_range(float(at), "--at", at)
     except ValueError:
         pass
     try:
@@ -227,7 +230,17 @@ def _when(at: str | None, delay: float | None) -> float | None:
         raise click.BadParameter(f"not epoch seconds nor ISO-8601: {at!r}", param_hint="--at") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.timestamp()
+    return _in_range(parsed.timestamp(), "--at", at)
+
+
+def _in_range(when: float, option: str, given: str) -> float:
+    if not math.isfinite(when) or when > MAX_TIMESTAMP:
+        raise click.BadParameter(
+            f"{given} is not a time a job can be delayed to "
+            f"(finite, and not after {MAX_TIMESTAMP} = 9999-12-31T23:59:59Z)",
+            param_hint=option,
+        )
+    return when
 
 
 @click.command()

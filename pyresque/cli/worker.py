@@ -14,8 +14,14 @@ from collections.abc import Iterator
 
 import click
 
-from pyresque.cli.common import backend_options, make_app, resolve_logging_flags, setup_logging
-from pyresque.core.errors import ConfigurationError
+from pyresque.cli.common import (
+    backend_failure,
+    backend_options,
+    make_app,
+    resolve_logging_flags,
+    setup_logging,
+)
+from pyresque.core.errors import BackendConnectionError, ConfigurationError, PyresqueError
 from pyresque.core.worker import Worker, WorkerOptions
 
 log = logging.getLogger("pyresque.worker")
@@ -155,11 +161,42 @@ def worker(
         if count > 1:
             from pyresque.core.worker.supervisor import Supervisor
 
-            build().app.close()  # fail fast on bad settings, before any fork
+            probe = build().app  # fail fast on bad settings, before any fork
+            try:
+                _probe(probe)
+            finally:
+                probe.close()
             Supervisor(build, count).run()
             return
         built = build()
         try:
             built.work()
-        except built.app.backend.connection_errors as exc:
-            raise click.ClickException(f"stopped while the backend was unreachable: {exc}") from exc
+        except Exception as exc:
+            permanent = backend_failure(built.app.backend, exc)
+            if permanent is not None:
+                raise click.ClickException(permanent) from exc
+            if isinstance(exc, built.app.backend.connection_errors):
+                raise click.ClickException(f"stopped while the backend was unreachable: {exc}") from exc
+            if isinstance(exc, PyresqueError):
+                raise click.ClickException(str(exc)) from exc
+            raise
+
+
+def _probe(app: object) -> None:
+    """One PING: a permanent backend failure (password, database, not Redis) stops
+    here in one line; an unreachable server does not (the workers wait for it)."""
+    backend = getattr(app, "backend", None)
+    ping = getattr(backend, "ping", None)
+    if not callable(ping):
+        return
+    try:
+        ping()
+    except BackendConnectionError:
+        return
+    except Exception as exc:
+        permanent = backend_failure(backend, exc)
+        if permanent is not None:
+            raise click.ClickException(permanent) from exc
+        if isinstance(exc, PyresqueError):
+            raise click.ClickException(str(exc)) from exc
+        raise

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from pyresque.core.app import Resque
 
 __all__ = [
+    "MAX_TIMESTAMP",
+    "checked_timestamp",
     "clear_delayed",
     "delayed_at",
     "delayed_count",
@@ -81,11 +83,12 @@ def enqueue_at(app: Resque, when: dt.datetime | float | int, queue: str, job: An
 
     Raises:
         TypeError: ``when`` is not a datetime or a number.
-        ValueError: ``when`` is NaN or infinite.
+        ConfigurationError: ``when`` is NaN, infinite or after year 9999 (a ``ValueError``);
+            nothing is written.
         InvalidQueueName, JobNotRegistered, EncodeError: nothing is written.
         BackendConnectionError: the backend cannot be reached.
     """
-    timestamp = to_timestamp(when)
+    timestamp = checked_timestamp(when)
     item = delayed_item(app, queue, job, *args)
     if timestamp <= int(now_seconds()):
         app.enqueue(queue, job, *args)
@@ -97,13 +100,41 @@ def enqueue_at(app: Resque, when: dt.datetime | float | int, queue: str, job: An
         app.hooks.after_schedule(app, timestamp, scheduled)
 
 
+#: The last second a delayed job can be set for: 9999-12-31T23:59:59Z (Ruby's
+#: ``Time.at`` and Python's ``datetime`` both read it; later ones cannot be shown).
+MAX_TIMESTAMP = 253_402_300_799
+
+
+def checked_timestamp(when: dt.datetime | float | int) -> int:
+    """The epoch second of ``when`` (see ``to_timestamp``), refused unless finite and
+    not after :data:`MAX_TIMESTAMP`.
+
+    Raises:
+        TypeError: ``when`` is neither a datetime nor a number.
+        ConfigurationError: NaN, infinite, or after year 9999.
+    """
+    try:
+        timestamp = to_timestamp(when)
+    except (ValueError, OverflowError) as exc:
+        raise ConfigurationError(f"cannot schedule at {when!r}: {exc}") from exc
+    if timestamp > MAX_TIMESTAMP:
+        raise ConfigurationError(
+            f"cannot schedule at {when!r}: the latest time is {MAX_TIMESTAMP} (9999-12-31T23:59:59Z)"
+        )
+    return timestamp
+
+
 def enqueue_in(app: Resque, delay: dt.timedelta | float | int, queue: str, job: Any, *args: Any) -> None:
     """Run ``job(*args)`` on ``queue`` after ``delay`` (seconds or a timedelta).
 
     A delay that does not reach the next second enqueues at once. See
     :meth:`enqueue_at`.
     """
-    enqueue_at(app, now_seconds() + delay_seconds(delay), queue, job, *args)
+    try:
+        seconds = delay_seconds(delay)
+    except ValueError as exc:
+        raise ConfigurationError(f"cannot schedule in {delay!r}: {exc}") from exc
+    enqueue_at(app, now_seconds() + seconds, queue, job, *args)
 
 
 def remove_delayed(app: Resque, queue: str, job: Any, *args: Any) -> int:

@@ -41,8 +41,11 @@ def validate_queue_name(queue: object) -> str:
     """Return ``queue`` if it can name a Resque queue.
 
     Raises:
-        InvalidQueueName: not a string, empty, blank, padded with spaces, or holding
-            a comma (worker ids join queue names with commas) or a control character.
+        InvalidQueueName: not a string, empty, blank, padded with spaces, holding
+            a comma (worker ids join queue names with commas) or a control character,
+            or one a worker would read as a pattern: ``*``, ``?`` or ``[`` anywhere
+            (a glob) or a leading ``!`` (an exclusion). Such a queue could never be
+            named alone in ``QUEUE``, so no escaping is offered: it is refused.
     """
     if not isinstance(queue, str):
         raise InvalidQueueName(f"queue name must be a string, not {type(queue).__name__}")
@@ -104,9 +107,18 @@ class Job:
     def from_payload(cls, payload: object, queue: str) -> Job:
         """Build a job from a decoded payload.
 
+    if queue.startswith("!") or _PATTERN_CHARS.intersection(queue):
+        raise InvalidQueueName(
+            f"queue name cannot contain '*', '?' or '[' or start with '!': a worker reads "
+            f"those as a pattern, not as this queue: {queue!r}"
+        )
         Raises:
             InvalidJobError: the payload is not an object, has no string ``class``,
                 or its ``args`` is not a list (the message is short, whatever the payload).
+#: what makes a worker's ``QUEUE`` entry a glob (``!`` at the start: an exclusion)
+_PATTERN_CHARS = frozenset("*?[")
+
+
         """
         if not isinstance(payload, dict):
             raise InvalidJobError(f"payload must be a JSON object, not {type(payload).__name__}")

@@ -12,7 +12,7 @@ from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.status import RedisStatusStore
 from pyresque.backends.redis.workers import RedisStats, RedisWorkerRegistry
 from pyresque.backends.url import parse_backend_url, redact_url
-from pyresque.core.errors import BackendConnectionError, ConfigurationError
+from pyresque.core.errors import BackendConnectionError, BackendError, ConfigurationError
 
 __all__ = ["RedisBackend", "Keys"]
 
@@ -68,11 +68,49 @@ class RedisBackend(Backend):
         return cls(client, parsed.namespace or namespace, redact_url(parsed.url))
 
     def ping(self) -> None:
-        """Round trips: 1."""
+        """Round trips: 1.
+
+        Raises:
+            BackendError: a permanent problem (see :meth:`permanent_error`).
+            BackendConnectionError: the server cannot be reached (worth retrying).
+        """
         try:
             self.client.ping()
-        except self.connection_errors as exc:
-            raise BackendConnectionError(f"cannot reach Redis at {self._description}: {exc}") from exc
+        except Exception as exc:
+            permanent = self.permanent_error(exc)
+            if permanent is not None:
+                raise permanent from exc
+            if isinstance(exc, self.connection_errors):
+                raise BackendConnectionError(f"cannot reach Redis at {self._description}: {exc}") from exc
+            raise
+
+    def permanent_error(self, exc: BaseException) -> BackendError | None:
+        """A one-line :class:`~pyresque.BackendError` for a failure that retrying cannot
+        mend, else ``None``: a refused or missing password (redis-py raises
+        ``AuthenticationError``, a ``ConnectionError``, or a ``NOAUTH``/``WRONGPASS``
+        ``ResponseError``), a database the server does not have, or a server that does
+        not speak Redis. The message names the server, never the password."""
+        where = self._description
+        text = " ".join(str(exc).split())[:200]
+        if isinstance(exc, redis.exceptions.AuthenticationError) or (
+            isinstance(exc, redis.exceptions.ResponseError) and text.startswith(("NOAUTH", "WRONGPASS"))
+        ):
+            return BackendError(
+                f"Redis at {where} refused the connection: authentication failed ({text}); "
+                "give the password in the URL: redis://:PASSWORD@host:port/db"
+            )
+        if isinstance(exc, redis.exceptions.ResponseError | redis.exceptions.ConnectionError) and (
+            "DB index is out of range" in text or "invalid DB index" in text or text == "Invalid Database"
+        ):
+            return BackendError(
+                f"Redis at {where} has no such database ({text}); "
+                "the server's 'databases' setting says how many it has (default 16: 0-15)"
+            )
+        if isinstance(exc, redis.exceptions.InvalidResponse):
+            return BackendError(
+                f"the server at {where} does not speak the Redis protocol ({text}); is it the right port?"
+            )
+        return None
 
     def close(self) -> None:
         """Close the client's connections."""

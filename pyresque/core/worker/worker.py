@@ -222,9 +222,11 @@ class Worker:
 
         A step may be repeated after its reply was lost (it may have run): every step
         passed here must be safe to repeat (see ``worker_scripts``); ``step_repeated``
-        says afterwards whether it was."""
+        says afterwards whether it was. What the backend's ``permanent_error`` names (a
+        refused password, no such database, not Redis) is raised at once, never retried."""
         delay = 0.1
         failing = False
+        explain = getattr(self.app.backend, "permanent_error", None)
         while True:
             try:
                 result = step()
@@ -232,7 +234,13 @@ class Worker:
                 if failing:
                     log.warning("backend %s reachable again", self.app.backend.describe())
                 return result
-            except self.app.backend.connection_errors as exc:
+            except Exception as exc:
+                cause = exc.__cause__  # the app wraps the driver's error: ask about both
+                permanent = (explain(exc) or (cause and explain(cause))) if callable(explain) else None
+                if permanent:
+                    raise permanent from exc
+                if not isinstance(exc, self.app.backend.connection_errors):
+                    raise
                 if not failing:
                     log.error(
                         "backend %s unreachable (%s); retrying with backoff", self.app.backend.describe(), exc

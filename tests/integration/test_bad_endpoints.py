@@ -1,0 +1,180 @@
+"""A bad endpoint is one plain line and exit status 1, never a traceback; a refused
+password is permanent, not retried (issue 11, item 6).
+
+Real servers started here: a redis-server with ``requirepass``, the session's server
+(for a database it lacks), and a TCP listener that answers like an HTTP server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.redis_server import RedisServer, in_ci
+
+pytestmark = pytest.mark.redis
+
+PASSWORD = "s3cret-pw"
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+#: far below "forever", far above any honest start-up under load
+FAST = 30.0
+
+
+@pytest.fixture(scope="module")
+def auth_server() -> Iterator[RedisServer]:
+    try:
+        server = RedisServer(requirepass=PASSWORD)
+        server.start()
+    except (FileNotFoundError, RuntimeError) as exc:
+        if in_ci():
+            pytest.fail(f"CI needs a redis-server: {exc}")
+        pytest.skip(f"no redis-server: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def http_port() -> Iterator[int]:
+    """A listener that answers every connection with an HTML page, as a web server would."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(4096)
+                    conn.sendall(b"<html><body>400 Bad Request</body></html>\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def _run(*args: str, timeout: float = 120.0) -> tuple[int, str, float]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_BACKEND", "REDIS_URL", "QUEUE", "APP_INCLUDE")
+    }
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", "from pyresque.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    return proc.returncode, proc.stderr, time.monotonic() - started
+
+
+def _one_line(stderr: str) -> str:
+    """The single non-log line on stderr (log lines carry a timestamp), no traceback."""
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip() and not LOG_LINE.match(line)]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("Error: "), stderr
+    return lines[0]
+
+
+def _worker(url: str) -> tuple[int, str, float]:
+    return _run("worker", "-q", "q", "--burst", "--mode", "inprocess", "--redis", url, timeout=FAST + 30)
+
+
+@pytest.mark.parametrize("credentials", [":wrong@", ""], ids=["wrong-password", "no-password"])
+def test_worker_stops_at_once_on_a_refused_password(auth_server: RedisServer, credentials: str) -> None:
+    """A wrong or missing password: one line, exit 1, quickly (not retried forever)."""
+    try:
+        code, stderr, took = _worker(f"redis://{credentials}127.0.0.1:{auth_server.port}/0")
+    except subprocess.TimeoutExpired:
+        pytest.fail("the worker kept retrying a refused password")
+    assert code == 1, stderr
+    line = _one_line(stderr)
+    assert "authentication failed" in line
+    assert "wrong" not in line  # the password is never shown
+    assert "unreachable" not in stderr
+    assert took < FAST
+
+
+def test_worker_with_the_right_password_works(auth_server: RedisServer) -> None:
+    code, stderr, _ = _worker(f"redis://:{PASSWORD}@127.0.0.1:{auth_server.port}/0")
+    assert code == 0, stderr
+
+
+def test_worker_count_refuses_a_wrong_password_before_forking(auth_server: RedisServer) -> None:
+    try:
+        code, stderr, _ = _run(
+            "worker", "-q", "q", "--burst", "-c", "2", "--redis",
+            f"redis://:wrong@127.0.0.1:{auth_server.port}/0", timeout=FAST + 30,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail("the supervisor kept retrying a refused password")
+    assert code == 1, stderr
+    assert "authentication failed" in _one_line(stderr)
+
+
+def test_worker_on_a_database_the_server_lacks(redis_server: RedisServer, redis_url: str) -> None:
+    code, stderr, _ = _worker(f"redis://127.0.0.1:{redis_server.port}/99")
+    assert code == 1, stderr
+    assert "no such database" in _one_line(stderr)
+
+
+def test_worker_on_a_server_that_is_not_redis(http_port: int) -> None:
+    try:
+        code, stderr, _ = _worker(f"redis://127.0.0.1:{http_port}/0")
+    except subprocess.TimeoutExpired:
+        pytest.fail("the worker kept retrying a server that is not Redis")
+    assert code == 1, stderr
+    assert "does not speak the Redis protocol" in _one_line(stderr)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis://localhost:notaport/0", "port 'notaport' is not a number"),
+        ("redis://localhost:99999/0", "port '99999' is not a number"),
+        ("redis://localhost:6379/abc", "database 'abc' is not a number"),
+    ],
+)
+def test_worker_on_an_unreadable_url(url: str, message: str) -> None:
+    code, stderr, _ = _worker(url)
+    assert code == 1, stderr
+    assert message in _one_line(stderr)
+
+
+def test_operator_commands_say_the_same(
+    auth_server: RedisServer, redis_server: RedisServer, http_port: int
+) -> None:
+    """`pyresque queues` on each bad endpoint: one line, exit 1."""
+    cases = {
+        f"redis://:wrong@127.0.0.1:{auth_server.port}/0": "authentication failed",
+        f"redis://127.0.0.1:{auth_server.port}/0": "authentication failed",
+        f"redis://127.0.0.1:{redis_server.port}/99": "no such database",
+        f"redis://127.0.0.1:{http_port}/0": "does not speak the Redis protocol",
+        "redis://localhost:notaport/0": "is not a number",
+        "redis://localhost:6379/abc": "is not a number",
+    }
+    for url, message in cases.items():
+        code, stderr, _ = _run("queues", "--redis", url)
+        assert code == 1, (url, stderr)
+        assert message in _one_line(stderr), url
