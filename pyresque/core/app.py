@@ -26,7 +26,7 @@ from pyresque.core.idempotency import (
     validate_retries,
     validate_ttl,
 )
-from pyresque.core.job import Job, validate_queue_name
+from pyresque.core.job import Job, PayloadForm, check_ruby_form, validate_payload_form, validate_queue_name
 from pyresque.core.registry import JobRegistry
 from pyresque.core.tracking import TrackedJob
 from pyresque.hooks.manager import HookManager
@@ -94,6 +94,9 @@ class Resque:
             It replaces ``backend.failures`` (of a shared backend object too).
         idempotency_ttl: seconds an ``idempotency_key`` (or caller-chosen ``job_id``)
             stays taken after its enqueue: a repeat within it is a no-op. 24 h by default.
+        payload_form: what enqueues write by default: ``"full"`` (class, args, id,
+            queue_time) or ``"ruby"`` (Ruby's exact ``{"class","args"}``, no id: see
+            :meth:`enqueue`).
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class Resque:
         blocked_plugins: Iterable[str] = (),
         failure_backend: FailureBackendSpec | None = None,
         idempotency_ttl: int = DEFAULT_IDEMPOTENCY_TTL,
+        payload_form: PayloadForm = "full",
     ) -> None:
         self.backend = create_backend(backend, namespace)
         if failure_backend is not None:
@@ -118,6 +122,7 @@ class Resque:
         self.hooks = HookManager(plugins, load_entry_points=load_entry_points, blocked=blocked_plugins)
         self._valid_queues: set[str] = set()
         self.idempotency_ttl = validate_ttl(idempotency_ttl)
+        self.payload_form: PayloadForm = validate_payload_form(payload_form)
 
     # registration ------------------------------------------------------------------
     @overload
@@ -141,12 +146,25 @@ class Resque:
             self._valid_queues.add(validate_queue_name(queue))
         return queue
 
-    def build_job(self, queue: str, job: Any, args: Sequence[Any], *, job_id: str | None = None) -> Job:
-        """The :class:`Job` that ``enqueue`` would write, without writing it.
+    def build_job(
+        self,
+        queue: str,
+        job: Any,
+        args: Sequence[Any],
+        *,
+        job_id: str | None = None,
+        payload_form: PayloadForm | None = None,
+    ) -> Job:
+        """The :class:`Job` that ``enqueue`` would write, without writing it
+        (``payload_form``: the app's by default; the Ruby form has no id).
 
         Raises:
             ConfigurationError: ``job_id`` is not a usable id (see :meth:`enqueue`).
         """
+        if (self.payload_form if payload_form is None else payload_form) == "ruby":
+            if job_id is not None:
+                check_ruby_form(False, job_id, None, 0)
+            return Job(self._queue(queue), self.registry.name_for(job), tuple(args))
         built = Job.new(self._queue(queue), self.registry.name_for(job), tuple(args))
         if job_id is None:
             return built
@@ -165,6 +183,7 @@ class Resque:
         job_id: str | None = None,
         idempotency_key: str | None = None,
         retries: int = 0,
+        payload_form: PayloadForm | None = None,
     ) -> str:
         """Put a job on ``queue`` and return its id (32 hex characters unless chosen).
 
@@ -187,19 +206,29 @@ class Resque:
             idempotency_key: 1 to 200 characters, no whitespace or control characters.
             retries: how many times to retry after a connection error; needs
                 ``idempotency_key`` or ``job_id``.
+            payload_form: ``"ruby"`` writes Ruby Resque's exact ``{"class","args"}``
+                (what Ruby's ``Resque.dequeue(Klass, *args)`` removes); such a job has
+                no id, so the call returns ``""`` and cannot track its status, take a
+                ``job_id``, an ``idempotency_key`` or ``retries``. ``"full"`` (class,
+                args, id, queue_time); the app's ``payload_form`` by default.
 
         Raises:
-            ConfigurationError: ``job_id``, ``idempotency_key`` or ``retries`` unusable
-                (nothing is written).
+            ConfigurationError: ``job_id``, ``idempotency_key`` or ``retries`` unusable,
+                or one of them (or ``track_status``) with the Ruby form (nothing is
+                written).
             InvalidQueueName: the queue name is empty or unusable.
             JobNotRegistered: ``job`` is a callable no registry or allow-list names.
             EncodeError: an argument cannot be serialized (nothing is written).
             DontEnqueue: a ``before_enqueue`` hook vetoed the job (nothing is written).
             BackendConnectionError: the backend cannot be reached (after ``retries``).
         """
+        if payload_form is not None or self.payload_form != "full":
+            payload_form = self.payload_form if payload_form is None else validate_payload_form(payload_form)
+            if payload_form == "ruby":
+                check_ruby_form(track_status, job_id, idempotency_key, retries)
         if job_id is not None or idempotency_key is not None or retries:
             return self._enqueue_once(queue, job, args, track_status, job_id, idempotency_key, retries)
-        built = self.build_job(queue, job, args)
+        built = self.build_job(queue, job, args, payload_form=payload_form)
         hooks = self.hooks
         if hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
             hooks.before_enqueue(self, built)
@@ -211,8 +240,7 @@ class Resque:
             raise self._connection_error(exc) from exc
         if hooks.needs("pyresque_after_enqueue", self, built, "after_enqueue"):
             hooks.after_enqueue(self, built)
-        assert built.id is not None
-        return built.id
+        return built.id or ""  # "": a Ruby-form job has no id
 
     def _enqueue_once(
         self,
@@ -226,7 +254,8 @@ class Resque:
     ) -> str:
         """The guarded enqueue: one ENQUEUE_ONCE per attempt, the same bytes each time."""
         token = call_token()
-        built = self.build_job(queue, job, args, job_id=job_id)
+        # the full form: enqueue refused a job id, a key and retries with the Ruby form
+        built = self.build_job(queue, job, args, job_id=job_id, payload_form="full")
         guard = make_guard(built, job_id, idempotency_key, token, self.idempotency_ttl)
         validate_retries(retries, guard is not None)
         assert guard is not None
@@ -259,14 +288,18 @@ class Resque:
         or a ``before_enqueue`` hook vetoes any job, nothing at all is written.
         Requests with ``job_id``/``idempotency_key`` are guarded as in :meth:`enqueue`.
         ``retries`` needs every request guarded: only then is resending the batch safe.
+        Jobs are written in the app's ``payload_form`` (``""`` is the id of a Ruby-form job).
 
         Raises:
-            ConfigurationError: an unusable ``job_id``/``idempotency_key``/``retries``.
+            ConfigurationError: an unusable ``job_id``/``idempotency_key``/``retries``, or
+                one of them (or ``track_status``) with the app's Ruby form.
         """
         token = call_token()
         planned = []
         for request in requests:
             req = request if isinstance(request, EnqueueRequest) else EnqueueRequest(*request)
+            if self.payload_form == "ruby":
+                check_ruby_form(req.track_status, req.job_id, req.idempotency_key, retries)
             built = self.build_job(req.queue, req.job, req.args, job_id=req.job_id)
             guard = make_guard(built, req.job_id, req.idempotency_key, token, self.idempotency_ttl)
             planned.append((req, built, guard))

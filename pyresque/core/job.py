@@ -13,12 +13,66 @@ import os
 import reprlib
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from pyresque.core.errors import InvalidJobError, InvalidQueueName
+from pyresque.core.errors import ConfigurationError, InvalidJobError, InvalidQueueName
 from pyresque.core.types import Payload
 
-__all__ = ["Job", "new_job_id", "queue_time", "validate_queue_name"]
+__all__ = [
+    "PAYLOAD_FORMS",
+    "Job",
+    "PayloadForm",
+    "check_ruby_form",
+    "new_job_id",
+    "queue_time",
+    "validate_payload_form",
+    "validate_queue_name",
+]
+
+#: What an enqueue writes: ``"full"`` is ``{"class","args","id","queue_time"}`` (the
+#: default: an id for statuses, idempotency and ``dequeue(id=...)``); ``"ruby"`` is Ruby
+#: Resque's exact ``{"class","args"}``, the bytes Ruby's ``Resque.dequeue(Klass, *args)``
+#: and resque-scheduler's ``remove_delayed`` look for.
+PayloadForm = Literal["full", "ruby"]
+PAYLOAD_FORMS: tuple[PayloadForm, ...] = ("full", "ruby")
+
+
+def validate_payload_form(form: object) -> PayloadForm:
+    """Return ``form`` if it is a :data:`PayloadForm`.
+
+    Raises:
+        ConfigurationError: it is not ``"full"`` or ``"ruby"``.
+    """
+    for known in PAYLOAD_FORMS:
+        if form == known and isinstance(form, str):
+            return known
+    raise ConfigurationError(f"payload_form must be 'full' or 'ruby', not {form!r}")
+
+
+def check_ruby_form(
+    track_status: bool, job_id: str | None, idempotency_key: str | None, retries: int
+) -> None:
+    """Refuse what needs a job id, which a Ruby-form payload does not carry.
+
+    Raises:
+        ConfigurationError: status tracking, a ``job_id``, an ``idempotency_key`` or
+            ``retries`` was asked for with the Ruby form (nothing is written).
+    """
+    asked = [
+        name
+        for name, given in (
+            ("track_status", track_status),
+            ("job_id", job_id is not None),
+            ("idempotency_key", idempotency_key is not None),
+            ("retries", bool(retries)),
+        )
+        if given
+    ]
+    if asked:
+        raise ConfigurationError(
+            f"the 'ruby' payload form carries no job id, so {', '.join(asked)} cannot be used with it "
+            "(use payload_form='full')"
+        )
 
 
 def new_job_id() -> str:
@@ -53,7 +107,16 @@ def validate_queue_name(queue: object) -> str:
         raise InvalidQueueName(f"queue name must be non-empty and unpadded: {queue!r}")
     if "," in queue or any(ord(c) < 32 for c in queue) or queue == "*":
         raise InvalidQueueName(f"queue name cannot contain ',', control characters or be '*': {queue!r}")
+    if queue.startswith("!") or _PATTERN_CHARS.intersection(queue):
+        raise InvalidQueueName(
+            f"queue name cannot contain '*', '?' or '[' or start with '!': a worker reads "
+            f"those as a pattern, not as this queue: {queue!r}"
+        )
     return queue
+
+
+#: what makes a worker's ``QUEUE`` entry a glob (``!`` at the start: an exclusion)
+_PATTERN_CHARS = frozenset("*?[")
 
 
 def _brief(value: object) -> str:
@@ -107,18 +170,9 @@ class Job:
     def from_payload(cls, payload: object, queue: str) -> Job:
         """Build a job from a decoded payload.
 
-    if queue.startswith("!") or _PATTERN_CHARS.intersection(queue):
-        raise InvalidQueueName(
-            f"queue name cannot contain '*', '?' or '[' or start with '!': a worker reads "
-            f"those as a pattern, not as this queue: {queue!r}"
-        )
         Raises:
             InvalidJobError: the payload is not an object, has no string ``class``,
                 or its ``args`` is not a list (the message is short, whatever the payload).
-#: what makes a worker's ``QUEUE`` entry a glob (``!`` at the start: an exclusion)
-_PATTERN_CHARS = frozenset("*?[")
-
-
         """
         if not isinstance(payload, dict):
             raise InvalidJobError(f"payload must be a JSON object, not {type(payload).__name__}")

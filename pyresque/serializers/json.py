@@ -23,6 +23,7 @@ __all__ = [
     "dumps_text",
     "loads_strict",
     "nesting_depth",
+    "ruby_floats",
     "text_nests_deeper",
     "utf8_safe",
 ]
@@ -94,9 +95,43 @@ def _decoder_for(text: bytes) -> Any:
     return _strict_decode
 
 
+# Ruby's Float#to_s, where Python's repr differs (numeric.c, flo_to_s): an exponent form
+# always has a fraction (1.0e+20, not 1e+20), and a float with no fraction digits past
+# 15 integer digits is written in exponent form (1.0e+15, not 1000000000000000.0); the
+# thresholds are otherwise the same (exponent below 1e-4 and from 1e16, "e%+03d").
+# Strings are matched first, so that their text is left alone.
+_PY_ONLY_FLOAT = re.compile(
+    r'"[^"\\]*(?:\\.[^"\\]*)*"'  # a string: kept as it is
+    r"|(?<![\d.])(-?\d)(e[-+]\d+)"  # 1e+20
+    r"|(?<![\d.])(-?\d)(\d{15})\.0(?!\d)"  # 1000000000000000.0
+)
+# the literal ".0" first: the engine then scans for it in C, checks the digits behind after
+_INTEGRAL_FLOAT_END = re.compile(r"\.0(?!\d)(?<=\d{16}\.0)")
+
+
+def _ruby_float(match: re.Match[str]) -> str:
+    lead, exponent, first, rest = match.groups()
+    if lead is not None:
+        return f"{lead}.0{exponent}"
+    if first is not None:
+        return f"{first}.{rest.rstrip('0') or '0'}e+15"
+    return match[0]
+
+
+def ruby_floats(text: str) -> str:
+    """``text`` (JSON written by Python) with every float as Ruby's ``Float#to_s``
+    writes it: ``1e+20`` -> ``1.0e+20``, ``1e-05`` -> ``1.0e-05``,
+    ``1000000000000000.0`` -> ``1.0e+15``; strings and other numbers unchanged."""
+    # only a text holding such a float pays for the pass: its repr has an exponent, or
+    # ends in ".0" (the cheap tests are substring searches, done in C)
+    if "e+" in text or "e-" in text or (".0" in text and _INTEGRAL_FLOAT_END.search(text) is not None):
+        return _PY_ONLY_FLOAT.sub(_ruby_float, text)
+    return text
+
+
 def _encode(obj: Any) -> str:
     try:
-        return _encoder.encode(obj)
+        return ruby_floats(_encoder.encode(obj))
     except (TypeError, ValueError, RecursionError) as exc:
         raise EncodeError(f"cannot encode as JSON: {exc}") from exc
 
