@@ -19,6 +19,7 @@ from typing import Any
 
 from pyresque.backends.delayed import DelayedStore
 from pyresque.backends.workers import WorkerRegistry
+from pyresque.core.errors import BackendError
 from pyresque.core.failure import FailureRecord
 from pyresque.core.status import JobStatus, StatusInfo
 
@@ -272,3 +273,8 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the backend points, safe to log (no password)."""
+
+    def permanent_error(self, exc: BaseException) -> BackendError | None:
+        """A one-line error for a failure that retrying cannot mend (a refused password,
+        no such database, a server of another kind), else ``None`` (retry it)."""
+        return None

@@ -15,7 +15,7 @@ from pyresque.backends import Backend, FailureStore, PushItem, create_backend
 from pyresque.backends.failure import FailureBackendSpec, make_failure_store
 from pyresque.core import delayed
 from pyresque.core.dequeue import JobMatch, dequeue_matching, stored_args
-from pyresque.core.errors import BackendConnectionError, InvalidJobError
+from pyresque.core.errors import BackendConnectionError, BackendError, InvalidJobError
 from pyresque.core.idempotency import (
     DEFAULT_IDEMPOTENCY_TTL,
     call_token,
@@ -433,7 +433,8 @@ class Resque:
     # lifecycle ---------------------------------------------------------------------
     @contextmanager
     def connection_guard(self) -> Iterator[None]:
-        """Turn the backend's connection errors into :class:`BackendConnectionError`."""
+        """Turn the backend's connection errors into :class:`BackendConnectionError`, or
+        into the backend's plain :class:`BackendError` for one that retrying cannot mend."""
         try:
             yield
         except BackendConnectionError:
@@ -441,9 +442,12 @@ class Resque:
         except self.backend.connection_errors as exc:
             raise self._connection_error(exc) from exc
 
-    def _connection_error(self, exc: BaseException) -> BackendConnectionError:
+    def _connection_error(self, exc: BaseException) -> BackendError:
         if isinstance(exc, BackendConnectionError):
             return exc
+        permanent = self.backend.permanent_error(exc)  # a refused password is not "unreachable"
+        if permanent is not None:
+            return permanent
         return BackendConnectionError(f"cannot reach the backend at {self.backend.describe()}: {exc}")
 
     def close(self) -> None:

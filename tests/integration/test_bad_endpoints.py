@@ -178,3 +178,18 @@ def test_operator_commands_say_the_same(
         code, stderr, _ = _run("queues", "--redis", url)
         assert code == 1, (url, stderr)
         assert message in _one_line(stderr), url
+
+
+def test_library_enqueue_names_a_refused_password(auth_server: RedisServer) -> None:
+    """The library says what is wrong too: not "cannot reach the backend", which reads
+    as a network fault to retry, but the refused password (never the password itself)."""
+    from pyresque import BackendConnectionError, BackendError, Resque
+
+    app = Resque(f"redis://:wrong-secret@127.0.0.1:{auth_server.port}/0")
+    try:
+        with pytest.raises(BackendError) as caught:
+            app.enqueue("q", "Job")
+        assert not isinstance(caught.value, BackendConnectionError)
+        assert "password" in str(caught.value).lower() and "wrong-secret" not in str(caught.value)
+    finally:
+        app.close()
