@@ -64,6 +64,11 @@ class RetryPolicy:
             _check_seconds(name, value)
         if self.factor < 1:
             raise ConfigurationError(f"retry factor must be >= 1, not {self.factor!r}")
+        if self.backoff and self.exponential:
+            raise ConfigurationError(
+                "a backoff schedule (backoff_strategy) and exponential backoff "
+                "(retry_exponential_backoff) are alternatives: set one of them"
+            )
         if self.max_delay is not None:
             _check_seconds("max_delay", self.max_delay)
         low, high = self.jitter
