@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+if TYPE_CHECKING:
+    from pyresque import Resque
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,3 +77,13 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
 def trace_lines(path: Path) -> list[str]:
     """Lines jobs appended to the trace file."""
     return path.read_text().splitlines() if path.exists() else []
+
+
+def client_of(app: Resque) -> redis.Redis:
+    """The app's redis-py client (the Redis backend's)."""
+    return app.backend.client  # type: ignore[attr-defined,no-any-return]
+
+
+def failures(app: Resque) -> list[dict[str, Any]]:
+    """Every record of the app's ``failed`` list, decoded."""
+    return [json.loads(raw) for raw in client_of(app).lrange("resque:failed", 0, -1)]

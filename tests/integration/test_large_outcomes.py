@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -14,14 +13,6 @@ from tests.worker_proc import start_worker, stop
 pytestmark = pytest.mark.redis
 
 SIZE = 5_000_000
-
-
-@pytest.fixture
-def app(redis_url: str) -> Any:
-    """An app on the test redis-server (emptied)."""
-    resque = Resque(redis_url)
-    yield resque
-    resque.close()
 
 
 @pytest.mark.parametrize("mode", ["fork", "fork-every"])

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from pyresque import Resque
-from tests.worker_proc import ROOT, start_worker, stop, trace_lines
+from tests.worker_proc import ROOT, client_of, start_worker, stop, trace_lines
 
 pytestmark = pytest.mark.redis
 
@@ -65,18 +64,6 @@ def strict_json(raw: bytes) -> Any:
 def kept_raw(payload: dict[str, Any]) -> bytes:
     assert payload["class"] is None, payload
     return payload["raw"].encode("utf-8") if "raw" in payload else bytes.fromhex(payload["raw_hex"])
-
-
-@pytest.fixture
-def app(redis_url: str) -> Any:
-    """An app on the test redis-server (emptied)."""
-    resque = Resque(redis_url)
-    yield resque
-    resque.close()
-
-
-def client_of(app: Resque) -> redis.Redis:
-    return app.backend.client  # type: ignore[attr-defined,no-any-return]
 
 
 def failed_entries(app: Resque) -> list[bytes]:

@@ -16,30 +16,16 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 
 from pyresque import Resque
-from tests.worker_proc import start_worker, stop, trace_lines, wait_for
+from tests.worker_proc import client_of, start_worker, stop, trace_lines, wait_for
 
 pytestmark = [
     pytest.mark.redis,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)"),
 ]
-
-
-@pytest.fixture
-def app(redis_url: str) -> Any:
-    """An app on the test redis-server (emptied)."""
-    resque = Resque(redis_url)
-    yield resque
-    resque.close()
-
-
-def client_of(app: Resque) -> redis.Redis:
-    return app.backend.client  # type: ignore[attr-defined,no-any-return]
 
 
 def children_of(pid: int) -> list[int]:

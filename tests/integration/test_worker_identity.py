@@ -14,32 +14,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 
 from pyresque import Resque
 from pyresque.core.worker.watchdog import EXIT_STUCK
-from tests.worker_proc import ROOT, start_worker, stop, trace_lines, wait_for
+from tests.worker_proc import ROOT, client_of, failures, start_worker, stop, trace_lines, wait_for
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def app(redis_url: str) -> Any:
-    """An app on the test redis-server (emptied)."""
-    resque = Resque(redis_url)
-    yield resque
-    resque.close()
-
-
-def client_of(app: Resque) -> redis.Redis:
-    return app.backend.client  # type: ignore[attr-defined,no-any-return]
-
-
-def failures(app: Resque) -> list[dict[str, Any]]:
-    return [json.loads(raw) for raw in client_of(app).lrange("resque:failed", 0, -1)]
 
 
 def worker_keys(app: Resque) -> list[bytes]:

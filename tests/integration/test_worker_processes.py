@@ -9,28 +9,14 @@ import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from pyresque import Resque
-from tests.worker_proc import start_worker, stop, trace_lines, wait_for
+from tests.worker_proc import failures, start_worker, stop, trace_lines, wait_for
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def app(redis_url: str) -> Any:
-    """An app on the test redis-server (emptied)."""
-    resque = Resque(redis_url)
-    yield resque
-    resque.close()
-
-
-def failures(app: Resque) -> list[dict[str, Any]]:
-    client: redis.Redis = app.backend.client  # type: ignore[attr-defined]
-    return [json.loads(raw) for raw in client.lrange("resque:failed", 0, -1)]
 
 
 def title_of(pid: int) -> str:

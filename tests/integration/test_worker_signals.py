@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import redis
 
 from pyresque import Resque
-from tests.worker_proc import start_worker, stop, trace_lines, wait_for
+from tests.worker_proc import client_of, failures, start_worker, stop, trace_lines, wait_for
 
 pytestmark = pytest.mark.redis
 
 MODES = ["fork", "fork-every", "inprocess"]
-
-
-@pytest.fixture
-def app(redis_url: str) -> Any:
-    """An app on the test redis-server (emptied)."""
-    resque = Resque(redis_url)
-    yield resque
-    resque.close()
-
-
-def client_of(app: Resque) -> redis.Redis:
-    return app.backend.client  # type: ignore[attr-defined,no-any-return]
-
-
-def failures(app: Resque) -> list[dict[str, Any]]:
-    return [json.loads(raw) for raw in client_of(app).lrange("resque:failed", 0, -1)]
 
 
 def worker_id(pid: int, queues: str = "q") -> str:
