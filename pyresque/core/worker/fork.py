@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from pyresque.core.errors import DirtyExit, JobTimeoutError
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
-from pyresque.core.reservation import Held, Reservation
+from pyresque.core.reservation import Reservation
 from pyresque.core.worker.child import ChildProc, send_job, spawn
 from pyresque.core.worker.loop import LoopBase, Pending
 from pyresque.core.worker.perform import (
@@ -80,31 +80,10 @@ class ForkExecutor(LoopBase):
         w.kill_callback = self._kill_child
         pending: Pending | None = None  # a child's success, written with the next reserve
         while True:
-            if w.paused and not w.shutdown:
-                self.finish(pending)
-                pending = None
-                self.discard_spare()
-                self.pause()
-                continue
-            if w.shutdown or self.limit_reached():
-                self.finish(pending)
-                return
-            if self.paused_by_key():
-                self.finish(pending)
-                pending = None
-                self.discard_spare()
-                self.wait_paused_by_key()
-                continue
-            step = self.reserve(pending)
+            res = self.next_job(pending)
             pending = None
-            res = step.taken
             if res is None:
-                if not self.idle():
-                    return
-                continue
-            if isinstance(res, Held):
-                w.with_backend(lambda res=res: w.handle_held(res))
-                continue
+                return
             started = time.monotonic()
             loaded = self.load(res)
             if isinstance(loaded, Outcome):
@@ -130,6 +109,10 @@ class ForkExecutor(LoopBase):
             else:
                 record = FailureRecord.from_dict(json.loads(text)) if text != "-" else None
                 self.fail(record, job_id, token)
+
+    def before_pause(self) -> None:
+        """No spare child waits through a pause."""
+        self.discard_spare()
 
     def _kill_child(self) -> None:
         w = self.worker

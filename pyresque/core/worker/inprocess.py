@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pyresque.core.errors import ShutdownRequested
 from pyresque.core.job import Job
-from pyresque.core.reservation import Held, Reservation
+from pyresque.core.reservation import Reservation
 from pyresque.core.worker.loop import LoopBase, Pending
 from pyresque.core.worker.perform import Outcome, failure_outcome, job_timeout, perform_job
 from pyresque.core.worker.proctitle import set_title
@@ -38,30 +38,10 @@ class InProcessExecutor(LoopBase):
         w.kill_callback = self._interrupt
         pending: Pending | None = None
         while True:
-            if w.paused and not w.shutdown:
-                self.finish(pending)
-                pending = None
-                self.pause()
-                continue
-            take = not w.shutdown and not self.limit_reached()
-            if not take:
-                self.finish(pending)
-                return
-            if self.paused_by_key():
-                self.finish(pending)
-                pending = None
-                self.wait_paused_by_key()
-                continue
-            step = self.reserve(pending)
+            res = self.next_job(pending)
             pending = None
-            res = step.taken
             if res is None:
-                if not self.idle():
-                    return
-                continue
-            if isinstance(res, Held):
-                w.with_backend(lambda res=res: w.handle_held(res))
-                continue
+                return
             job, outcome, _ = self.run_one(res)
             w.kill_job = False
             if outcome.ok:

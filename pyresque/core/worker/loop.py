@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pyresque.core import timefmt
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
-from pyresque.core.reservation import NOT_HELD, Reservation, Step, new_token
+from pyresque.core.reservation import NOT_HELD, Held, Reservation, Step, new_token
 from pyresque.core.worker.perform import Outcome, bad_payload_record, decode_job, is_bad_payload
 from pyresque.core.worker.proctitle import set_title
 from pyresque.core.worker.pruning import prune_dead_workers
@@ -79,6 +79,41 @@ class LoopBase:
             self.worker.drain_wakeup()
         else:
             time.sleep(1.0)
+
+    def next_job(self, pending: Pending | None) -> Reservation | None:
+        """Write ``pending`` (a success) and take the next job, pausing, idling and
+        recovering a held record on the way; ``None`` when the worker should stop.
+        The loop both executors share."""
+        w = self.worker
+        while True:
+            if w.paused and not w.shutdown:
+                self.finish(pending)
+                pending = None
+                self.before_pause()
+                self.pause()
+                continue
+            if w.shutdown or self.limit_reached():
+                self.finish(pending)
+                return None
+            if self.paused_by_key():
+                self.finish(pending)
+                pending = None
+                self.before_pause()
+                self.wait_paused_by_key()
+                continue
+            res = self.reserve(pending).taken
+            pending = None
+            if res is None:
+                if not self.idle():
+                    return None
+                continue
+            if isinstance(res, Held):
+                w.with_backend(lambda res=res: w.handle_held(res))
+                continue
+            return res
+
+    def before_pause(self) -> None:
+        """Called before a pause (USR2 or ``pause-all-workers``): nothing by default."""
 
     def reserve(self, pending: Pending | None, *, take: bool = True) -> Step:
         """Write ``pending`` (a success) and reserve the next job, in one step; retried
