@@ -13,20 +13,12 @@ from typing import Any, TypeVar, overload
 
 from pyresque.backends import Backend, FailureStore, PushItem, create_backend
 from pyresque.backends.failure import FailureBackendSpec, make_failure_store
-from pyresque.core import delayed
+from pyresque.core import delayed, enqueueing
 from pyresque.core.dequeue import JobMatch, dequeue_matching, stored_args
+from pyresque.core.enqueueing import EnqueueRequest
 from pyresque.core.errors import BackendConnectionError, BackendError, InvalidJobError
-from pyresque.core.idempotency import (
-    DEFAULT_IDEMPOTENCY_TTL,
-    call_token,
-    make_guard,
-    parse_marker,
-    retry_on,
-    validate_job_id,
-    validate_retries,
-    validate_ttl,
-)
-from pyresque.core.job import Job, PayloadForm, check_ruby_form, validate_payload_form, validate_queue_name
+from pyresque.core.idempotency import DEFAULT_IDEMPOTENCY_TTL, retry_on, validate_ttl
+from pyresque.core.job import Job, PayloadForm, validate_payload_form
 from pyresque.core.registry import JobRegistry
 from pyresque.core.tracking import TrackedJob
 from pyresque.hooks.manager import HookManager
@@ -35,19 +27,6 @@ from pyresque.serializers import Serializer, get_serializer, load_any
 __all__ = ["EnqueueRequest", "Info", "Resque"]
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EnqueueRequest:
-    """One job for :meth:`Resque.enqueue_many` (``job_id`` and ``idempotency_key``
-    as in :meth:`Resque.enqueue`)."""
-
-    queue: str
-    job: Any
-    args: Sequence[Any] = ()
-    track_status: bool = False
-    job_id: str | None = None
-    idempotency_key: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,7 +99,6 @@ class Resque:
         self.serializer = get_serializer(serializer)
         self.registry = registry if registry is not None else JobRegistry(allow_modules)
         self.hooks = HookManager(plugins, load_entry_points=load_entry_points, blocked=blocked_plugins)
-        self._valid_queues: set[str] = set()
         self.idempotency_ttl = validate_ttl(idempotency_ttl)
         self.payload_form: PayloadForm = validate_payload_form(payload_form)
 
@@ -140,12 +118,7 @@ class Resque:
         """This app's plugins: ``app.plugins.register(plugin)``."""
         return self.hooks
 
-    # enqueue -----------------------------------------------------------------------
-    def _queue(self, queue: str) -> str:
-        if queue not in self._valid_queues:
-            self._valid_queues.add(validate_queue_name(queue))
-        return queue
-
+    # enqueue: the pure part (validation, the payload, the guard) is core/enqueueing.py
     def build_job(
         self,
         queue: str,
@@ -161,14 +134,7 @@ class Resque:
         Raises:
             ConfigurationError: ``job_id`` is not a usable id (see :meth:`enqueue`).
         """
-        if (self.payload_form if payload_form is None else payload_form) == "ruby":
-            if job_id is not None:
-                check_ruby_form(False, job_id, None, 0)
-            return Job(self._queue(queue), self.registry.name_for(job), tuple(args))
-        built = Job.new(self._queue(queue), self.registry.name_for(job), tuple(args))
-        if job_id is None:
-            return built
-        return dataclasses.replace(built, id=validate_job_id(job_id))
+        return enqueueing.build_job(self, queue, job, args, job_id=job_id, payload_form=payload_form)
 
     def encode(self, job: Job) -> bytes:
         """The job's payload as bytes in this app's serializer."""
@@ -222,62 +188,44 @@ class Resque:
             DontEnqueue: a ``before_enqueue`` hook vetoed the job (nothing is written).
             BackendConnectionError: the backend cannot be reached (after ``retries``).
         """
-        if payload_form is not None or self.payload_form != "full":
-            payload_form = self.payload_form if payload_form is None else validate_payload_form(payload_form)
-            if payload_form == "ruby":
-                check_ruby_form(track_status, job_id, idempotency_key, retries)
-        if job_id is not None or idempotency_key is not None or retries:
-            return self._enqueue_once(queue, job, args, track_status, job_id, idempotency_key, retries)
-        built = self.build_job(queue, job, args, payload_form=payload_form)
+        plan = enqueueing.plan_enqueue(
+            self,
+            queue,
+            job,
+            args,
+            track_status=track_status,
+            job_id=job_id,
+            idempotency_key=idempotency_key,
+            retries=retries,
+            payload_form=payload_form,
+        )
+        built = plan.job
         hooks = self.hooks
         if hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
             hooks.before_enqueue(self, built)
         data = self.encode(built)
-        backend = self.backend
-        try:
-            backend.broker.push(queue, data, track_id=built.id if track_status else None)
-        except backend.connection_errors as exc:
-            raise self._connection_error(exc) from exc
-        if hooks.needs("pyresque_after_enqueue", self, built, "after_enqueue"):
-            hooks.after_enqueue(self, built)
-        return built.id or ""  # "": a Ruby-form job has no id
-
-    def _enqueue_once(
-        self,
-        queue: str,
-        job: Any,
-        args: Sequence[Any],
-        track_status: bool,
-        job_id: str | None,
-        idempotency_key: str | None,
-        retries: int,
-    ) -> str:
-        """The guarded enqueue: one ENQUEUE_ONCE per attempt, the same bytes each time."""
-        token = call_token()
-        # the full form: enqueue refused a job id, a key and retries with the Ruby form
-        built = self.build_job(queue, job, args, job_id=job_id, payload_form="full")
-        guard = make_guard(built, job_id, idempotency_key, token, self.idempotency_ttl)
-        validate_retries(retries, guard is not None)
-        assert guard is not None
-        hooks = self.hooks
-        if hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
-            hooks.before_enqueue(self, built)
-        data = self.encode(built)
-        track_id = built.id if track_status else None
-
-        def attempt() -> str:
+        broker = self.backend.broker
+        guard = plan.guard
+        if guard is None:
             with self.connection_guard():
-                return self.backend.broker.push_once(queue, data, guard, track_id=track_id)
+                broker.push(queue, data, track_id=plan.track_id)
+            marker = None
+        else:
 
-        return self._pushed(built, retry_on((BackendConnectionError,), retries, attempt), token)
+            def attempt() -> str:
+                with self.connection_guard():
+                    return broker.push_once(queue, data, guard, track_id=plan.track_id)
 
-    def _pushed(self, built: Job, marker: str | None, token: str) -> str:
-        """The id to return for ``built``; ``after_enqueue`` if this call pushed it."""
-        held_id, held_token = (built.id or "", token) if marker is None else parse_marker(marker)
+            marker = retry_on((BackendConnectionError,), plan.retries, attempt)
+        return self._pushed(plan, marker)
+
+    def _pushed(self, plan: enqueueing.EnqueuePlan, marker: str | None) -> str:
+        """The id to return for ``plan``; ``after_enqueue`` if this call pushed it."""
+        job_id, pushed = enqueueing.pushed_id(plan, marker)
         hooks = self.hooks
-        if held_token == token and hooks.needs("pyresque_after_enqueue", self, built, "after_enqueue"):
-            hooks.after_enqueue(self, built)
-        return held_id
+        if pushed and hooks.needs("pyresque_after_enqueue", self, plan.job, "after_enqueue"):
+            hooks.after_enqueue(self, plan.job)
+        return job_id
 
     def enqueue_many(
         self, requests: Iterable[EnqueueRequest | tuple[str, Any, Sequence[Any]]], *, retries: int = 0
@@ -294,30 +242,19 @@ class Resque:
             ConfigurationError: an unusable ``job_id``/``idempotency_key``/``retries``, or
                 one of them (or ``track_status``) with the app's Ruby form.
         """
-        token = call_token()
-        planned = []
-        for request in requests:
-            req = request if isinstance(request, EnqueueRequest) else EnqueueRequest(*request)
-            if self.payload_form == "ruby":
-                check_ruby_form(req.track_status, req.job_id, req.idempotency_key, retries)
-            built = self.build_job(req.queue, req.job, req.args, job_id=req.job_id)
-            guard = make_guard(built, req.job_id, req.idempotency_key, token, self.idempotency_ttl)
-            planned.append((req, built, guard))
-        validate_retries(retries, all(guard is not None for _, _, guard in planned))
+        plans = enqueueing.plan_many(self, requests, retries=retries)
         items: list[PushItem] = []
-        for req, built, guard in planned:
-            if self.hooks.needs("pyresque_before_enqueue", self, built, "before_enqueue"):
-                self.hooks.before_enqueue(self, built)
-            track_id = built.id if req.track_status else None
-            items.append(PushItem(req.queue, self.encode(built), track_id, guard))
+        for plan in plans:
+            if self.hooks.needs("pyresque_before_enqueue", self, plan.job, "before_enqueue"):
+                self.hooks.before_enqueue(self, plan.job)
+            items.append(enqueueing.push_item(self, plan))
 
         def attempt() -> list[str | None]:
             with self.connection_guard():
                 return self.backend.broker.push_many(items)
 
         markers = retry_on((BackendConnectionError,), retries, attempt)
-        jobs = [built for _, built, _ in planned]
-        return [self._pushed(built, marker, token) for built, marker in zip(jobs, markers, strict=True)]
+        return [self._pushed(plan, marker) for plan, marker in zip(plans, markers, strict=True)]
 
     # reading -----------------------------------------------------------------------
     def decode(self, data: bytes, queue: str) -> Job:
