@@ -17,6 +17,7 @@ from pyresque._version import __version__
 from pyresque.backends import Backend, create_backend
 from pyresque.backends.failure import CallbackFailureStore, Multiple
 from pyresque.core.app import EnqueueRequest, Info, Resque
+from pyresque.core.context import JobContext, current_job
 from pyresque.core.dequeue import JobMatch
 from pyresque.core.errors import (
     BackendConnectionError,
@@ -75,6 +76,7 @@ __all__ = [
     "InvalidJobError",
     "InvalidQueueName",
     "Job",
+    "JobContext",
     "JobFailure",
     "JobMatch",
     "JobNotRegistered",
@@ -104,5 +106,6 @@ __all__ = [
     "WorkerOptions",
     "__version__",
     "create_backend",
+    "current_job",
     "hookimpl",
 ]

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from pyresque.core import context
 from pyresque.core.errors import (
     DecodeError,
     DontPerform,
@@ -173,6 +174,15 @@ def perform_job(worker: Worker, job: Job, *, timeout: float | None = None, alarm
     """Run ``job`` here, hooks included, and say how it ended. Never raises for the
     job's sake; a :class:`~pyresque.core.errors.WorkerInterrupt` for shutdown is
     turned into a failure too (the job did not finish)."""
+    app = worker.app
+    token = context.enter(job, app, worker.id)
+    try:
+        return _perform_job(worker, job, timeout, alarm)
+    finally:
+        context.leave(token)
+
+
+def _perform_job(worker: Worker, job: Job, timeout: float | None, alarm: bool) -> Outcome:
     app = worker.app
     hooks = app.hooks
     try:
