@@ -7,7 +7,7 @@ pyresque-only key that Ruby Resque, php-resque and node-resque never read.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -17,7 +17,7 @@ from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.scripts import ENQUEUE, ENQUEUE_ONCE
 from pyresque.backends.redis.spin import pool_connection
 
-__all__ = ["RedisBroker", "waiting_status_json"]
+__all__ = ["RedisBroker", "chunk_commands", "marker_key", "once_call", "send_once", "waiting_status_json"]
 
 #: Jobs per pipeline chunk in ``push_many``.
 PUSH_CHUNK = 5000
@@ -56,17 +56,12 @@ class RedisBroker(Broker):
 
     def marker_key(self, key: str) -> str:
         """The marker of an idempotency key: ``<ns>:enqueued:<key>`` (pyresque only)."""
-        return f"{self._k.prefix}enqueued:{key}"
+        return marker_key(self._k, key)
 
     def _once_call(
         self, queue: str, data: bytes, guard: EnqueueGuard, track_id: str | None, now: int | None = None
     ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-        keys: tuple[str, ...] = (self.marker_key(guard.key), self._k.queues, self._qkey(queue))
-        args: tuple[Any, ...] = (guard.marker, guard.ttl, queue, data)
-        if track_id is not None:
-            keys += (self._k.status(track_id),)
-            args += (waiting_status_json(now),)
-        return keys, args
+        return once_call(self._k, self._qkey(queue), queue, data, guard, track_id, now)
 
     def push_once(self, queue: str, data: bytes, guard: EnqueueGuard, *, track_id: str | None = None) -> str:
         """ENQUEUE_ONCE: marker SET (if absent, with TTL) + SADD + RPUSH (+ status),
@@ -86,34 +81,10 @@ class RedisBroker(Broker):
         now = int(time.time())
         markers: list[str | None] = [None] * len(items)
         for start in range(0, len(items), PUSH_CHUNK):
-            chunk = items[start : start + PUSH_CHUNK]
-            commands: list[tuple[Any, ...]] = []
-            seen: set[str] = set()
-            run_queue: str | None = None
-            run: list[bytes] = []
-            guarded: list[tuple[int, int]] = []  # (item index, command index)
-            for offset, item in enumerate(chunk):
-                if item.guard is None and item.queue not in seen:
-                    seen.add(item.queue)
-                    commands.append(("SADD", self._k.queues, item.queue))
-                if item.guard is None and item.track_id is not None:
-                    commands.append(("SET", self._k.status(item.track_id), waiting_status_json(now)))
-                if run and (item.queue != run_queue or item.guard is not None):
-                    commands.append(("RPUSH", self._qkey(run_queue), *run))  # type: ignore[arg-type]
-                    run = []
-                if item.guard is not None:
-                    keys, args = self._once_call(item.queue, item.data, item.guard, item.track_id, now)
-                    guarded.append((start + offset, len(commands)))
-                    commands.append(("EVAL", ENQUEUE_ONCE.source, len(keys), *keys, *args))
-                    run_queue = None
-                    continue
-                run_queue = item.queue
-                run.append(item.data)
-            if run and run_queue is not None:
-                commands.append(("RPUSH", self._qkey(run_queue), *run))
+            commands, guarded = chunk_commands(self._k, self._qkey, items[start : start + PUSH_CHUNK], now)
             replies = send_once(self._r, commands)
-            for index, position in guarded:
-                markers[index] = _text(replies[position])
+            for offset, position in guarded:
+                markers[start + offset] = _text(replies[position])
         return markers
 
     def queues(self) -> list[str]:
@@ -169,6 +140,68 @@ class RedisBroker(Broker):
 
 def _text(reply: Any) -> str:
     return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+
+def marker_key(keys: Keys, key: str) -> str:
+    """The marker of an idempotency key: ``<ns>:enqueued:<key>`` (pyresque only)."""
+    return f"{keys.prefix}enqueued:{key}"
+
+
+def once_call(
+    keys: Keys,
+    queue_key: str,
+    queue: str,
+    data: bytes,
+    guard: EnqueueGuard,
+    track_id: str | None,
+    now: int | None = None,
+) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The KEYS and ARGV of one ENQUEUE_ONCE call (shared by the sync and async brokers)."""
+    call_keys: tuple[str, ...] = (marker_key(keys, guard.key), keys.queues, queue_key)
+    args: tuple[Any, ...] = (guard.marker, guard.ttl, queue, data)
+    if track_id is not None:
+        call_keys += (keys.status(track_id),)
+        args += (waiting_status_json(now),)
+    return call_keys, args
+
+
+def chunk_commands(
+    keys: Keys, queue_key: Callable[[str], str], chunk: Sequence[PushItem], now: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
+    """The pipelined commands of one ``push_many`` chunk, and ``(offset in chunk, command
+    index)`` of each guarded item (whose reply is its marker). Shared by the sync and
+    async brokers, so both send the same bytes.
+
+    One SADD per distinct queue, one RPUSH per run of jobs for the same queue, one SET
+    per tracked job; a guarded job is one ENQUEUE_ONCE script of its own (it ends the
+    run of its queue, so order holds).
+    """
+    commands: list[tuple[Any, ...]] = []
+    seen: set[str] = set()
+    run_queue: str | None = None
+    run: list[bytes] = []
+    guarded: list[tuple[int, int]] = []
+    for offset, item in enumerate(chunk):
+        if item.guard is None and item.queue not in seen:
+            seen.add(item.queue)
+            commands.append(("SADD", keys.queues, item.queue))
+        if item.guard is None and item.track_id is not None:
+            commands.append(("SET", keys.status(item.track_id), waiting_status_json(now)))
+        if run and run_queue is not None and (item.queue != run_queue or item.guard is not None):
+            commands.append(("RPUSH", queue_key(run_queue), *run))
+            run = []
+        if item.guard is not None:
+            queue, data, track_id = item.queue, item.data, item.track_id
+            call_keys, args = once_call(keys, queue_key(queue), queue, data, item.guard, track_id, now)
+            guarded.append((offset, len(commands)))
+            commands.append(("EVAL", ENQUEUE_ONCE.source, len(call_keys), *call_keys, *args))
+            run_queue = None
+            continue
+        run_queue = item.queue
+        run.append(item.data)
+    if run and run_queue is not None:
+        commands.append(("RPUSH", queue_key(run_queue), *run))
+    return commands, guarded
 
 
 def send_once(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
