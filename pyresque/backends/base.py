@@ -121,6 +121,20 @@ class Broker(abc.ABC):
     def remove_queue(self, queue: str) -> int:
         """Forget ``queue`` and drop its jobs. Returns how many jobs were dropped."""
 
+    def unregister_empty(self, queues: Sequence[str]) -> list[str]:
+        """Forget those of ``queues`` that hold no job; returns the names forgotten.
+
+        Atomic per queue (the emptiness check and the unregistering are one step), so
+        a job pushed at the same instant is never left in an unregistered queue by a
+        writer that registers and pushes atomically.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot unregister empty queues")
+
+    def register_nonempty(self, queues: Sequence[str]) -> list[str]:
+        """Register again those of ``queues`` that hold jobs but are not registered
+        (a writer pushed between its own register and push); returns their names."""
+        raise NotImplementedError(f"{type(self).__name__} cannot register queues")
+
 
 class StatusStore(abc.ABC):
     """php-resque job statuses (``job:<id>:status``)."""

@@ -14,6 +14,7 @@ import redis
 
 from pyresque.backends.base import Broker, EnqueueGuard, PushItem
 from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.queue_admin import QueueAdmin
 from pyresque.backends.redis.scripts import ENQUEUE, ENQUEUE_ONCE
 from pyresque.backends.redis.spin import pool_connection
 
@@ -29,7 +30,7 @@ def waiting_status_json(now: int | None = None) -> bytes:
     return b'{"status":1,"updated":%d,"started":%d,"result":null}' % (t, t)
 
 
-class RedisBroker(Broker):
+class RedisBroker(QueueAdmin, Broker):
     """Resque queues. Push is one EVALSHA: SADD queues + RPUSH (+ status SET)."""
 
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
