@@ -12,6 +12,7 @@ The Redis implementation is :mod:`pyresque.backends.redis.aio`; start at
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -103,8 +104,6 @@ class AsyncStatusStore(abc.ABC):
         This default polls :meth:`get` every 50 ms; a backend that can block on a
         notification overrides it.
         """
-        import asyncio
-
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max(0.0, timeout)
         while True:
