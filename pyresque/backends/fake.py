@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from pyresque.backends.redis import RedisBackend
+from pyresque.backends.redis.spin import SpinMode
 from pyresque.core.errors import ConfigurationError
 
 __all__ = ["FakeBackend"]
@@ -41,8 +42,11 @@ class FakeBackend(RedisBackend):
         super().__init__(client, namespace, f"fakeredis://{name}")
 
     @classmethod
-    def from_url(cls, url: str, namespace: str = "resque", *, db: int | None = None) -> FakeBackend:
-        """``fakeredis://`` (fresh server) or ``fakeredis://name`` (shared by name)."""
+    def from_url(
+        cls, url: str, namespace: str = "resque", *, db: int | None = None, spin: SpinMode = "auto"
+    ) -> FakeBackend:
+        """``fakeredis://`` (fresh server) or ``fakeredis://name`` (shared by name).
+        ``spin`` has no effect: fakeredis replies in-process."""
         name = url.split("://", 1)[1].strip("/")
         if not name:
             return cls(namespace)

@@ -9,6 +9,7 @@ from pyresque.backends.redis.broker import RedisBroker
 from pyresque.backends.redis.delayed import RedisDelayedStore
 from pyresque.backends.redis.failure import RedisFailureStore
 from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.spin import SpinMode, set_mode
 from pyresque.backends.redis.status import RedisStatusStore
 from pyresque.backends.redis.workers import RedisStats, RedisWorkerRegistry
 from pyresque.backends.url import parse_backend_url, redact_url
@@ -27,6 +28,9 @@ class RedisBackend(Backend):
         client: a ``redis.Redis`` (or ``fakeredis.FakeRedis``) with ``decode_responses=False``.
         namespace: the key prefix (``resque`` -> ``resque:queue:...``).
         description: where it points, for logs and errors (never with a password).
+        spin: how the worker's hot path waits for replies: ``"auto"`` (spin briefly only
+            while replies come fast), ``"on"``, ``"off"``; see
+            :mod:`pyresque.backends.redis.spin`.
     """
 
     connection_errors: tuple[type[BaseException], ...] = (
@@ -35,9 +39,17 @@ class RedisBackend(Backend):
         BackendConnectionError,
     )
 
-    def __init__(self, client: redis.Redis, namespace: str = "resque", description: str = "") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str = "resque",
+        description: str = "",
+        *,
+        spin: SpinMode = "auto",
+    ) -> None:
         if client.get_connection_kwargs().get("decode_responses"):
             raise ConfigurationError("pyresque needs a Redis client with decode_responses=False")
+        set_mode(client, spin)
         self.client = client
         self.keys = Keys(namespace)
         self._description = description or _describe_client(client)
@@ -49,7 +61,9 @@ class RedisBackend(Backend):
         self.delayed = RedisDelayedStore(client, self.keys)
 
     @classmethod
-    def from_url(cls, url: str, namespace: str = "resque", *, db: int | None = None) -> RedisBackend:
+    def from_url(
+        cls, url: str, namespace: str = "resque", *, db: int | None = None, spin: SpinMode = "auto"
+    ) -> RedisBackend:
         """Connect lazily to ``url`` (any Redis form ``parse_backend_url`` accepts).
 
         Raises:
@@ -65,7 +79,7 @@ class RedisBackend(Backend):
         client = redis.Redis.from_url(
             parsed.url, socket_connect_timeout=CONNECT_TIMEOUT, decode_responses=False
         )
-        return cls(client, parsed.namespace or namespace, redact_url(parsed.url))
+        return cls(client, parsed.namespace or namespace, redact_url(parsed.url), spin=spin)
 
     def ping(self) -> None:
         """Round trips: 1.

@@ -7,13 +7,14 @@ every key through KEYS so they stay correct on a namespaced or proxied Redis.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 from redis.exceptions import NoScriptError
 
-from pyresque.backends.redis.spin import call_spinning, wait_readable
+from pyresque.backends.redis.spin import call_spinning, read_reply
 
 __all__ = [
     "LuaScript",
@@ -57,15 +58,14 @@ class LuaScript:
 
     def run_on(self, conn: Any, keys: Sequence[KeyT], args: Sequence[ArgT]) -> Any:
         """Run the script on a connection the caller holds (EVALSHA, then EVAL on NOSCRIPT),
-        spinning briefly for each reply. The caller handles connection errors."""
+        spinning for each reply as the connection's spin mode says. The caller handles
+        connection errors."""
         conn.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
-        wait_readable(conn)
         try:
-            return conn.read_response()
+            return read_reply(conn, time.perf_counter())
         except NoScriptError:
             conn.send_command("EVAL", self.source, len(keys), *keys, *args)
-            wait_readable(conn)
-            return conn.read_response()
+            return read_reply(conn, time.perf_counter())
 
     @staticmethod
     def _direct(client: redis.Redis) -> bool:
