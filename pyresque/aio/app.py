@@ -1,0 +1,382 @@
+"""The asyncio client: :class:`AsyncResque`, the sync app's client API in ``await`` form.
+
+Same configuration as :class:`~pyresque.Resque` (a URL or a backend, namespace,
+serializer, registry, plugins), same payloads: every enqueue is planned by
+:mod:`pyresque.core.enqueueing` (the code the sync app runs) and written by the async
+Redis backend with the sync backend's scripts and commands, so both clients put the
+same bytes in Redis. ``AsyncResque.from_app(app)`` builds the async twin of a sync app
+(its registry, serializer, plugins and server), so one module of jobs serves both.
+
+Start at :class:`AsyncResque`; delayed jobs are in :mod:`pyresque.aio.delayed`,
+removal by match in :mod:`pyresque.aio.dequeue`, status handles in
+:mod:`pyresque.aio.tracking`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from pyresque.aio import delayed
+from pyresque.aio.dequeue import dequeue_matching
+from pyresque.aio.tracking import AsyncTrackedJob
+from pyresque.backends.aio import AsyncBackend, AsyncFailureStore, create_async_backend
+from pyresque.core import enqueueing
+from pyresque.core.dequeue import JobMatch, stored_args
+from pyresque.core.enqueueing import EnqueueRequest
+from pyresque.core.errors import BackendConnectionError, BackendError, ConfigurationError, InvalidJobError
+from pyresque.core.idempotency import DEFAULT_IDEMPOTENCY_TTL, RETRY_BACKOFF, validate_ttl
+from pyresque.core.job import Job, PayloadForm, validate_payload_form
+from pyresque.core.registry import JobRegistry
+from pyresque.hooks.manager import HookManager
+from pyresque.serializers import Serializer, get_serializer, load_any
+
+if TYPE_CHECKING:
+    from pyresque.backends.base import Backend
+    from pyresque.core.app import Info, Resque
+
+__all__ = ["AsyncResque"]
+
+T = TypeVar("T")
+
+
+class _Guard:
+    """``async with app.connection_guard():`` the backend's connection errors as
+    :class:`BackendConnectionError` (or a permanent :class:`BackendError`)."""
+
+    __slots__ = ("_app",)
+
+    def __init__(self, app: AsyncResque) -> None:
+        self._app = app
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or isinstance(exc, BackendConnectionError):
+            return
+        if isinstance(exc, self._app.backend.connection_errors):
+            raise self._app.connection_error(exc) from exc
+
+
+class AsyncResque:
+    """A pyresque app for asyncio code (``redis.asyncio``; no thread pool).
+
+    Args:
+        backend: a URL (every form :class:`~pyresque.Resque` takes, ``fakeredis://``
+            included), an :class:`~pyresque.backends.aio.AsyncBackend`, or a sync
+            :class:`~pyresque.backends.Backend` (its async twin: the same server and
+            namespace). ``None`` means ``redis://localhost:6379/0``.
+        namespace: key prefix for URL backends.
+        serializer, registry, allow_modules, plugins, load_entry_points,
+        blocked_plugins, idempotency_ttl, payload_form: as in :class:`~pyresque.Resque`.
+        failure_backend: ``None`` or ``"redis"`` (the ``failed`` list): the async
+            failure API reads Ruby's default store only.
+
+    Use it as ``async with AsyncResque(...) as app:`` or call :meth:`aclose`.
+    Hooks (``before_enqueue`` ...) are the sync app's, called with this app as ``app``.
+    """
+
+    def __init__(
+        self,
+        backend: str | AsyncBackend | Backend | None = None,
+        *,
+        namespace: str = "resque",
+        serializer: str | Serializer = "json",
+        registry: JobRegistry | None = None,
+        allow_modules: Iterable[str] = (),
+        plugins: Iterable[object] = (),
+        load_entry_points: bool = False,
+        blocked_plugins: Iterable[str] = (),
+        failure_backend: str | None = None,
+        idempotency_ttl: int = DEFAULT_IDEMPOTENCY_TTL,
+        payload_form: PayloadForm = "full",
+    ) -> None:
+        if failure_backend not in (None, "redis"):
+            raise ConfigurationError(
+                f"AsyncResque reads the 'redis' failure store (the failed list) only, not {failure_backend!r}"
+            )
+        self.backend = create_async_backend(backend, namespace)
+        self.serializer = get_serializer(serializer)
+        self.registry = registry if registry is not None else JobRegistry(allow_modules)
+        self.hooks = HookManager(plugins, load_entry_points=load_entry_points, blocked=blocked_plugins)
+        self.idempotency_ttl = validate_ttl(idempotency_ttl)
+        self.payload_form: PayloadForm = validate_payload_form(payload_form)
+        self._failures_from: str | None = None
+
+    @classmethod
+    def from_app(cls, app: Resque) -> AsyncResque:
+        """The async twin of a sync app: the same registry (jobs registered on either
+        are seen by both), serializer, plugins, payload form and idempotency TTL, and an
+        async client to the same server and namespace (a ``fakeredis://`` app: the same
+        in-process server).
+
+        Raises:
+            ConfigurationError: the app's backend is not a Redis one.
+        """
+        twin = cls(
+            app.backend,
+            serializer=app.serializer,
+            registry=app.registry,
+            idempotency_ttl=app.idempotency_ttl,
+            payload_form=app.payload_form,
+        )
+        twin.hooks = app.hooks
+        from pyresque.backends.redis.failure import RedisFailureStore
+
+        if type(app.backend.failures) is not RedisFailureStore:
+            twin._failures_from = type(app.backend.failures).__name__
+        return twin
+
+    # registration ------------------------------------------------------------------
+    def job(self, obj: Any = None, *, name: str | None = None) -> Any:
+        """Register a job class or function (``@app.job``), as :meth:`Resque.job`."""
+        return self.registry.register(obj, name=name)
+
+    @property
+    def plugins(self) -> HookManager:
+        """This app's plugins: ``app.plugins.register(plugin)``."""
+        return self.hooks
+
+    def _as_app(self) -> Resque:
+        # Hooks and core helpers read registry/serializer/payload_form/encode/decode/
+        # build_job only; this app has all of them.
+        return cast("Resque", self)
+
+    # enqueue -----------------------------------------------------------------------
+    def build_job(
+        self,
+        queue: str,
+        job: Any,
+        args: Sequence[Any],
+        *,
+        job_id: str | None = None,
+        payload_form: PayloadForm | None = None,
+    ) -> Job:
+        """The :class:`Job` that ``enqueue`` would write, without writing it."""
+        return enqueueing.build_job(self, queue, job, args, job_id=job_id, payload_form=payload_form)
+
+    def encode(self, job: Job) -> bytes:
+        """The job's payload as bytes in this app's serializer."""
+        return enqueueing.encode_job(self, job)
+
+    async def enqueue(
+        self,
+        queue: str,
+        job: Any,
+        *args: Any,
+        track_status: bool = False,
+        job_id: str | None = None,
+        idempotency_key: str | None = None,
+        retries: int = 0,
+        payload_form: PayloadForm | None = None,
+    ) -> str:
+        """Put a job on ``queue``; its id. One round trip. Arguments, idempotency,
+        hooks and errors as :meth:`Resque.enqueue` (same exceptions).
+
+        A task cancelled while it waits for Redis's reply may or may not have pushed
+        the job (as after a lost reply); only a guarded enqueue is safe to repeat.
+        """
+        plan = enqueueing.plan_enqueue(
+            self,
+            queue,
+            job,
+            args,
+            track_status=track_status,
+            job_id=job_id,
+            idempotency_key=idempotency_key,
+            retries=retries,
+            payload_form=payload_form,
+        )
+        built = plan.job
+        hooks, app = self.hooks, self._as_app()
+        if hooks.needs("pyresque_before_enqueue", app, built, "before_enqueue"):
+            hooks.before_enqueue(app, built)
+        data = enqueueing.encode_job(self, built)
+        broker = self.backend.broker
+        guard = plan.guard
+        if guard is None:
+            try:
+                await broker.push(queue, data, track_id=plan.track_id)
+            except self.backend.connection_errors as exc:
+                raise self.connection_error(exc) from exc
+            marker = None
+        else:
+
+            async def attempt() -> str:
+                async with _Guard(self):
+                    return await broker.push_once(queue, data, guard, track_id=plan.track_id)
+
+            marker = await retry_on((BackendConnectionError,), plan.retries, attempt)
+        return self._pushed(plan, marker)
+
+    def _pushed(self, plan: enqueueing.EnqueuePlan, marker: str | None) -> str:
+        job_id, pushed = enqueueing.pushed_id(plan, marker)
+        hooks, app = self.hooks, self._as_app()
+        if pushed and hooks.needs("pyresque_after_enqueue", app, plan.job, "after_enqueue"):
+            hooks.after_enqueue(app, plan.job)
+        return job_id
+
+    async def enqueue_many(
+        self, requests: Iterable[EnqueueRequest | tuple[str, Any, Sequence[Any]]], *, retries: int = 0
+    ) -> list[str]:
+        """Enqueue many jobs in one pipeline (a round trip per 5,000); their ids.
+        All or nothing before Redis is asked, as :meth:`Resque.enqueue_many`."""
+        plans = enqueueing.plan_many(self, requests, retries=retries)
+        hooks, app = self.hooks, self._as_app()
+        items = []
+        for plan in plans:
+            if hooks.needs("pyresque_before_enqueue", app, plan.job, "before_enqueue"):
+                hooks.before_enqueue(app, plan.job)
+            items.append(enqueueing.push_item(self, plan))
+
+        async def attempt() -> list[str | None]:
+            async with _Guard(self):
+                return await self.backend.broker.push_many(items)
+
+        markers = await retry_on((BackendConnectionError,), retries, attempt)
+        return [self._pushed(plan, marker) for plan, marker in zip(plans, markers, strict=True)]
+
+    # delayed jobs: functions of the app (pyresque.aio.delayed) -----------------------
+    enqueue_at = delayed.enqueue_at
+    enqueue_in = delayed.enqueue_in
+    delayed_item = delayed.delayed_item
+    remove_delayed = delayed.remove_delayed
+    scheduled_at = delayed.scheduled_at
+    delayed_count = delayed.delayed_count
+    delayed_timestamps = delayed.delayed_timestamps
+    delayed_size_at = delayed.delayed_size_at
+    clear_delayed = delayed.clear_delayed
+
+    # reading -----------------------------------------------------------------------
+    def decode(self, data: bytes, queue: str) -> Job:
+        """A payload read from ``queue`` as a :class:`Job` (as :meth:`Resque.decode`)."""
+        return Job.from_payload(load_any(data, self.serializer), queue)
+
+    async def queues(self) -> list[str]:
+        """Every known queue, sorted. One round trip."""
+        async with _Guard(self):
+            return await self.backend.broker.queues()
+
+    async def size(self, queue: str) -> int:
+        """Jobs waiting in ``queue``. One round trip."""
+        async with _Guard(self):
+            return await self.backend.broker.size(queue)
+
+    async def peek(self, queue: str, start: int = 0, count: int = 1) -> list[Job]:
+        """Jobs at positions ``start`` .. ``start+count-1`` of ``queue``, kept queued
+        (undecodable payloads skipped). One round trip."""
+        async with _Guard(self):
+            raws = await self.backend.broker.peek(queue, start, count)
+        jobs = []
+        for raw in raws:
+            try:
+                jobs.append(self.decode(raw, queue))
+            except (InvalidJobError, ValueError):
+                continue
+        return jobs
+
+    async def remove_queue(self, queue: str) -> int:
+        """Forget ``queue`` and drop its jobs; how many were dropped."""
+        async with _Guard(self):
+            return await self.backend.broker.remove_queue(queue)
+
+    async def info(self) -> Info:
+        """Resque's overview (:class:`~pyresque.Info`): pending, processed, failed ..."""
+        from pyresque.core.app import Info
+
+        backend = self.backend
+        async with _Guard(self):
+            names = await backend.broker.queues()
+            sizes = await backend.broker.sizes(names) if names else {}
+            workers = await backend.workers.all()
+            working = await backend.workers.working() if workers else {}
+            return Info(
+                pending=sum(sizes.values()),
+                processed=await backend.stats.get("processed"),
+                failed=await backend.failures.count(),
+                queues=len(names),
+                workers=len(workers),
+                working=len(working),
+                servers=[backend.describe()],
+            )
+
+    async def dequeue(self, queue: str, job: Any = None, *args: Any, id: str | None = None) -> int:
+        """Remove jobs from ``queue``; how many were removed (as :meth:`Resque.dequeue`:
+        all, a class, exact args, or one id; each removal one atomic LREM)."""
+        if job is None:
+            async with _Guard(self):
+                return await self.backend.broker.clear(queue)
+        wanted = stored_args(self._as_app(), queue, job, args) if args else None
+        match = JobMatch(self.registry.name_for(job), args=wanted, id=id)
+        return await dequeue_matching(self, queue, [match])
+
+    # statuses and failures ---------------------------------------------------------
+    def tracked(self, job_id: str) -> AsyncTrackedJob:
+        """A handle on a tracked job's status: ``await get()``, ``await wait(timeout)`` ..."""
+        return AsyncTrackedJob(self.backend.statuses, job_id, _Guard(self))
+
+    @property
+    def failures(self) -> AsyncFailureStore:
+        """The failure store, awaited (count, all, find, requeue, remove, clear ...).
+
+        Raises:
+            ConfigurationError: the app was made from a sync app whose failures go
+                elsewhere than the ``failed`` list.
+        """
+        if self._failures_from is not None:
+            raise ConfigurationError(
+                "the async failure API reads the 'failed' list; "
+                f"this app's failures go to {self._failures_from}"
+            )
+        return self.backend.failures
+
+    # lifecycle ---------------------------------------------------------------------
+    def connection_guard(self) -> _Guard:
+        """``async with app.connection_guard():`` connection errors as pyresque's."""
+        return _Guard(self)
+
+    def connection_error(self, exc: BaseException) -> BackendError:
+        """``exc`` (a connection error) as :class:`BackendConnectionError`, or as the
+        backend's plain :class:`BackendError` for one retrying cannot mend."""
+        if isinstance(exc, BackendConnectionError):
+            return exc
+        permanent = self.backend.permanent_error(exc)
+        if permanent is not None:
+            return permanent
+        return BackendConnectionError(f"cannot reach the backend at {self.backend.describe()}: {exc}")
+
+    async def ping(self) -> None:
+        """Check Redis answers (one round trip); raises as :meth:`AsyncBackend.ping`."""
+        await self.backend.ping()
+
+    async def aclose(self) -> None:
+        """Release the backend's connections."""
+        await self.backend.aclose()
+
+    async def __aenter__(self) -> AsyncResque:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncResque({self.backend!r}, serializer={self.serializer.name!r})"
+
+
+async def retry_on(
+    errors: tuple[type[BaseException], ...], retries: int, attempt: Callable[[], Awaitable[T]]
+) -> T:
+    """:func:`pyresque.core.idempotency.retry_on`, awaited (same backoff)."""
+    for n in range(retries + 1):
+        try:
+            return await attempt()
+        except errors:
+            if n == retries:
+                raise
+        await asyncio.sleep(RETRY_BACKOFF[min(n, len(RETRY_BACKOFF) - 1)])
+    raise AssertionError("unreachable")  # pragma: no cover
