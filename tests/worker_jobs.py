@@ -264,3 +264,18 @@ def register(app: Resque) -> None:
         app.job(obj, name=obj.__name__)
     for cls in (Add, WithHooks, CamelHooks, FailSetUp, FailTearDown, SkipInSetUp, Quick):
         app.job(cls, name=cls.__name__)
+
+
+# -- async jobs (tests/integration/test_async_jobs_worker.py) ----------------------------
+async def async_add(a: int, b: int) -> int:
+    """An ``async def`` function job: awaits, traces its pid, returns a + b."""
+    import asyncio
+
+    await asyncio.sleep(0.001)
+    _trace(f"async_add {os.getpid()}")
+    return a + b
+
+
+async def async_stream() -> Any:
+    """An async generator: refused as a job (tests of the registry)."""
+    yield 1

@@ -33,7 +33,7 @@ from typing import Any, TypeVar, overload
 
 from pyresque.core.errors import ConfigurationError, JobNotRegistered, UnknownJobClass
 
-__all__ = ["JobRegistry", "default_name"]
+__all__ = ["JOB_HOOK_PREFIXES", "JobRegistry", "async_refusal", "default_name"]
 
 T = TypeVar("T")
 
@@ -41,10 +41,50 @@ T = TypeVar("T")
 _SHOWN = 120
 
 
-def _is_async(obj: Any) -> bool:
-    """An ``async def`` function, or a class whose ``perform`` is one."""
-    target = getattr(obj, "perform", None) if isinstance(obj, type) else obj
-    return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
+#: The hook-name prefixes of a job class (Ruby Resque's per-job hooks; they run in
+#: ``pyresque.hooks.builtin.jobclass``, which imports this tuple).
+JOB_HOOK_PREFIXES = (
+    "before_perform",
+    "around_perform",
+    "after_perform",
+    "on_failure",
+    "before_enqueue",
+    "after_enqueue",
+    "before_dequeue",
+    "after_dequeue",
+    "after_schedule",
+    "before_delayed_enqueue",
+)
+#: A job class's own steps (``setUp``/``tearDown``: php-resque's spelling).
+_STEPS = ("perform", "set_up", "setUp", "tear_down", "tearDown")
+
+
+def async_refusal(obj: Any) -> str | None:
+    """Why ``obj`` cannot run as a job because of ``async``, or ``None`` when it can.
+
+    ``async def`` functions and job classes whose steps (``perform``, ``set_up``,
+    ``tear_down``) are ``async def`` run on an event loop. What cannot run is named:
+    an async generator as the job or one of its steps (it yields values, it is never
+    "done"), and an async per-job class hook (``before_perform_*`` and the others run
+    synchronously around the job, so an ``async def`` hook would never be awaited).
+    """
+    if not isinstance(obj, type):
+        if inspect.isasyncgenfunction(obj):
+            return f"{obj!r} is an async generator: a job must be a function or class that returns"
+        return None
+    for name in _STEPS:
+        if inspect.isasyncgenfunction(getattr(obj, name, None)):
+            return f"{obj.__qualname__}.{name} is an async generator: make it an async def that returns"
+    for name in dir(obj):
+        if name.startswith(JOB_HOOK_PREFIXES):
+            hook = getattr(obj, name, None)
+            if inspect.iscoroutinefunction(hook) or inspect.isasyncgenfunction(hook):
+                return (
+                    f"{obj.__qualname__}.{name} is async, but per-job class hooks run synchronously "
+                    "around the job (it would never be awaited): make it a plain function (the job's "
+                    "perform, set_up and tear_down may be async def)"
+                )
+    return None
 
 
 def default_name(obj: Any) -> str:
@@ -109,20 +149,21 @@ class JobRegistry:
         ``registry.register(Resize)``, ``registry.register(Resize, name="Image::Resize")``,
         or ``@registry.register(name="My_Job")``.
 
+        ``async def`` jobs (functions, or classes with async ``perform``/``set_up``/
+        ``tear_down``) are welcome.
+
         Raises:
-            ConfigurationError: the name is taken by another callable, or ``obj`` is
-                not callable.
+            ConfigurationError: the name is taken by another callable, ``obj`` is
+                not callable, or it is async in a way that cannot run
+                (:func:`async_refusal`).
         """
         if obj is None:
             return lambda target: self.register(target, name=name)
         if not callable(obj):
             raise ConfigurationError(f"a job must be a class or a function, not {obj!r}")
-        if _is_async(obj):
-            raise ConfigurationError(
-                f"{obj!r} is an async job: this worker does not run async def jobs yet (they "
-                "would be reported done without running); make it a plain function (it may "
-                "call asyncio.run) or wait for the async worker"
-            )
+        refusal = async_refusal(obj)
+        if refusal is not None:
+            raise ConfigurationError(refusal)
         job_name = name or default_name(obj)
         if not job_name:
             raise ConfigurationError("a job name cannot be empty")
@@ -276,4 +317,7 @@ def _defined_job(name: str, target: Any, module_name: str, qualname: str) -> Any
         raise UnknownJobClass(f"{_shown(name)} is {_shown(defined)}, not defined under that name")
     if isinstance(target, FunctionType) and "." in qualname:
         raise UnknownJobClass(f"{_shown(name)} is a method; only classes and module functions run")
+    refusal = async_refusal(target)
+    if refusal is not None:
+        raise UnknownJobClass(f"{_shown(name)} cannot run: {refusal}")
     return target

@@ -24,12 +24,13 @@ from pyresque.testing.assertions import (
     scheduled,
 )
 from pyresque.testing.fake import fake_app, fake_backend, reset
-from pyresque.testing.performing import Performed, PerformLog, drain, inline
+from pyresque.testing.performing import Performed, PerformLog, adrain, drain, inline
 
 __all__ = [
     "PerformLog",
     "Performed",
     "TooManyJobs",
+    "adrain",
     "assert_enqueued",
     "assert_not_enqueued",
     "assert_scheduled",

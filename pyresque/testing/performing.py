@@ -8,9 +8,15 @@ backend first: what a test performs is what a worker would have read back from R
 so arguments production would reject (or change: tuples become lists, dict keys become
 strings) do the same here.
 
+``async def`` jobs run too: ``drain`` and ``inline`` run each on an event loop of
+their own (one per call, closed at its end), also when called from inside a running
+loop (an async test: the job's loop then runs in a helper thread while the test's
+waits). ``await adrain(...)`` runs them on the caller's loop instead, for jobs that
+use objects bound to it (clients, fixtures made by pytest-asyncio).
+
 Differences from a real worker, on purpose: no fork, no process title, no signal
 handlers, and job timeouts are not enforced (a timer signal would fight the test
-runner's own).
+runner's own; async jobs are not cancelled at theirs either, to behave the same).
 """
 
 from __future__ import annotations
@@ -29,11 +35,18 @@ from pyresque.core.job import Job
 from pyresque.core.reservation import Held, new_token
 from pyresque.core.scheduling.promotion import Promoter
 from pyresque.core.worker import Worker
-from pyresque.core.worker.perform import Outcome, bad_payload_record, perform_job
+from pyresque.core.worker.eventloop import JobLoop
+from pyresque.core.worker.perform import (
+    Outcome,
+    bad_payload_record,
+    is_async_job,
+    perform_async,
+    perform_job,
+)
 from pyresque.hooks import hookimpl
 from pyresque.testing.recording import SaveWatch
 
-__all__ = ["DEFAULT_MAX_JOBS", "PerformLog", "Performed", "drain", "inline"]
+__all__ = ["DEFAULT_MAX_JOBS", "PerformLog", "Performed", "adrain", "drain", "inline"]
 
 #: Jobs ``drain`` or an ``inline`` block may perform before it stops with TooManyJobs.
 DEFAULT_MAX_JOBS = 10_000
@@ -104,6 +117,7 @@ class _Runner:
         self.max_jobs = max_jobs
         self.log = PerformLog()
         self.watch = SaveWatch(app)
+        self.loop = JobLoop()  # async jobs run here (closed with the runner)
 
     def __enter__(self) -> _Runner:
         with self.app.connection_guard():
@@ -112,6 +126,7 @@ class _Runner:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self.loop.close()
         self.watch.__exit__()
         with self.app.connection_guard():
             self.registry.unregister(self.worker.id)
@@ -123,21 +138,42 @@ class _Runner:
                 "forever?); raise max_jobs if that many are expected"
             )
 
+    def _decode(self, raw: bytes, queue: str) -> tuple[Job | None, Outcome | None]:
+        """The job in ``raw``, or the outcome of a payload that is not one."""
+        self._count()
+        try:
+            return self.app.decode(raw, queue), None
+        except (DecodeError, InvalidJobError) as exc:
+            record = bad_payload_record(self.worker, raw, queue, exc)
+            return None, Outcome(ok=False, exception=exc, record=record)
+
     def perform(self, raw: bytes, queue: str, token: str = "") -> Performed:
         """Decode ``raw`` (read back from ``queue``, reserved with ``token``, or not
         reserved at all when empty), perform it, write its outcome."""
-        self._count()
         saved_before = self.watch.saved
-        try:
-            job: Job | None = self.app.decode(raw, queue)
-        except (DecodeError, InvalidJobError) as exc:
-            job = None
-            outcome = Outcome(
-                ok=False, exception=exc, record=bad_payload_record(self.worker, raw, queue, exc)
-            )
-        else:
+        job, outcome = self._decode(raw, queue)
+        if outcome is None:
             assert job is not None
-            outcome = perform_job(self.worker, job, alarm=False)
+            outcome = perform_job(self.worker, job, alarm=False, loop=self.loop)
+        return self._finish(job, outcome, token, saved_before)
+
+    async def aperform(self, raw: bytes, queue: str, token: str = "") -> Performed:
+        """:meth:`perform`, an async job awaited on the running loop."""
+        saved_before = self.watch.saved
+        job, outcome = self._decode(raw, queue)
+        if outcome is None:
+            assert job is not None
+            try:
+                target = self.app.registry.resolve(job.class_name)
+            except Exception:
+                target = None  # perform_job records why
+            if target is not None and is_async_job(target):
+                outcome = await perform_async(self.worker, job, timeouts=False)
+            else:
+                outcome = perform_job(self.worker, job, alarm=False, loop=self.loop)
+        return self._finish(job, outcome, token, saved_before)
+
+    def _finish(self, job: Job | None, outcome: Outcome, token: str, saved_before: int) -> Performed:
         # a plugin that handled the failure may have written the record itself (the retry
         # plugin does when it gives up): that failure is as final as an unhandled one
         recorded = outcome.record is not None or (not outcome.ok and self.watch.saved > saved_before)
@@ -160,6 +196,26 @@ class _Runner:
             assert outcome.exception is not None
             raise outcome.exception
         return done
+
+    def reserve(self, promoter: Promoter | None, now: float | None) -> tuple[bytes, str, str] | None:
+        """Promote due delayed jobs, then reserve the next job (``None``: all done)."""
+        worker = self.worker
+        if promoter is not None:
+            with self.app.connection_guard():
+                promoter.promote_due(int(time.time() if now is None else now))
+        with self.app.connection_guard():
+            reserved = self.registry.reserve(
+                worker.id, worker.queues(refresh=True), timefmt.utc_iso_z(), token=new_token()
+            ).taken
+        if reserved is None:
+            return None
+        if isinstance(reserved, Held):  # cannot happen: our id holds nothing between jobs
+            raise RuntimeError(f"the kit's worker {worker.id} already holds a job")
+        return reserved.payload, reserved.queue, reserved.token
+
+
+def _names(queues: str | Sequence[str] | None) -> list[str]:
+    return ["*"] if queues is None else [queues] if isinstance(queues, str) else list(queues)
 
 
 def drain(
@@ -191,23 +247,35 @@ def drain(
     Returns:
         The :class:`PerformLog` of what ran.
     """
-    names = ["*"] if queues is None else [queues] if isinstance(queues, str) else list(queues)
     promoter = Promoter(app, name="pyresque-testing") if include_delayed else None
-    with _Runner(app, names, raise_errors, max_jobs) as runner:
-        worker = runner.worker
-        while True:
-            if promoter is not None:
-                with app.connection_guard():
-                    promoter.promote_due(int(time.time() if now is None else now))
-            with app.connection_guard():
-                reserved = runner.registry.reserve(
-                    worker.id, worker.queues(refresh=True), timefmt.utc_iso_z(), token=new_token()
-                ).taken
-            if reserved is None:
-                return runner.log
-            if isinstance(reserved, Held):  # cannot happen: our id holds nothing between jobs
-                raise RuntimeError(f"the kit's worker {worker.id} already holds a job")
-            runner.perform(reserved.payload, reserved.queue, reserved.token)
+    with _Runner(app, _names(queues), raise_errors, max_jobs) as runner:
+        while (reserved := runner.reserve(promoter, now)) is not None:
+            runner.perform(*reserved)
+        return runner.log
+
+
+async def adrain(
+    app: Resque,
+    queues: str | Sequence[str] | None = None,
+    *,
+    include_delayed: bool = True,
+    now: float | None = None,
+    raise_errors: bool = True,
+    max_jobs: int = DEFAULT_MAX_JOBS,
+) -> PerformLog:
+    """:func:`drain` for async tests: ``await adrain(app)``.
+
+    The same arguments and the same log; ``async def`` jobs are awaited on the caller's
+    running loop (through the async worker's own
+    :func:`~pyresque.core.worker.perform.perform_async`), so they may use what the test
+    made on it (an ``httpx.AsyncClient``, an async database pool). Sync jobs, and the
+    backend calls, run as in ``drain`` (synchronously, on the loop's thread).
+    """
+    promoter = Promoter(app, name="pyresque-testing") if include_delayed else None
+    with _Runner(app, _names(queues), raise_errors, max_jobs) as runner:
+        while (reserved := runner.reserve(promoter, now)) is not None:
+            await runner.aperform(*reserved)
+        return runner.log
 
 
 class _InlinePlugin:

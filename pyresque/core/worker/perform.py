@@ -1,21 +1,42 @@
 """Run ONE job in this process: resolve, hooks, set_up / perform / tear_down, outcome.
 
+Two entry points, one per kind of caller:
+
+- :func:`perform_job` (sync): the fork, fork-every and in-process modes and the test
+  kit. A sync job runs as it always did (``SIGALRM`` timeout in the main thread). An
+  ``async def`` job runs to completion on this thread's reused event loop
+  (:mod:`pyresque.core.worker.eventloop`: the loop strategy, leftover tasks, timeouts)
+  inside the sync perform hooks, so ``before_perform``/``around_perform``/
+  ``after_perform``/``on_failure`` hooks and pluggy wrappers see it as any job.
+- :func:`perform_async` (``await``): the async worker. It runs an async job on the
+  running loop (cancelled at its timeout), and a sync job in an executor's thread.
+
+Both set :func:`pyresque.current_job` for the job (:mod:`pyresque.core.context`). The
+job's own steps are in :mod:`pyresque.core.worker.jobbody`.
+
 No Redis I/O here: the caller writes the outcome (one round trip, see the worker).
 Every failure, whatever it is (a job's exception, ``SystemExit``, ``KeyboardInterrupt``,
 a timeout, an unknown class, wrong arity), ends as an :class:`Outcome` holding a
 readable :class:`~pyresque.core.failure.FailureRecord`, unless an ``on_failure``
-plugin reports it handled.
+plugin reports it handled. A timeout is a failure record in every mode, never a
+re-run: an async job's ``CancelledError`` at its deadline becomes
+:class:`~pyresque.core.errors.JobTimeoutError`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextvars
 import dataclasses
+import functools
 import inspect
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Awaitable
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core import context
@@ -28,11 +49,25 @@ from pyresque.core.errors import (
 )
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
+from pyresque.core.worker.eventloop import ASYNC_TIMEOUT_GRACE, JobLoop, guarded, thread_loop
+from pyresque.core.worker.jobbody import async_body, is_async_job, make_runner
 
 if TYPE_CHECKING:
     from pyresque.core.worker.worker import Worker
 
-__all__ = ["Outcome", "bad_payload_record", "decode_job", "job_timeout", "perform_job", "raw_payload_dict"]
+__all__ = [
+    "Outcome",
+    "bad_payload_record",
+    "decode_job",
+    "failure_outcome",
+    "is_async_job",
+    "is_bad_payload",
+    "job_timeout",
+    "make_runner",
+    "perform_async",
+    "perform_job",
+    "raw_payload_dict",
+]
 
 log = logging.getLogger("pyresque.worker")
 
@@ -93,111 +128,83 @@ def job_timeout(target: Any, default: float | None) -> float | None:
     return default
 
 
-@contextmanager
-def _alarm(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`JobTimeoutInterrupt` in this (main) thread after ``seconds``."""
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Alarm:
+    """Raise :class:`JobTimeoutInterrupt` in this (main) thread ``seconds`` after entry.
 
-    def _expired(signum: int, frame: object) -> None:
-        raise JobTimeoutInterrupt(f"job timed out after {seconds:g}s")
-
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _method(obj: Any, *names: str) -> Callable[[], Any] | None:
-    for name in names:
-        found = getattr(obj, name, None)
-        if callable(found):
-            return found  # type: ignore[no-any-return]
-    return None
-
-
-def _discard(awaitable: Any) -> None:
-    """Close a coroutine that will never be awaited (no "never awaited" warning)."""
-    close = getattr(awaitable, "close", None)
-    if callable(close):
-        close()
-
-
-def make_runner(target: Any, job: Job) -> Callable[[], Any]:
-    """``runner()`` for the perform hook: set_up, perform(*args), tear_down.
-
-    A class is instantiated with no arguments and gets ``args`` (a list, php-resque
-    style), ``job`` and ``queue`` attributes; ``setUp``/``tearDown`` are accepted too.
-    ``tear_down`` runs whenever ``set_up`` succeeded, even if ``perform`` raised.
-    A plain function is called with the args.
+    Off thread, or without ``seconds``, it arms nothing (``deadline`` still says when
+    an async job is cancelled). :meth:`defer` moves the signal past the deadline, for
+    the time an async job runs: its loop cancels it at the deadline, and the signal
+    only comes for a job that blocks the loop.
     """
-    args = job.args
-    if not isinstance(target, type):
-        return lambda: target(*args)
 
-    def runner() -> Any:
-        instance = target()
-        try:
-            instance.args = list(args)
-            instance.job = job
-            instance.queue = job.queue
-        except AttributeError:  # __slots__ classes: their choice
-            pass
-        perform = _method(instance, "perform")
-        if perform is None:
-            raise InvalidJobError(f"job class {job.class_name} has no perform method")
-        set_up = _method(instance, "set_up", "setUp")
-        tear_down = _method(instance, "tear_down", "tearDown")
-        if set_up is not None:
-            set_up()
-        try:
-            result = perform(*args)
-        except BaseException:
-            if tear_down is not None:
-                try:
-                    tear_down()
-                except Exception:
-                    log.exception("tear_down of %s failed after perform failed", job.class_name)
-            raise
-        if tear_down is not None:
-            tear_down()
-        return result
+    __slots__ = ("armed", "deadline", "previous", "seconds")
 
-    return runner
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds if seconds else None
+        self.armed = bool(seconds) and threading.current_thread() is threading.main_thread()
+        self.previous: Any = None
+
+    def _expired(self, signum: int, frame: object) -> None:
+        raise JobTimeoutInterrupt(f"job timed out after {self.seconds:g}s")
+
+    def __enter__(self) -> _Alarm:
+        if self.armed:
+            self.previous = signal.signal(signal.SIGALRM, self._expired)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds or 0)
+        return self
+
+    def defer(self, extra: float) -> None:
+        """Re-arm the signal for ``extra`` seconds past the deadline."""
+        if self.armed and self.deadline is not None:
+            signal.setitimer(signal.ITIMER_REAL, max(self.deadline + extra - time.monotonic(), 0.001))
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
 
 
-def perform_job(worker: Worker, job: Job, *, timeout: float | None = None, alarm: bool = True) -> Outcome:
-    """Run ``job`` here, hooks included, and say how it ended. Never raises for the
-    job's sake; a :class:`~pyresque.core.errors.WorkerInterrupt` for shutdown is
-    turned into a failure too (the job did not finish)."""
-    app = worker.app
-    token = context.enter(job, app, worker.id)
+def perform_job(
+    worker: Worker,
+    job: Job,
+    *,
+    timeout: float | None = None,
+    alarm: bool = True,
+    loop: JobLoop | None = None,
+) -> Outcome:
+    """Run ``job`` here, hooks included, and say how it ended (the sync entry point).
+
+    Sync jobs run as they are; an async job (or an awaitable a job returned) runs to
+    completion on ``loop`` (this thread's :func:`~pyresque.core.worker.eventloop.thread_loop`
+    by default) inside the perform hooks. ``alarm=False`` enforces no timeout at all.
+    Never raises for the job's sake; a :class:`~pyresque.core.errors.WorkerInterrupt`
+    for shutdown is turned into a failure too (the job did not finish)."""
+    token = context.enter(job, worker.app, worker.id)
     try:
-        return _perform_job(worker, job, timeout, alarm)
+        return _perform_job(worker, job, timeout, alarm, loop)
     finally:
         context.leave(token)
 
 
-def _perform_job(worker: Worker, job: Job, timeout: float | None, alarm: bool) -> Outcome:
+def _perform_job(
+    worker: Worker, job: Job, timeout: float | None, alarm: bool, loop: JobLoop | None
+) -> Outcome:
     app = worker.app
     hooks = app.hooks
     try:
         target = app.registry.resolve(job.class_name)
-        seconds = job_timeout(target, timeout) if alarm else None
-        with _alarm(seconds):
+        with _Alarm(job_timeout(target, timeout) if alarm else None) as timer:
+
+            def awaiting(awaitable: Awaitable[Any]) -> Any:
+                timer.defer(ASYNC_TIMEOUT_GRACE)
+                return (loop or thread_loop()).run(guarded(awaitable, timer.deadline, timer.seconds))
+
             if hooks.needs("pyresque_before_perform", app, job, "before_perform"):
                 hooks.before_perform(worker, job)
-            result = hooks.perform(worker, job, make_runner(target, job))
-            if inspect.isawaitable(result):
-                _discard(result)
-                raise InvalidJobError(
-                    f"job {job.class_name} returned {type(result).__name__} (an async job): this "
-                    "worker does not run async jobs yet, so it did not run"
-                )
+            result = hooks.perform(worker, job, make_runner(target, job, awaiting))
+            if inspect.isawaitable(result):  # a perform wrapper handed back an awaitable
+                result = awaiting(result)
             if hooks.needs("pyresque_after_perform", app, job, "after_perform"):
                 hooks.after_perform(worker, job, result)
         return Outcome(ok=True, result=result)
@@ -205,6 +212,101 @@ def _perform_job(worker: Worker, job: Job, timeout: float | None, alarm: bool) -
         return Outcome(ok=True, skipped=True)
     except BaseException as exc:  # every way a job can end badly becomes a record
         return failure_outcome(worker, job, exc)
+
+
+async def perform_async(
+    worker: Worker,
+    job: Job,
+    *,
+    timeout: float | None = None,
+    executor: Executor | None = None,
+    timeouts: bool = True,
+) -> Outcome:
+    """Run ``job`` on the running loop, hooks included, and say how it ended (the entry
+    point of the async worker; call it in a task of its own, one per job).
+
+    An async job is awaited here, cancelled at its timeout (a failure record, see
+    :func:`~pyresque.core.worker.eventloop.guarded`); no timer signal: a job that blocks
+    the loop is the caller's watchdog's to see. Sync hooks run on the loop's thread,
+    except the perform hooks when something wraps the job (``around_perform``, a
+    ``pyresque_perform`` wrapper): those run in ``executor``'s thread (the loop's default
+    without one) around a job that still runs on this loop. A sync job runs whole in
+    ``executor`` through :func:`perform_job` (no timer signal off the main thread).
+    A cancellation of the caller's task (``task.cancel()``) propagates; a
+    ``CancelledError`` the job raised by itself is its failure. ``timeouts=False``
+    enforces none (the test kit's ``adrain``)."""
+    loop = asyncio.get_running_loop()
+    try:
+        target = worker.app.registry.resolve(job.class_name)
+    except BaseException as exc:
+        with context.entered(job, worker.app, worker.id):
+            return failure_outcome(worker, job, exc)
+    if not is_async_job(target):
+        call = functools.partial(perform_job, worker, job, timeout=timeout, alarm=timeouts)
+        return await loop.run_in_executor(executor, contextvars.copy_context().run, call)
+    token = context.enter(job, worker.app, worker.id)
+    try:
+        seconds = job_timeout(target, timeout) if timeouts else None
+        return await _perform_async(worker, job, target, seconds, executor)
+    finally:
+        context.leave(token)
+
+
+async def _perform_async(
+    worker: Worker, job: Job, target: Any, seconds: float | None, executor: Executor | None
+) -> Outcome:
+    app = worker.app
+    hooks = app.hooks
+    deadline = time.monotonic() + seconds if seconds else None
+    try:
+        if hooks.needs("pyresque_before_perform", app, job, "before_perform"):
+            hooks.before_perform(worker, job)
+        if hooks.needs("pyresque_perform", app, job, "around_perform"):
+            result = await _through_wrappers(worker, job, target, deadline, seconds, executor)
+        else:
+            result = await guarded(async_body(target, job), deadline, seconds)
+        if hooks.needs("pyresque_after_perform", app, job, "after_perform"):
+            hooks.after_perform(worker, job, result)
+        return Outcome(ok=True, result=result)
+    except DontPerform:
+        return Outcome(ok=True, skipped=True)
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+        if cancelling is None or cancelling():
+            raise  # the caller cancelled this job (always assumed on 3.10): theirs to record
+        return failure_outcome(worker, job, exc)
+    except BaseException as exc:
+        return failure_outcome(worker, job, exc)
+
+
+async def _through_wrappers(
+    worker: Worker,
+    job: Job,
+    target: Any,
+    deadline: float | None,
+    seconds: float | None,
+    executor: Executor | None,
+) -> Any:
+    """The sync perform wrappers in a thread, around the job awaited on this loop."""
+    loop = asyncio.get_running_loop()
+    inner: list[concurrent.futures.Future[Any]] = []
+
+    def awaiting(awaitable: Awaitable[Any]) -> Any:
+        future = asyncio.run_coroutine_threadsafe(guarded(awaitable, deadline, seconds), loop)
+        inner.append(future)
+        return future.result()
+
+    call = functools.partial(worker.app.hooks.perform, worker, job, make_runner(target, job, awaiting))
+    try:
+        result = await loop.run_in_executor(executor, contextvars.copy_context().run, call)
+    except asyncio.CancelledError:
+        for future in inner:
+            future.cancel()
+        raise
+    if inspect.isawaitable(result):
+        result = await guarded(result, deadline, seconds)
+    return result
 
 
 def failure_outcome(worker: Worker, job: Job, exc: BaseException) -> Outcome:

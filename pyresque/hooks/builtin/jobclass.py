@@ -25,7 +25,10 @@ Hooks run on the class, as in Ruby (``def self.before_perform_x``): define them 
 :class:`~pyresque.ConfigurationError` (the instance only exists inside the job's run,
 where ``set_up``/``tear_down`` belong). An ``around_perform*`` hook that returns
 without yielding skips the job, as a Ruby around hook that does not yield: here it
-raises ``DontPerform``. The class is found with ``app.registry.resolve(job.class_name)``;
+raises ``DontPerform``. Hooks are sync, also around an ``async def`` job (they run
+outside its event loop, or in a thread beside it in the async worker): an ``async def``
+hook is refused with a :class:`~pyresque.ConfigurationError` (when the class is
+registered, and when the hook is looked up). The class is found with ``app.registry.resolve(job.class_name)``;
 a job whose class does not resolve (another language's job) has no class hooks.
 """
 
@@ -38,6 +41,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core.errors import ConfigurationError, DontEnqueue, DontPerform, UnknownJobClass
+from pyresque.core.registry import JOB_HOOK_PREFIXES
 from pyresque.hooks import hookimpl
 
 if TYPE_CHECKING:
@@ -50,18 +54,7 @@ __all__ = ["PREFIXES", "JobClassHooks", "job_hooks"]
 logger = logging.getLogger(__name__)
 
 #: Every hook-name prefix a job class may use.
-PREFIXES = (
-    "before_perform",
-    "around_perform",
-    "after_perform",
-    "on_failure",
-    "before_enqueue",
-    "after_enqueue",
-    "before_dequeue",
-    "after_dequeue",
-    "after_schedule",
-    "before_delayed_enqueue",
-)
+PREFIXES = JOB_HOOK_PREFIXES
 
 
 def job_hooks(target: Any, prefix: str) -> list[tuple[str, Callable[..., Any]]]:
@@ -86,6 +79,11 @@ def job_hooks(target: Any, prefix: str) -> list[tuple[str, Callable[..., Any]]]:
                     f"{target.__qualname__}.{name} is a per-job hook and runs on the class: "
                     "make it a @classmethod or @staticmethod"
                 )
+        if inspect.iscoroutinefunction(value) or inspect.isasyncgenfunction(value):
+            raise ConfigurationError(
+                f"{getattr(target, '__qualname__', target)}.{name} is async, but per-job hooks run "
+                "synchronously around the job: make it a plain function (the job itself may be async)"
+            )
         found.append((name, value))
     return found
 
