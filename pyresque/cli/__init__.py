@@ -1,4 +1,9 @@
-"""The ``pyresque`` command: parsing and wiring only (the one place that reads env vars)."""
+"""The ``pyresque`` command: parsing and wiring only (the one place that reads env vars).
+
+The group takes the backend options and ``--json`` before the sub-command too
+(``pyresque --redis URL info``, ``pyresque --namespace shop --json queues``); an
+option given after the sub-command wins (see :func:`pyresque.cli.common.inherited`).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,19 @@ from pyresque._version import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pyresque")
-def main() -> None:
-    """pyresque: Resque for Python."""
+@click.option("-r", "--redis", "--backend", "redis", default=None, metavar="URL", help="Backend URL.")
+@click.option("--redis-db", "redis_db", type=int, default=None, metavar="N", help="Database number.")
+@click.option("--prefix", "--namespace", "prefix", default=None, metavar="NS", help="Key namespace.")
+@click.option("--app-include", "app_include", default=None, metavar="MODULE", help="Module defining the app.")
+@click.option("--json", "as_json", is_flag=True, default=False, help="JSON output (operator commands).")
+def main(
+    redis: str | None, redis_db: int | None, prefix: str | None, app_include: str | None, as_json: bool
+) -> None:
+    """pyresque: Resque for Python.
+
+    The backend options may come before the command (for every command) or after it
+    (that one wins); their environment variables are listed in each command's help.
+    """
 
 
 def _register() -> None:

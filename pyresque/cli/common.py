@@ -3,7 +3,8 @@
 - :func:`backend_options`: the click options (and Resque environment variables) that
   choose the backend: ``--redis``/``REDIS_BACKEND``/``REDIS_URL``, ``--redis-db``/
   ``REDIS_BACKEND_DB``, ``--prefix``/``PREFIX``, ``--app-include``/``APP_INCLUDE``,
-  ``--logging``/``LOGGING``, ``-v``/``VERBOSE``, ``-vv``/``VVERBOSE``.
+  ``--logging``/``LOGGING``, ``-v``/``VERBOSE``, ``-vv``/``VVERBOSE``. The connection
+  ones are also accepted before the sub-command (:func:`inherited`).
 - :func:`make_app`: the :class:`~pyresque.Resque` app those options describe.
 - :func:`import_app_include`: import the user's module (a dotted name or a ``.py`` path).
 - :func:`setup_logging`: the one place logging handlers are configured.
@@ -44,6 +45,7 @@ __all__ = [
     "backend_options",
     "connection_options",
     "env_flag",
+    "inherited",
     "import_app_include",
     "include_module_name",
     "load_include_module",
@@ -77,13 +79,36 @@ def _apply(func: F, options: list[Callable[[F], F]]) -> F:
     return func
 
 
+def inherited(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Option callback: the value given to an enclosing command when this one's was not.
+
+    ``pyresque --redis URL info`` gives ``--redis`` to the ``pyresque`` group; ``info``'s
+    own ``--redis`` then takes it. Precedence: the option on this command's command
+    line, then the nearest enclosing command that has the option and got a value, then
+    this option's environment variable or default (the group's options have no
+    environment variable, so an option typed anywhere beats the environment).
+    """
+    if param.name is None or ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE:
+        return value
+    parent = ctx.parent
+    while parent is not None:
+        if param.name in parent.params:
+            given = parent.params[param.name]
+            if given is not None and given is not False:
+                return given
+            break
+        parent = parent.parent
+    return value
+
+
 def connection_options(func: F) -> F:
     """Decorate a click command with the options that say where the app is.
 
     ``-r/--redis/--backend`` (env ``REDIS_BACKEND``, then ``REDIS_URL``), ``--redis-db``
     (env ``REDIS_BACKEND_DB``), ``--prefix/--namespace`` (env ``PREFIX``) and
     ``--app-include`` (env ``APP_INCLUDE``). The command receives ``redis``,
-    ``redis_db``, ``prefix`` and ``app_include`` keyword arguments.
+    ``redis_db``, ``prefix`` and ``app_include`` keyword arguments. Each is also taken
+    from an enclosing group that has the same option (:func:`inherited`).
     """
     return _apply(
         func,
@@ -95,6 +120,7 @@ def connection_options(func: F) -> F:
                 "redis",
                 envvar=["REDIS_BACKEND", "REDIS_URL"],
                 default=None,
+                callback=inherited,
                 metavar="URL",
                 help="Backend: redis://, rediss://, unix://, host:port[/namespace] or fakeredis://name "
                 "(env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
@@ -105,6 +131,7 @@ def connection_options(func: F) -> F:
                 envvar="REDIS_BACKEND_DB",
                 type=int,
                 default=None,
+                callback=inherited,
                 metavar="N",
                 help="Database number (env REDIS_BACKEND_DB).",
             ),
@@ -114,6 +141,7 @@ def connection_options(func: F) -> F:
                 "prefix",
                 envvar="PREFIX",
                 default=None,
+                callback=inherited,
                 metavar="NS",
                 help="Key namespace, default 'resque' (env PREFIX).",
             ),
@@ -122,6 +150,7 @@ def connection_options(func: F) -> F:
                 "app_include",
                 envvar="APP_INCLUDE",
                 default=None,
+                callback=inherited,
                 metavar="MODULE",
                 help="Module name or .py file defining or registering the jobs (env APP_INCLUDE).",
             ),

@@ -1,8 +1,11 @@
 """``pyresque failed list|show|requeue|remove|clear``: Ruby Resque's failure management.
 
-Indexes are positions in the ``failed`` list (0 = oldest), as resque-web shows them.
-Index-based operations check the entry did not change under them (another operator or
-a worker appending is fine; a concurrent removal makes the operation fail loudly).
+Indexes are positions in the ``failed`` list (0 = oldest), as resque-web shows them;
+``failed show`` also takes negative ones (-1: the latest). Index-based operations
+check the entry did not change under them (another operator or a worker appending is
+fine; a concurrent removal makes the operation fail loudly). ``requeue --not-retried``
+skips the entries Resque marked ``retried_at``, so running it again (after an
+interruption or a lost reply) never requeues a job twice.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 import click
 
-from pyresque.backends.base import FIND_LIMIT
+from pyresque.backends.base import FIND_LIMIT, FailureStore
 from pyresque.cli.ops_common import (
     emit_json,
     json_option,
@@ -78,8 +81,8 @@ def list_failed(
     )
 
 
-@failed.command("show")
-@click.argument("index", required=False, type=click.IntRange(min=0))
+@failed.command("show", context_settings={"ignore_unknown_options": True})  # INDEX may be -1
+@click.argument("index", required=False, type=int)
 @click.option("--id", "job_id", default=None, help="The failures of the job with this id instead.")
 @click.option(
     "--scan",
@@ -102,20 +105,24 @@ def show(
 ) -> None:
     """One failed job in full: payload, error and backtrace.
 
-    By INDEX, or by job id with --id (every recorded failure of that job, oldest first;
-    --json then prints a list).
+    By INDEX (0 = the oldest; negative counts from the end: -1 is the latest), or by
+    job id with --id (every recorded failure of that job, oldest first; --json then
+    prints a list).
     """
     if (index is None) == (job_id is None):
         raise click.UsageError("give INDEX or --id JOB_ID (exactly one of them)")
+    total = 0
     with operator_app(redis, redis_db, prefix, app_include) as app:
         if job_id is not None:
             found = app.failures.find(job_id, limit=scan or None)
         else:
             assert index is not None
-            found = [(index, r) for r in app.failures.all(index, 1)]
+            total = app.failures.count()
+            at = total + index if index < 0 else index
+            found = [(at, r) for r in app.failures.all(at, 1)] if 0 <= at < total else []
     if not found:
         if job_id is None:
-            raise click.ClickException(f"no failure at index {index}")
+            raise click.ClickException(f"no failure at index {index} (there are {total})")
         where = "the failed list" if not scan else f"the {scan} most recent failures"
         raise click.ClickException(f"no failure of job {job_id} in {where}")
     if as_json:
@@ -156,6 +163,12 @@ def _selection(indexes: tuple[int, ...], queue: str | None, every: bool) -> None
 @click.option("--queue", "-q", default=None, help="Requeue every failure of jobs from this queue.")
 @click.option("--all", "every", is_flag=True, help="Requeue every failure.")
 @click.option("--to", "target", default=None, help="Push to this queue instead of the job's own.")
+@click.option(
+    "--not-retried",
+    "not_retried",
+    is_flag=True,
+    help="With --all or --queue: only the failures not requeued yet (no retried_at).",
+)
 @ops_backend_options
 @json_option
 def requeue(
@@ -163,6 +176,7 @@ def requeue(
     queue: str | None,
     every: bool,
     target: str | None,
+    not_retried: bool,
     redis: str | None,
     redis_db: int | None,
     prefix: str | None,
@@ -173,9 +187,13 @@ def requeue(
     _selection(indexes, queue, every)
     if target is not None and not indexes:
         raise click.UsageError("--to works with INDEX... only")
+    if not_retried and indexes:
+        raise click.UsageError("--not-retried works with --all or --queue only")
     with operator_app(redis, redis_db, prefix, app_include) as app:
         store = app.failures
-        if indexes:
+        if not_retried:
+            done = _requeue_not_retried(store, queue)
+        elif indexes:
             for index in indexes:
                 try:
                     store.requeue(index, target)
@@ -190,6 +208,34 @@ def requeue(
         emit_json({"requeued": done})
     else:
         click.echo(f"requeued {done} failed job{'s' if done != 1 else ''}")
+
+
+def _requeue_not_retried(store: FailureStore, queue: str | None) -> int:
+    """Requeue each failure without ``retried_at`` (of ``queue``'s jobs, when given).
+
+    Round trips: 1 to read the list, then 3 per entry (a check that the entry at the
+    index is still the one read, then the store's read-and-requeue). An entry that
+    changed (another operator removed entries meanwhile) stops the run with an error;
+    running it again is safe: what was requeued carries ``retried_at`` now.
+    """
+    done = 0
+    for index, record in enumerate(store.all(0, -1)):
+        if record.retried_at is not None or (queue is not None and record.queue != queue):
+            continue
+        if not record.queue or not isinstance(record.payload.get("class"), str):
+            continue  # an unreadable entry: nothing to push (failed show INDEX says why)
+        current = store.all(index, 1)
+        if not current or current[0] != record:
+            raise click.ClickException(
+                f"the failed list changed while requeueing (at index {index}; {done} requeued): "
+                "run the command again, it skips what was requeued"
+            )
+        try:
+            store.requeue(index)
+        except FailureNotFound as exc:
+            raise click.ClickException(f"failure {index}: {exc} ({done} requeued; run again)") from exc
+        done += 1
+    return done
 
 
 @failed.command("remove")

@@ -1,10 +1,8 @@
-"""``pyresque info``, ``queues``, ``workers``, ``enqueue`` and ``dequeue``."""
+"""``pyresque info``, ``workers``, ``dequeue`` and ``prune`` (``queues`` is in
+:mod:`pyresque.cli.ops_queue_admin`, ``enqueue`` in :mod:`pyresque.cli.ops_enqueue`)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import time
 from typing import Any
 
 import click
@@ -12,26 +10,24 @@ import click
 from pyresque.cli.ops_common import (
     emit_json,
     json_option,
+    known_queue,
+    number,
     operator_app,
     ops_backend_options,
     parse_json_args,
+    plural,
     print_table,
+    safe_text,
     shorten,
     split_worker_id,
     yes_option,
 )
-from pyresque.core import timefmt
+from pyresque.cli.ops_queue_admin import queue_sizes
 from pyresque.core.app import Resque
-from pyresque.core.delayed import MAX_TIMESTAMP
 from pyresque.core.dequeue import JobMatch, dequeue_matching
+from pyresque.core.job import Job
 
-__all__ = ["dequeue", "enqueue", "info", "prune", "queues", "worker_rows", "workers"]
-
-
-def _queue_sizes(app: Resque) -> dict[str, int]:
-    with app.connection_guard():
-        names = app.backend.broker.queues()
-        return app.backend.broker.sizes(names) if names else {}
+__all__ = ["IdMatch", "dequeue", "info", "prune", "worker_rows", "workers"]
 
 
 def worker_rows(app: Resque) -> list[dict[str, Any]]:
@@ -53,7 +49,7 @@ def worker_rows(app: Resque) -> list[dict[str, Any]]:
             {
                 "id": worker_id,
                 "host": host,
-                "pid": pid,
+                "pid": number(pid),
                 "queues": queues_part.split(",") if queues_part else [],
                 "state": "working" if record else "idle",
                 "queue": record.get("queue") if record else None,
@@ -75,7 +71,7 @@ def info(
     """Overview: queues with sizes, workers and their jobs, processed and failed counts."""
     with operator_app(redis, redis_db, prefix, app_include) as app:
         overview = app.info()
-        sizes = _queue_sizes(app)
+        sizes = queue_sizes(app)
         rows = worker_rows(app)
         delayed = app.delayed_count()
     if as_json:
@@ -127,21 +123,6 @@ def _print_workers(rows: list[dict[str, Any]]) -> None:
 @click.command()
 @ops_backend_options
 @json_option
-def queues(
-    redis: str | None, redis_db: int | None, prefix: str | None, app_include: str | None, as_json: bool
-) -> None:
-    """Every known queue with the number of jobs waiting in it."""
-    with operator_app(redis, redis_db, prefix, app_include) as app:
-        sizes = _queue_sizes(app)
-    if as_json:
-        emit_json([{"name": q, "size": n} for q, n in sizes.items()])
-        return
-    print_table(["QUEUE", "SIZE"], [[q, n] for q, n in sizes.items()], empty="no queues")
-
-
-@click.command()
-@ops_backend_options
-@json_option
 def workers(
     redis: str | None, redis_db: int | None, prefix: str | None, app_include: str | None, as_json: bool
 ) -> None:
@@ -154,100 +135,19 @@ def workers(
     _print_workers(rows)
 
 
-@click.command()
-@click.argument("queue")
-@click.argument("job_class", metavar="CLASS")
-@click.argument("args_json", metavar="[ARGS-JSON]", required=False)
-@click.option("--track", is_flag=True, help="Track the job's status (php-resque job:<id>:status).")
-@click.option(
-    "--at",
-    "at",
-    default=None,
-    metavar="TIME",
-    help="Run at TIME: epoch seconds or ISO-8601 (UTC if no zone).",
-)
-@click.option(
-    "--in", "delay", type=click.FloatRange(min=0), default=None, metavar="SECONDS", help="Run in SECONDS."
-)
-@ops_backend_options
-@json_option
-def enqueue(
-    queue: str,
-    job_class: str,
-    args_json: str | None,
-    track: bool,
-    at: str | None,
-    delay: float | None,
-    redis: str | None,
-    redis_db: int | None,
-    prefix: str | None,
-    app_include: str | None,
-    as_json: bool,
-) -> None:
-    """Put a job on QUEUE: CLASS is the Resque class name, ARGS-JSON a JSON array.
+class IdMatch(JobMatch):
+    """The job with this id, whatever its class (``class_name`` is not looked at)."""
 
-    Example: pyresque enqueue mail 'Mailer::Welcome' '[42, "fr"]'
-
-    With --at or --in the job is delayed (resque-scheduler's keys); a time not in the
-    future enqueues at once.
-    """
-    args = parse_json_args(args_json)
-    when = _when(at, delay)
-    if when is not None and track:
-        raise click.UsageError("--track cannot be combined with --at/--in (delayed jobs get no id)")
-    with operator_app(redis, redis_db, prefix, app_include) as app:
-        if when is not None and when > time.time():
-            app.enqueue_at(when, queue, job_class, *args)
-            timestamp = int(when)
-            if as_json:
-                emit_json({"scheduled_at": timestamp, "queue": queue, "class": job_class, "args": args})
-            else:
-                click.echo(f"scheduled at {timestamp} ({timefmt.utc_iso_z(timestamp)})")
-            return
-        job_id = app.enqueue(queue, job_class, *args, track_status=track)
-    if as_json:
-        emit_json({"id": job_id, "queue": queue, "class": job_class, "args": args})
-    else:
-        click.echo(job_id)
-
-
-def _when(at: str | None, delay: float | None) -> float | None:
-    """The epoch time given by ``--at``/``--in`` (``None``: now), checked before anything
-    is written: finite and not after 9999-12-31T23:59:59Z."""
-    if at is not None and delay is not None:
-        raise click.UsageError("give --at or --in, not both")
-    if delay is not None:
-        return _in_range(time.time() + delay, "--in", repr(delay))
-    if at is None:
-        return None
-    try:
-        return _in_range(float(at), "--at", at)
-    except ValueError:
-        pass
-    try:
-        parsed = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter(f"not epoch seconds nor ISO-8601: {at!r}", param_hint="--at") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return _in_range(parsed.timestamp(), "--at", at)
-
-
-def _in_range(when: float, option: str, given: str) -> float:
-    if not math.isfinite(when) or when > MAX_TIMESTAMP:
-        raise click.BadParameter(
-            f"{given} is not a time a job can be delayed to "
-            f"(finite, and not after {MAX_TIMESTAMP} = 9999-12-31T23:59:59Z)",
-            param_hint=option,
-        )
-    return when
+    def matches(self, job: Job) -> bool:
+        """Whether ``job`` carries the id."""
+        return job.id == self.id
 
 
 @click.command()
 @click.argument("queue")
 @click.argument("job_class", metavar="[CLASS]", required=False)
 @click.argument("args_json", metavar="[ARGS-JSON]", required=False)
-@click.option("--id", "job_id", default=None, help="Remove only the job with this id (needs CLASS).")
+@click.option("--id", "job_id", default=None, help="Remove the job with this id (CLASS optional).")
 @yes_option
 @ops_backend_options
 @json_option
@@ -263,25 +163,30 @@ def dequeue(
     app_include: str | None,
     as_json: bool,
 ) -> None:
-    """Remove jobs from QUEUE: all of them, those of CLASS, or of CLASS with exactly ARGS-JSON.
+    """Remove jobs from QUEUE: all of them, those of CLASS, of CLASS with exactly
+    ARGS-JSON, or the one with --id ID.
 
     Safe while workers run: each job is removed by one atomic LREM of its exact payload.
+    --id without CLASS removing nothing (a worker took the job, or no such id) is an
+    error (exit status 1).
     """
-    if job_class is None:
-        if job_id is not None:
-            raise click.UsageError("--id needs CLASS")
-        if not yes and not click.confirm(f"Remove every job from queue {queue!r}?"):
-            raise click.Abort()
     args = parse_json_args(args_json) if args_json is not None else None
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        if job_class is None:
+        size = known_queue(app, queue)
+        if job_class is None and job_id is None:
+            if not yes and not click.confirm(f"Remove every job ({size}) from queue {safe_text(queue)!r}?"):
+                raise click.Abort()
             removed = app.dequeue(queue)
+        elif job_class is None:
+            removed = dequeue_matching(app, queue, [IdMatch("", id=job_id)])
+            if not removed:
+                raise click.ClickException(f"no job with id {job_id} in queue {queue}")
         else:
             removed = dequeue_matching(app, queue, [JobMatch(job_class, args=args, id=job_id)])
     if as_json:
         emit_json({"queue": queue, "removed": removed})
     else:
-        click.echo(f"removed {removed} job{'s' if removed != 1 else ''} from {queue}")
+        click.echo(f"removed {plural(removed, 'job')} from {safe_text(queue)}")
 
 
 @click.command()
@@ -330,5 +235,5 @@ def prune(
         emit_json({"pruned": pruned})
         return
     for worker_id in pruned:
-        click.echo(f"pruned {worker_id}")
-    click.echo(f"pruned {len(pruned)} dead worker{'s' if len(pruned) != 1 else ''}")
+        click.echo(f"pruned {safe_text(worker_id)}")
+    click.echo(f"pruned {plural(len(pruned), 'dead worker')}")

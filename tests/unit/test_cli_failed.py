@@ -194,3 +194,31 @@ def test_prune_keeps_workers_without_evidence_of_death(url: str, app: Resque) ->
     app.backend.client.sadd("resque:workers", "nodebox:99:q")  # type: ignore[attr-defined]
     assert run_json(url, "prune") == {"pruned": []}
     assert app.backend.workers.all() == ["nodebox:99:q"]
+
+
+def test_failed_show_negative_index_counts_from_the_end(url: str, app: Resque) -> None:
+    """`failed show -1` is the latest failure, -2 the one before; too far back exits 1."""
+    fail_job(app, "a", "A", [0], "first")
+    fail_job(app, "a", "A", [1], "latest")
+    assert run_json(url, "failed", "show", "-1")["error"] == "latest"
+    assert run_json(url, "failed", "show", "-2")["index"] == 0
+    assert "latest" in run(url, "failed", "show", "-1").stdout
+    too_far = run(url, "failed", "show", "-3")
+    assert too_far.exit_code == 1 and too_far.stderr.strip() == "Error: no failure at index -3 (there are 2)"
+
+
+def test_failed_requeue_all_not_retried_skips_retried_entries(url: str, app: Resque) -> None:
+    """`failed requeue --all --not-retried` requeues only entries without retried_at, so a
+    second run requeues nothing more; --queue narrows it."""
+    fail_job(app, "a", "A", [0])
+    fail_job(app, "b", "B", [1])
+    fail_job(app, "a", "A", [2])
+    app.failures.requeue(0)
+    assert app.size("a") == 1
+    assert run_json(url, "failed", "requeue", "--queue", "a", "--not-retried") == {"requeued": 1}
+    assert [list(j.args) for j in app.peek("a", 0, 10)] == [[0], [2]]
+    assert run_json(url, "failed", "requeue", "--all", "--not-retried") == {"requeued": 1}
+    assert run_json(url, "failed", "requeue", "--all", "--not-retried") == {"requeued": 0}
+    assert app.size("a") == 2 and app.size("b") == 1
+    assert all(r.retried_at is not None for r in app.failures.all(0, -1))
+    assert run(url, "failed", "requeue", "1", "--not-retried").exit_code == 2

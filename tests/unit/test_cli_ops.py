@@ -111,7 +111,7 @@ def test_workers_shows_idle_and_busy_workers(url: str, app: Resque) -> None:
     """`workers` parses host, pid and queues from the id and reports state and heartbeat."""
     add_ruby_worker(app, busy=False)
     (row,) = run_json(url, "workers")
-    assert (row["host"], row["pid"], row["queues"], row["state"]) == ("web1", "4242", ["high", "low"], "idle")
+    assert (row["host"], row["pid"], row["queues"], row["state"]) == ("web1", 4242, ["high", "low"], "idle")
     assert row["heartbeat"] == "2026-11-23T17:23:27+00:00"
     add_ruby_worker(app, busy=True)
     (row,) = run_json(url, "workers")
