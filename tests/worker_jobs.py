@@ -279,3 +279,102 @@ async def async_add(a: int, b: int) -> int:
 async def async_stream() -> Any:
     """An async generator: refused as a job (tests of the registry)."""
     yield 1
+
+
+async def async_boom(message: str) -> None:
+    """An ``async def`` job that fails after an await."""
+    import asyncio
+
+    await asyncio.sleep(0)
+    raise RuntimeError(message)
+
+
+def _context_line(tag: str) -> str:
+    from pyresque import current_job
+
+    info = current_job()
+    if info is None:
+        return f"{tag} none"
+    return f"{tag} {info.class_name} {info.id} {info.queue} {info.worker_id.split(':')[1]} {os.getpid()}"
+
+
+async def async_context() -> None:
+    """Traces what ``current_job()`` says, in the job and in a task it starts."""
+    import asyncio
+
+    async def child() -> str:
+        return _context_line("async-child")
+
+    _trace(_context_line("async"))
+    _trace(await asyncio.create_task(child()))
+
+
+def sync_context() -> None:
+    """Traces what ``current_job()`` says in a sync job."""
+    _trace(_context_line("sync"))
+
+
+class AsyncSteps:
+    """A class job with async set_up, perform and tear_down (traced in order)."""
+
+    async def set_up(self) -> None:
+        _trace("steps set_up")
+
+    async def perform(self, fail: bool) -> str:
+        import asyncio
+
+        await asyncio.sleep(0)
+        _trace(f"steps perform {fail}")
+        if fail:
+            raise ValueError("steps failed")
+        return "steps done"
+
+    async def tear_down(self) -> None:
+        _trace("steps tear_down")
+
+
+class AsyncSlow:
+    """An async job past its 0.5 s timeout: awaiting, swallowing the cancellation, or
+    blocking its loop (only the timer signal reaches that one)."""
+
+    timeout = 0.5
+
+    async def perform(self, how: str) -> str:
+        import asyncio
+
+        try:
+            if how == "block":
+                time.sleep(20)
+            else:
+                await asyncio.sleep(20)
+        except asyncio.CancelledError:
+            _trace(f"slow {how} cancelled")
+            if how == "swallow":
+                return "pretends it finished"
+            raise
+        _trace(f"slow {how} NOT STOPPED")
+        return "finished"
+
+
+async def async_leaky() -> str:
+    """Leaves a task running when it returns; the task traces whether it was cancelled."""
+    import asyncio
+
+    async def forgotten() -> None:
+        try:
+            await asyncio.sleep(0.5)
+            _trace("leftover SURVIVED its job")
+        except asyncio.CancelledError:
+            _trace("leftover cancelled")
+            raise
+
+    asyncio.get_running_loop().create_task(forgotten())
+    await asyncio.sleep(0)
+    return "leaked"
+
+
+async def async_loop_id(tag: str) -> None:
+    """Traces the id of the running loop and the pid (loop reuse within a process)."""
+    import asyncio
+
+    _trace(f"loop {tag} {os.getpid()} {id(asyncio.get_running_loop())}")
