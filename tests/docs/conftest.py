@@ -1,0 +1,59 @@
+"""Fixtures of the docs harness: one :class:`PageRun` per page, on the session's redis-server,
+and the list of exempted blocks at the end of the run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.docs.blocks import pages, parse_page
+from tests.docs.page import DatabasePool, PageRun
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture(scope="session")
+def _doc_pages(redis_server: RedisServer) -> Iterator[dict[str, PageRun]]:
+    runs: dict[str, PageRun] = {}
+    yield runs
+    for run in runs.values():
+        run.close()
+
+
+@pytest.fixture
+def doc_page(_doc_pages: dict[str, PageRun], redis_server: RedisServer) -> Callable[[str], PageRun]:
+    """The run of a page (made on first use; the page's last block closes it)."""
+    if redis_server.proc is None or redis_server.proc.poll() is not None:
+        redis_server.start()
+    pool = _pool(redis_server)
+
+    def get(path: str) -> PageRun:
+        if path not in _doc_pages or _doc_pages[path].closed:
+            _doc_pages[path] = PageRun(parse_page(path), pool)
+        return _doc_pages[path]
+
+    return get
+
+
+_POOLS: dict[int, DatabasePool] = {}
+
+
+def _pool(server: RedisServer) -> DatabasePool:
+    if server.port not in _POOLS:
+        _POOLS[server.port] = DatabasePool(server.port)
+    return _POOLS[server.port]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the exempted doc blocks whenever the docs harness ran."""
+    if not any("tests/docs/" in r.nodeid for r in terminalreporter.stats.get("passed", [])):
+        return
+    exempt = [
+        (block.id, skip.args)
+        for path in pages()
+        for block in parse_page(path).blocks
+        if (skip := block.directive("skip")) is not None
+    ]
+    terminalreporter.section(f"doc blocks exempted: {len(exempt)}")
+    for block_id, reason in exempt:
+        terminalreporter.line(f"{block_id}: {reason}")

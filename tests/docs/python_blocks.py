@@ -1,0 +1,105 @@
+"""Running ```python blocks: in the page's namespace, in order, against the test server.
+
+- The text is rewritten first (``localhost:6379`` -> the page's database, see
+  :meth:`PageRun.rewrite`), then compiled with the page's path and true line numbers,
+  so a traceback points into the markdown file.
+- A block whose first line is ``# some/path.py`` (or that has ``<!-- doc-test: file
+  some/path.py -->``) is that file: it is written into the page's folder, imported under
+  its dotted name (``some.path``), and its names are copied into the page's namespace.
+- ``drain`` runs after the block (``copy`` and ``setup``, of any block, before it: :func:`prepare`).
+- After each block, an app in the namespace that points at port 6379 fails the block:
+  a snippet must never reach the machine's own Redis.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+
+from tests.docs.blocks import ROOT, Block
+from tests.docs.page import FILE_COMMENT, PageRun
+
+
+def run_python(run: PageRun, block: Block) -> None:
+    """Run one python block of the page (see the module docstring)."""
+    if block.directive("signatures") is not None:
+        check_signature(block)
+        return
+    text = run.rewrite(block.text)
+    path = _file_of(block)
+    if path is not None:
+        run.write(path, text)
+        module = run.import_file(path)
+        run.namespace.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
+    else:
+        code = compile("\n" * block.line + text, str(ROOT / block.page), "exec")
+        exec(code, run.namespace)
+    _refuse_machine_redis(run, block)
+    drain = block.directive("drain")
+    if drain is not None:
+        from pyresque.testing import drain as drain_app
+
+        name = drain.args.split()[0] if drain.args else "app"
+        if name not in run.namespace:
+            raise AssertionError(f"{block.id}: drain {name}: no such name in the page")
+        drain_app(run.namespace[name])
+
+
+def prepare(run: PageRun, block: Block) -> None:
+    """What a block of any language asks for first: ``copy`` the files, run ``setup``."""
+    for copy in block.all("copy"):
+        for path in copy.args.split():
+            run.copy(path)
+    for setup in block.all("setup"):
+        code = compile("\n" * (setup.line - 1) + run.rewrite(setup.args), str(ROOT / block.page), "exec")
+        exec(code, run.namespace)
+
+
+def conclude(run: PageRun, block: Block) -> None:
+    """After a block of any language: its ``then`` directives (checks of what it did)."""
+    for then in block.all("then"):
+        code = compile("\n" * (then.line - 1) + run.rewrite(then.args), str(ROOT / block.page), "exec")
+        exec(code, run.namespace)
+
+
+def _file_of(block: Block) -> str | None:
+    directive = block.directive("file")
+    if directive is not None:
+        return directive.args.split()[0]
+    first = block.text.split("\n", 1)[0]
+    match = FILE_COMMENT.match(first)
+    return match.group("path") if match else None
+
+
+def _refuse_machine_redis(run: PageRun, block: Block) -> None:
+    from pyresque import Resque
+
+    for name, value in run.namespace.items():
+        if isinstance(value, Resque):
+            describe = getattr(value.backend, "describe", None)
+            where = str(describe()) if callable(describe) else ""
+            if ":6379" in where:
+                raise AssertionError(
+                    f"{block.id}: {name} uses {where}, the machine's own Redis; write the URL "
+                    "as redis://localhost:6379/N so the harness points it at the test server"
+                )
+
+
+def check_signature(block: Block) -> None:
+    """A block ``name(a: T, b: U) -> R`` names a function of the module with those parameters."""
+    directive = block.directive("signatures")
+    assert directive is not None
+    module = importlib.import_module(directive.args.split()[0])
+    line = block.text.strip()
+    head = line.split(" (", 1)[0]  # "-> Any (firstresult)"
+    tree = ast.parse(f"def {head}: ...")
+    func = tree.body[0]
+    assert isinstance(func, ast.FunctionDef)
+    target = getattr(module, func.name, None)
+    if target is None:
+        raise AssertionError(f"{block.id}: {module.__name__} has no {func.name}")
+    documented = [a.arg for a in func.args.args]
+    actual = [p for p in inspect.signature(target).parameters if p != "self"]
+    if documented != actual:
+        raise AssertionError(f"{block.id}: {func.name}{tuple(documented)} but the spec takes {actual}")
