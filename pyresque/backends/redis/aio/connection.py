@@ -8,6 +8,11 @@ with ``decode_responses=False`` and the same connect timeout as
 and a description without password. :func:`client_like` builds the async twin of an
 existing sync client (same host, port or socket, database, password, TLS, timeouts),
 which is how an async app is made from a sync one. Nothing connects until first use.
+
+Both use a *blocking* pool (``redis.asyncio.BlockingConnectionPool``) of
+:data:`MAX_CONNECTIONS`: a burst of concurrent calls beyond the cap waits for a free
+connection (up to :data:`POOL_TIMEOUT` seconds) instead of failing with redis-py's
+``Too many connections``, as its ordinary async pool does.
 """
 
 from __future__ import annotations
@@ -21,10 +26,23 @@ import redis.asyncio
 from pyresque.backends.url import parse_backend_url, redact_url
 from pyresque.core.errors import ConfigurationError
 
-__all__ = ["CONNECT_TIMEOUT", "AsyncConnection", "client_like", "connect", "describe_client"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "MAX_CONNECTIONS",
+    "POOL_TIMEOUT",
+    "AsyncConnection",
+    "client_like",
+    "connect",
+    "describe_client",
+]
 
 #: Seconds to wait for a TCP connection before giving up (the sync backend's value).
 CONNECT_TIMEOUT = 5.0
+
+#: Connections per async client (redis-py's own default cap for an async pool).
+MAX_CONNECTIONS = 100
+#: Seconds a call waits for a free pooled connection before a ConnectionError.
+POOL_TIMEOUT = 20.0
 
 #: Connection options of a sync client that an async client takes as they are.
 _SHARED_OPTIONS = (
@@ -75,8 +93,9 @@ def connect(url: str, *, db: int | None = None, **options: Any) -> AsyncConnecti
     Args:
         url: any Redis form the sync backend accepts.
         db: a database number given separately (php-resque's ``REDIS_BACKEND_DB``).
-        options: further ``redis.asyncio.Redis`` keyword arguments (``max_connections``,
-            ``socket_timeout`` ...); ``decode_responses`` may not be turned on.
+        options: further connection-pool keyword arguments (``max_connections``,
+            ``timeout`` for a free connection, ``socket_timeout`` ...);
+            ``decode_responses`` may not be turned on.
 
     Raises:
         UnknownBackendError: the URL cannot be read (one plain line).
@@ -91,9 +110,15 @@ def connect(url: str, *, db: int | None = None, **options: Any) -> AsyncConnecti
         )
     if options.get("decode_responses"):
         raise ConfigurationError("pyresque needs a Redis client with decode_responses=False")
-    options = {"socket_connect_timeout": CONNECT_TIMEOUT, **options, "decode_responses": False}
-    client = redis.asyncio.Redis.from_url(parsed.url, **options)
-    return AsyncConnection(client, parsed.namespace, redact_url(parsed.url))
+    options = {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": POOL_TIMEOUT,
+        **options,
+        "decode_responses": False,
+    }
+    pool = redis.asyncio.BlockingConnectionPool.from_url(parsed.url, **options)
+    return AsyncConnection(redis.asyncio.Redis.from_pool(pool), parsed.namespace, redact_url(parsed.url))
 
 
 def client_like(client: redis.Redis) -> redis.asyncio.Redis:
@@ -107,16 +132,21 @@ def client_like(client: redis.Redis) -> redis.asyncio.Redis:
     if kwargs.get("decode_responses"):
         raise ConfigurationError("pyresque needs a Redis client with decode_responses=False")
     shared = {key: kwargs[key] for key in _SHARED_OPTIONS if key in kwargs}
+    shared.update(max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT)
     if "path" in kwargs:
-        pool = redis.asyncio.ConnectionPool(
-            connection_class=redis.asyncio.UnixDomainSocketConnection, path=kwargs["path"], **shared
+        connection_class: type[redis.asyncio.connection.AbstractConnection] = (
+            redis.asyncio.UnixDomainSocketConnection
         )
-        return redis.asyncio.Redis(connection_pool=pool)
-    tls = issubclass(client.connection_pool.connection_class, redis.SSLConnection)
-    ssl = {key: kwargs[key] for key in _SSL_OPTIONS if key in kwargs} if tls else {}
-    return redis.asyncio.Redis(
-        host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), ssl=tls, **ssl, **shared
-    )
+        shared["path"] = kwargs["path"]
+    elif issubclass(client.connection_pool.connection_class, redis.SSLConnection):
+        connection_class = redis.asyncio.SSLConnection
+        shared.update({key: kwargs[key] for key in _SSL_OPTIONS if key in kwargs})
+    else:
+        connection_class = redis.asyncio.Connection
+    if "path" not in kwargs:
+        shared.update(host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379))
+    pool = redis.asyncio.BlockingConnectionPool(connection_class=connection_class, **shared)
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 def describe_client(client: redis.asyncio.Redis) -> str:
