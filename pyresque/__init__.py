@@ -45,6 +45,7 @@ from pyresque.core.errors import (
     UnknownBackendError,
     UnknownJobClass,
     UnknownSerializerError,
+    WaitTimeout,
     WorkerInterrupt,
     WorkerLost,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "UnknownBackendError",
     "UnknownJobClass",
     "UnknownSerializerError",
+    "WaitTimeout",
     "Worker",
     "WorkerInterrupt",
     "WorkerLost",

@@ -154,6 +154,18 @@ class StatusStore(abc.ABC):
     def get(self, job_id: str) -> StatusInfo | None:
         """The job's status, or ``None`` when it is not tracked (or expired)."""
 
+    def wait(self, job_id: str, timeout: float) -> StatusInfo | None:
+        """Block (on the store, not in a sleep loop) until the job's status is final or
+        ``timeout`` seconds passed; the status then: final, not yet final (timed out),
+        or ``None`` (not tracked). Several waiters on one job all wake."""
+        raise NotImplementedError(f"{type(self).__name__} cannot wait for a status")
+
+    def set_progress(self, job_id: str, num: float | None, total: float | None, message: str | None) -> bool:
+        """Write a RUNNING job's progress into its status (resque-status's ``num``,
+        ``total``, ``message``). Returns whether it was written: the job is tracked and
+        running (a finished status is never overwritten)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot store progress")
+
     @abc.abstractmethod
     def remove(self, job_id: str) -> bool:
         """Stop tracking the job. Returns whether it was tracked."""

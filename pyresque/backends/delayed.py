@@ -6,7 +6,7 @@ scheduler's leader lock and its schedules. The Redis implementation is
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,8 +19,31 @@ class DelayedStore(abc.ABC):
     """resque-scheduler's delayed queue, the scheduler's leader lock and its schedules."""
 
     @abc.abstractmethod
-    def schedule(self, timestamp: int, item: bytes) -> None:
-        """Add ``item`` (a serialized ``{"class","args","queue"}``) due at ``timestamp``."""
+    def schedule(
+        self, timestamp: int, item: bytes, *, job_id: str | None = None, track: bool = False
+    ) -> bool | None:
+        """Add ``item`` (a serialized ``{"class","args","queue"[,"id"]}``) due at ``timestamp``.
+
+        With ``job_id`` (the id the item carries), index it for :meth:`remove_by_id`;
+        with ``track`` too, create the job's WAITING status (scheduled at ``timestamp``)
+        in the same atomic step. Returns whether a scheduler holds the leader lock
+        (resque-scheduler's or node-resque's), read in that same step (``None``: this
+        store cannot tell).
+        """
+
+    @abc.abstractmethod
+    def remove_by_id(self, job_id: str) -> int:
+        """Remove the delayed item that carries ``job_id`` (and its WAITING status), atomically.
+
+        Returns how many items were removed (0: none, or already promoted). A repeat
+        (after a lost reply) removes nothing more and returns 0.
+        """
+
+    def iter_items(self, batch: int = 500) -> Iterator[tuple[int, list[bytes]]]:
+        """Every ``(timestamp, raw items)`` in due order, reading ``batch`` timestamps per
+        step (the default reads one timestamp at a time; a store may do better)."""
+        for ts in self.timestamps():
+            yield ts, self.items_at(ts)
 
     @abc.abstractmethod
     def count(self) -> int:

@@ -6,7 +6,6 @@ work side by side in one process, and nothing connects until first use.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, overload
@@ -19,37 +18,15 @@ from pyresque.core.enqueueing import EnqueueRequest
 from pyresque.core.errors import BackendConnectionError, BackendError, InvalidJobError
 from pyresque.core.idempotency import DEFAULT_IDEMPOTENCY_TTL, retry_on, validate_ttl
 from pyresque.core.job import Job, PayloadForm, validate_payload_form
+from pyresque.core.overview import Info, overview
 from pyresque.core.registry import JobRegistry
-from pyresque.core.tracking import TrackedJob
+from pyresque.core.tracking import TrackedJob, tracked
 from pyresque.hooks.manager import HookManager
 from pyresque.serializers import Serializer, get_serializer, load_any
 
 __all__ = ["EnqueueRequest", "Info", "Resque"]
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Info:
-    """Resque's overview numbers (``Resque.info``), as resque-web shows them.
-
-    Attributes:
-        pending: jobs waiting in all queues.
-        processed: jobs finished (``stat:processed``).
-        failed: entries in the failure store (Ruby counts ``LLEN failed``).
-        queues: number of known queues.
-        workers: registered workers.
-        working: workers busy with a job.
-        servers: where the backend points (no password).
-    """
-
-    pending: int
-    processed: int
-    failed: int
-    queues: int
-    workers: int
-    working: int
-    servers: list[str]
 
 
 class Resque:
@@ -101,6 +78,8 @@ class Resque:
         self.hooks = HookManager(plugins, load_entry_points=load_entry_points, blocked=blocked_plugins)
         self.idempotency_ttl = validate_ttl(idempotency_ttl)
         self.payload_form: PayloadForm = validate_payload_form(payload_form)
+        #: the WARNING that a delayed job was written while no scheduler leads (once a minute)
+        self.scheduler_warning = enqueueing.SchedulerWarning()
 
     # registration ------------------------------------------------------------------
     @overload
@@ -299,20 +278,7 @@ class Resque:
     def info(self) -> Info:
         """Resque's overview: pending, processed, failed, queues, workers, working."""
         with self.connection_guard():
-            backend = self.backend
-            names = backend.broker.queues()
-            sizes = backend.broker.sizes(names) if names else {}
-            workers = backend.workers.all()
-            working = backend.workers.working() if workers else {}
-            return Info(
-                pending=sum(sizes.values()),
-                processed=backend.stats.get("processed"),
-                failed=backend.failures.count(),
-                queues=len(names),
-                workers=len(workers),
-                working=len(working),
-                servers=[backend.describe()],
-            )
+            return overview(self.backend)
 
     # dequeue -----------------------------------------------------------------------
     def dequeue(self, queue: str, job: Any = None, *args: Any, id: str | None = None) -> int:
@@ -343,6 +309,7 @@ class Resque:
     enqueue_at = delayed.enqueue_at
     enqueue_in = delayed.enqueue_in
     remove_delayed = delayed.remove_delayed
+    remove_delayed_by_id = delayed.remove_delayed_by_id
     find_delayed = delayed.find_delayed
     remove_delayed_where = delayed.remove_delayed_where
     enqueue_delayed_where = delayed.enqueue_delayed_where
@@ -358,9 +325,11 @@ class Resque:
     dynamic_schedules = delayed.dynamic_schedules
 
     # statuses and failures ---------------------------------------------------------
-    def tracked(self, job_id: str) -> TrackedJob:
-        """A handle on a tracked job's status: ``get()``, ``status``, ``stop()``."""
-        return TrackedJob(self.backend.statuses, job_id)
+    def tracked(self, job_id: str | None = None) -> TrackedJob:
+        """A handle on a tracked job's status: ``get()``, ``wait(timeout)``,
+        ``set_progress(...)``, ``stop()``; without ``job_id``, the running job's own
+        (see :func:`~pyresque.core.tracking.tracked`)."""
+        return tracked(self.backend.statuses, job_id)
 
     @property
     def failures(self) -> FailureStore:

@@ -20,16 +20,21 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from pyresque.core import enqueueing
 from pyresque.core.delayed_item import (
+    MAX_TIMESTAMP,
     DelayedItem,
+    checked_timestamp,
     delay_seconds,
     encode_item,
+    item_id,
     item_job,
     now_seconds,
     to_timestamp,
 )
 from pyresque.core.errors import ConfigurationError, InvalidJobError
-from pyresque.core.job import Job, validate_queue_name
+from pyresque.core.idempotency import validate_job_id
+from pyresque.core.job import Job, PayloadForm, validate_queue_name
 from pyresque.core.scheduling import recurring
 from pyresque.core.scheduling.promotion import Promoter
 from pyresque.core.scheduling.schedule import Schedule
@@ -53,6 +58,7 @@ __all__ = [
     "enqueue_in",
     "find_delayed",
     "remove_delayed",
+    "remove_delayed_by_id",
     "remove_delayed_where",
     "remove_schedule",
     "scheduled_at",
@@ -61,7 +67,9 @@ __all__ = [
 
 
 def delayed_item(app: Resque, queue: str, job: Any, *args: Any) -> bytes:
-    """The exact bytes ``enqueue_at`` writes for this job (what ``remove_delayed`` matches).
+    """The id-free item bytes of this job: what ``enqueue_at`` writes in the Ruby form,
+    and what Ruby's ``remove_delayed``/``delayed?`` and :func:`remove_delayed` match
+    (the full form's item is these bytes with ``,"id":"<id>"`` before the last ``}``).
 
     Raises:
         InvalidQueueName: the queue name is unusable.
@@ -72,60 +80,63 @@ def delayed_item(app: Resque, queue: str, job: Any, *args: Any) -> bytes:
     return encode_item(app.registry.name_for(job), args, queue)
 
 
-def enqueue_at(app: Resque, when: dt.datetime | float | int, queue: str, job: Any, *args: Any) -> None:
-    """Run ``job(*args)`` on ``queue`` at ``when`` (a datetime or a Unix timestamp).
+def enqueue_at(
+    app: Resque,
+    when: dt.datetime | float | int,
+    queue: str,
+    job: Any,
+    *args: Any,
+    track_status: bool = False,
+    payload_form: PayloadForm | None = None,
+) -> str:
+    """Run ``job(*args)`` on ``queue`` at ``when`` (a datetime or a Unix timestamp);
+    returns the job's id (``""`` in the Ruby form, whose item carries none).
 
     A naive datetime is UTC. A time that is not in the future (to the second)
     enqueues at once through :meth:`enqueue`, as resque-scheduler does; then
     ``before_enqueue``/``after_enqueue`` fire instead of ``after_schedule``.
-    Otherwise one round trip (RPUSH + SADD + ZADD in MULTI), then the
-    ``after_schedule`` hook.
+    Otherwise one round trip (RPUSH + SADD + ZADD, the id index and the status, and a
+    look at the scheduler's leader lock, in MULTI), then the ``after_schedule`` hook.
+    If no scheduler holds the lock, a WARNING says so (at most once a minute).
+
+    Args:
+        track_status: create the job's status now: WAITING, with ``scheduled_at``,
+            until a worker takes it (``app.tracked(id)``); the full form only.
+        payload_form: ``"full"`` (the item carries the job id: ``remove_delayed_by_id``,
+            status tracking) or ``"ruby"`` (resque-scheduler's exact bytes, which Ruby's
+            ``remove_delayed(klass, *args)`` and ``delayed?`` match); the app's by default.
 
     Raises:
         TypeError: ``when`` is not a datetime or a number.
-        ConfigurationError: ``when`` is NaN, infinite or after year 9999 (a ``ValueError``);
-            nothing is written.
+        ConfigurationError: ``when`` is NaN, infinite or after year 9999 (a ``ValueError``),
+            or ``track_status`` with the Ruby form; nothing is written.
         InvalidQueueName, JobNotRegistered, EncodeError: nothing is written.
         BackendConnectionError: the backend cannot be reached.
     """
-    timestamp = checked_timestamp(when)
-    item = delayed_item(app, queue, job, *args)
-    if timestamp <= int(now_seconds()):
-        app.enqueue(queue, job, *args)
-        return
+    plan = enqueueing.plan_delayed(
+        app, when, queue, job, args, track_status=track_status, payload_form=payload_form
+    )
+    if plan.due:
+        return app.enqueue(queue, job, *args, track_status=track_status, payload_form=payload_form)
     with app.connection_guard():
-        app.backend.delayed.schedule(timestamp, item)
+        leader = app.backend.delayed.schedule(plan.timestamp, plan.item, job_id=plan.job.id, track=plan.track)
+    app.scheduler_warning.saw(leader, app.backend.describe())
     if app.hooks.has("pyresque_after_schedule"):
-        scheduled = Job(queue=queue, class_name=app.registry.name_for(job), args=tuple(args))
-        app.hooks.after_schedule(app, timestamp, scheduled)
+        app.hooks.after_schedule(app, plan.timestamp, plan.job)
+    return plan.job.id or ""
 
 
-#: The last second a delayed job can be set for: 9999-12-31T23:59:59Z (Ruby's
-#: ``Time.at`` and Python's ``datetime`` both read it; later ones cannot be shown).
-MAX_TIMESTAMP = 253_402_300_799
-
-
-def checked_timestamp(when: dt.datetime | float | int) -> int:
-    """The epoch second of ``when`` (see ``to_timestamp``), refused unless finite and
-    not after :data:`MAX_TIMESTAMP`.
-
-    Raises:
-        TypeError: ``when`` is neither a datetime nor a number.
-        ConfigurationError: NaN, infinite, or after year 9999.
-    """
-    try:
-        timestamp = to_timestamp(when)
-    except (ValueError, OverflowError) as exc:
-        raise ConfigurationError(f"cannot schedule at {when!r}: {exc}") from exc
-    if timestamp > MAX_TIMESTAMP:
-        raise ConfigurationError(
-            f"cannot schedule at {when!r}: the latest time is {MAX_TIMESTAMP} (9999-12-31T23:59:59Z)"
-        )
-    return timestamp
-
-
-def enqueue_in(app: Resque, delay: dt.timedelta | float | int, queue: str, job: Any, *args: Any) -> None:
-    """Run ``job(*args)`` on ``queue`` after ``delay`` (seconds or a timedelta).
+def enqueue_in(
+    app: Resque,
+    delay: dt.timedelta | float | int,
+    queue: str,
+    job: Any,
+    *args: Any,
+    track_status: bool = False,
+    payload_form: PayloadForm | None = None,
+) -> str:
+    """Run ``job(*args)`` on ``queue`` after ``delay`` (seconds or a timedelta); returns
+    the job id (``""`` in the Ruby form).
 
     A delay that does not reach the next second enqueues at once. See
     :meth:`enqueue_at`.
@@ -134,7 +145,9 @@ def enqueue_in(app: Resque, delay: dt.timedelta | float | int, queue: str, job: 
         seconds = delay_seconds(delay)
     except ValueError as exc:
         raise ConfigurationError(f"cannot schedule in {delay!r}: {exc}") from exc
-    enqueue_at(app, now_seconds() + seconds, queue, job, *args)
+    return enqueue_at(
+        app, now_seconds() + seconds, queue, job, *args, track_status=track_status, payload_form=payload_form
+    )
 
 
 def remove_delayed(app: Resque, queue: str, job: Any, *args: Any) -> int:
@@ -142,11 +155,45 @@ def remove_delayed(app: Resque, queue: str, job: Any, *args: Any) -> int:
 
     Matches the exact bytes resque-scheduler writes, so items scheduled by Ruby
     for the same job are removed too (node and PHP encode differently and are
-    not matched, as in their own tools). Returns how many were removed.
+    not matched, as in their own tools), and pyresque's id-form items of this job
+    (with their WAITING status). Returns how many were removed.
+
+    The Ruby-form bytes are found through resque-scheduler's index (2 round trips);
+    id-form items by reading every timestamp (1 round trip per 500 timestamps):
+    :func:`remove_delayed_by_id` is the cheap way to cancel one job.
     """
     item = delayed_item(app, queue, job, *args)
     with app.connection_guard():
-        return app.backend.delayed.remove(item)
+        removed = app.backend.delayed.remove(item)
+        for job_id in _id_forms(app, item):
+            removed += app.backend.delayed.remove_by_id(job_id)
+    return removed
+
+
+def remove_delayed_by_id(app: Resque, job_id: str) -> int:
+    """Cancel the delayed job with this id (the id ``enqueue_at`` returned); returns
+    how many items were removed (0: no such delayed job, or already moved to its queue).
+
+    One atomic step (1 round trip through the id index; a scan of every timestamp
+    when the index is gone, e.g. more than a week past the due time). A WAITING status
+    of the job is deleted with it (``tracked(id).get()`` is then ``None``). Safe to
+    repeat: a repeat removes nothing and returns 0.
+
+    Raises:
+        ConfigurationError: ``job_id`` is not a usable id.
+        BackendConnectionError: the backend cannot be reached.
+    """
+    validate_job_id(job_id)
+    with app.connection_guard():
+        return app.backend.delayed.remove_by_id(job_id)
+
+
+def _id_forms(app: Resque, item: bytes) -> list[str]:
+    """The ids of the id-form items of ``item``'s job (one scan of every timestamp)."""
+    if app.payload_form == "ruby":  # such an app writes no id-form items: no scan
+        return []
+    found = (item_id(raw, item) for _, raws in app.backend.delayed.iter_items() for raw in raws)
+    return [job_id for job_id in found if job_id]
 
 
 def find_delayed(app: Resque, match: Callable[[Job], bool]) -> list[DelayedItem]:
@@ -211,10 +258,16 @@ def _matching_by_timestamp(app: Resque, match: Callable[[Job], bool]) -> Iterato
 
 
 def scheduled_at(app: Resque, queue: str, job: Any, *args: Any) -> list[int]:
-    """The timestamps at which exactly this job is scheduled, ascending. One round trip."""
+    """The timestamps at which exactly this job is scheduled, ascending: its Ruby-form
+    items (resque-scheduler's index, 1 round trip) and its id-form items (a read of every
+    timestamp, 1 round trip per 500)."""
     item = delayed_item(app, queue, job, *args)
     with app.connection_guard():
-        return app.backend.delayed.scheduled_at(item)
+        stamps = set(app.backend.delayed.scheduled_at(item))
+        if app.payload_form != "ruby":  # such an app writes no id-form items: no scan
+            items = app.backend.delayed.iter_items()
+            stamps.update(ts for ts, raws in items if any(item_id(raw, item) for raw in raws))
+    return sorted(stamps)
 
 
 def delayed_count(app: Resque) -> int:

@@ -13,22 +13,26 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from pyresque.core.errors import InvalidJobError
+from pyresque.core.errors import ConfigurationError, InvalidJobError
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job, validate_queue_name
 from pyresque.serializers.json import dumps_text
 
 __all__ = [
+    "MAX_TIMESTAMP",
+    "checked_timestamp",
     "DelayedItem",
     "DelayedMove",
     "check_encodable",
     "decode_item",
     "delay_seconds",
     "encode_item",
+    "item_id",
     "item_job",
     "now_seconds",
     "to_timestamp",
@@ -36,13 +40,33 @@ __all__ = [
 ]
 
 
-def encode_item(class_name: str, args: Sequence[Any], queue: str) -> bytes:
+def encode_item(class_name: str, args: Sequence[Any], queue: str, job_id: str | None = None) -> bytes:
     """The item bytes resque-scheduler writes: ``{"class","args","queue"}``, compact.
+
+    With ``job_id`` (pyresque's id form), ``"id"`` comes last:
+    ``{"class","args","queue","id"}``; the job keeps that id in its queue, and the item
+    ends with ``,"id":"<id>"}`` (what removal by id looks for).
 
     Raises:
         EncodeError: an argument cannot be carried by JSON.
     """
-    return dumps_text({"class": class_name, "args": list(args), "queue": queue}).encode("utf-8")
+    item: dict[str, Any] = {"class": class_name, "args": list(args), "queue": queue}
+    if job_id is not None:
+        item["id"] = job_id
+    return dumps_text(item).encode("utf-8")
+
+
+def item_id(raw: bytes, ruby_item: bytes) -> str | None:
+    """The id of ``raw`` if it is the id form of ``ruby_item`` (the same class, args and
+    queue, in pyresque's bytes, plus an id), else ``None``. No JSON parsing."""
+    head = ruby_item[:-1] + b',"id":"'
+    if not (raw.startswith(head) and raw.endswith(b'"}')):
+        return None
+    found = raw[len(head) : -2].decode("utf-8", "replace")
+    return found if found and _PLAIN_ID.fullmatch(found) else None
+
+
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
 def decode_item(raw: bytes) -> dict[str, Any]:
@@ -85,6 +109,30 @@ def to_timestamp(when: dt.datetime | float | int) -> int:
     return math.floor(when)
 
 
+#: The last second a delayed job can be set for: 9999-12-31T23:59:59Z (Ruby's
+#: ``Time.at`` and Python's ``datetime`` both read it; later ones cannot be shown).
+MAX_TIMESTAMP = 253_402_300_799
+
+
+def checked_timestamp(when: dt.datetime | float | int) -> int:
+    """The epoch second of ``when`` (see ``to_timestamp``), refused unless finite and
+    not after :data:`MAX_TIMESTAMP`.
+
+    Raises:
+        TypeError: ``when`` is neither a datetime nor a number.
+        ConfigurationError: NaN, infinite, or after year 9999.
+    """
+    try:
+        timestamp = to_timestamp(when)
+    except (ValueError, OverflowError) as exc:
+        raise ConfigurationError(f"cannot schedule at {when!r}: {exc}") from exc
+    if timestamp > MAX_TIMESTAMP:
+        raise ConfigurationError(
+            f"cannot schedule at {when!r}: the latest time is {MAX_TIMESTAMP} (9999-12-31T23:59:59Z)"
+        )
+    return timestamp
+
+
 def delay_seconds(delay: dt.timedelta | float | int) -> float:
     """Seconds of a ``timedelta`` or a number.
 
@@ -119,18 +167,21 @@ class DelayedItem:
 
 
 def item_job(raw: bytes, default_queue: str = "") -> Job:
-    """The :class:`Job` an item describes (no id; extra fields kept in ``extra``).
+    """The :class:`Job` an item describes (its ``id`` if it carries one; other fields in ``extra``).
 
     Raises:
         InvalidJobError: the bytes are not a delayed item.
     """
     data = decode_item(raw)
     queue = data.get("queue")
+    job_id = data.get("id")
+    own = ("class", "args", "queue", "id") if isinstance(job_id, str) else ("class", "args", "queue")
     return Job(
         queue=queue if isinstance(queue, str) else default_queue,
         class_name=data["class"],
         args=tuple(data.get("args", [])),
-        extra={k: v for k, v in data.items() if k not in ("class", "args", "queue")},
+        id=job_id if isinstance(job_id, str) else None,
+        extra={k: v for k, v in data.items() if k not in own},
     )
 
 

@@ -20,6 +20,7 @@
     ├── DontEnqueue             control flow: a before_enqueue hook vetoes a job
     ├── DontPerform             control flow: a before_perform hook skips a job
     ├── TooManyJobs (RuntimeError)  the test kit performed more jobs than allowed
+    ├── WaitTimeout (TimeoutError)  ``tracked(id).wait(timeout)`` saw no final status in time
     └── JobFailure              how a job ended badly, as written to the failure store
         ├── DirtyExit           the process running the job exited non-zero or by a signal
         ├── JobTimeoutError     the job ran past its timeout and was killed
@@ -152,3 +153,18 @@ class TooManyJobs(PyresqueError, RuntimeError):
 
     Usually a job that enqueues itself forever; raise ``max_jobs`` if not.
     """
+
+
+class WaitTimeout(PyresqueError, TimeoutError):
+    """``app.tracked(id).wait(timeout)`` saw no final status within ``timeout`` seconds.
+
+    Attributes:
+        job_id: the job waited for.
+        last: the status last read (WAITING or RUNNING), a
+            :class:`~pyresque.core.status.StatusInfo`.
+    """
+
+    def __init__(self, message: str, job_id: str = "", last: object = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.last = last

@@ -42,24 +42,59 @@ class StatusInfo:
         updated: when the status was last written.
         started: when tracking began (php-resque sets it at enqueue), if known.
         result: what ``perform`` returned, for complete jobs (JSON-able), else ``None``.
+        scheduled_at: for a delayed job not yet moved to its queue (WAITING), when it is
+            due (pyresque's ``scheduled_at`` field).
+        num, total, message: the progress a running job reported (resque-status's
+            names; ``None`` when it reported none). Final statuses carry no progress.
     """
 
     status: JobStatus
     updated: dt.datetime
     started: dt.datetime | None = None
     result: Any = None
+    scheduled_at: dt.datetime | None = None
+    num: float | None = None
+    total: float | None = None
+    message: str | None = None
+
+    @property
+    def percent(self) -> float | None:
+        """``100 * num / total`` when both are known and ``total`` is positive, else ``None``."""
+        if self.num is None or not self.total or self.total <= 0:
+            return None
+        return 100.0 * self.num / self.total
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StatusInfo:
-        """Read php-resque's status JSON (either fork's shape)."""
-        started = data.get("started")
+        """Read php-resque's status JSON (either fork's shape, pyresque's extra fields).
+
+        Raises:
+            ValueError, TypeError, KeyError: the dict is not a status.
+        """
+        message = data.get("message")
         return cls(
             status=JobStatus(int(data["status"])),
             updated=dt.datetime.fromtimestamp(float(data.get("updated", 0)), dt.timezone.utc),
-            started=(
-                dt.datetime.fromtimestamp(float(started), dt.timezone.utc)
-                if isinstance(started, int | float)
-                else None
-            ),
+            started=_time(data.get("started")),
             result=data.get("result"),
+            scheduled_at=_time(data.get("scheduled_at")),
+            num=_number(data.get("num")),
+            total=_number(data.get("total")),
+            message=message if isinstance(message, str) else None,
         )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _time(value: object) -> dt.datetime | None:
+    number = _number(value)
+    if number is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(float(number), dt.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None

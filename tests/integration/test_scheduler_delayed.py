@@ -43,7 +43,7 @@ def _push_foreign(r: redis.Redis, ts: int, *items: bytes, index: bool = False) -
 def test_enqueue_at_writes_resque_scheduler_keys_byte_for_byte(rapp: Resque, redis_url: str) -> None:
     """enqueue_at of Foo::Bar(1, "a/b") on high: exactly RS's three keys, types and bytes."""
     at = int(time.time()) + 3600
-    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b", payload_form="ruby")  # resque-scheduler's bytes
     r = _raw(redis_url)
     assert sorted(r.keys("*")) == sorted(
         [b"resque:delayed_queue_schedule", f"resque:delayed:{at}".encode(), b"resque:timestamps:" + RS_ITEM]
@@ -260,8 +260,8 @@ def test_remove_delayed_where_removes_every_writers_encoding(rapp: Resque, redis
 def test_remove_delayed_where_keeps_the_index_while_a_copy_remains(rapp: Resque, redis_url: str) -> None:
     """Removing one of two identical items leaves scheduled_at pointing at the other."""
     at = int(time.time()) + 600
-    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
-    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b", payload_form="ruby")
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b", payload_form="ruby")
     assert rapp.backend.delayed.remove_items(at, [RS_ITEM]) == 1
     assert rapp.scheduled_at("high", "Foo::Bar", 1, "a/b") == [at]
     assert rapp.backend.delayed.remove_items(at, [RS_ITEM, RS_ITEM]) == 1
@@ -273,7 +273,7 @@ def test_enqueue_delayed_where_moves_matching_items_now_exactly_once(rapp: Resqu
     r = _raw(redis_url)
     at = int(time.time()) + 600
     _push_foreign(r, at, NODE_ITEM)
-    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b")
+    rapp.enqueue_at(at, "high", "Foo::Bar", 1, "a/b", payload_form="ruby")
     rapp.enqueue_at(at, "high", "Other", 3)
     assert rapp.enqueue_delayed_where(lambda j: j.class_name == "Foo::Bar") == 2
     assert sorted(r.lrange("resque:queue:high", 0, -1)) == sorted([NODE_ITEM, RS_ITEM])

@@ -9,7 +9,8 @@ LREM-then-push per item, so concurrent schedulers never enqueue an item twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 
 import redis
 
@@ -24,9 +25,54 @@ from pyresque.backends.redis.scheduler_scripts import (
     REMOVE_ITEMS,
     TIDY_TIMESTAMP,
 )
+from pyresque.backends.redis.scripts import LuaScript
+from pyresque.backends.redis.status import scheduled_status_json
 from pyresque.core.delayed_item import DelayedMove
+from pyresque.serializers.json import dumps_text
 
-__all__ = ["RedisDelayedStore"]
+__all__ = ["ID_INDEX_GRACE", "REMOVE_DELAYED_ID", "RedisDelayedStore"]
+
+#: The id at the end of an id-form item: ``...,"id":"<id>"}``.
+_ITEM_ID = re.compile(rb',"id":"([A-Za-z0-9_.\-]{1,64})"}\Z')
+
+#: Seconds past its due time that the ``delayed_id:<id>`` index of a delayed job lives
+#: (a promoted item leaves it behind; it expires on its own).
+ID_INDEX_GRACE = 7 * 86_400
+
+#: Remove the delayed item carrying a job id, with its WAITING status.
+#:
+#: KEYS: ``delayed_id:<id>`` index, delayed_queue_schedule, the job's status key
+#: ARGV: ``<ns>:timestamps:`` prefix, ``<ns>:delayed:`` prefix, the item's tail
+#:       ``,"id":"<id>"}`` (an id is never followed by anything else in the item)
+#: Returns how many items were removed, or -1 when the index is missing (the caller
+#: scans). The ``delayed:<ts>`` list and ``timestamps:<item>`` keys are built here from
+#: the index (fine on one Redis node, which is what Resque runs on).
+#:
+#: Repeat after a lost reply: the index is gone, so the repeat returns -1 and the
+#: caller's scan finds nothing: 0, nothing removed twice.
+REMOVE_DELAYED_ID = LuaScript(
+    """
+local ts = redis.call('GET', KEYS[1])
+if not ts then return -1 end
+redis.call('DEL', KEYS[1])
+local list = ARGV[2] .. ts
+local member = 'delayed:' .. ts
+local tail = ARGV[3]
+local removed = 0
+for _, item in ipairs(redis.call('LRANGE', list, 0, -1)) do
+  if #item > #tail and string.sub(item, -#tail) == tail then
+    removed = removed + redis.call('LREM', list, 0, item)
+    redis.call('SREM', ARGV[1] .. item, member)
+  end
+end
+if redis.call('LLEN', list) == 0 then redis.call('ZREM', KEYS[2], ts) end
+if removed > 0 then
+  local status = redis.call('GET', KEYS[3])
+  if status and string.find(status, '^{"status":1[,}]') then redis.call('DEL', KEYS[3]) end
+end
+return removed
+"""
+)
 
 
 class RedisDelayedStore(DelayedStore):
@@ -41,14 +87,60 @@ class RedisDelayedStore(DelayedStore):
         """``<ns>:timestamps:<item>`` as bytes (the item may be any bytes)."""
         return self._index_prefix + item
 
-    def schedule(self, timestamp: int, item: bytes) -> None:
-        """RPUSH + SADD + ZADD in MULTI. Round trips: 1."""
+    def schedule(
+        self, timestamp: int, item: bytes, *, job_id: str | None = None, track: bool = False
+    ) -> bool:
+        """RPUSH + SADD + ZADD (+ the id index, + the status) + EXISTS of the two leader
+        locks, in MULTI. Round trips: 1.
+
+        Repeat after a lost reply: a plain MULTI, never repeated by pyresque (a repeat
+        would schedule the item twice).
+        """
         ts = int(timestamp)
         pipe = self._r.pipeline(transaction=True)
         pipe.rpush(self._k.delayed(ts), item)
         pipe.sadd(self._index_key(item), Keys.delayed_member(ts))
         pipe.zadd(self._k.delayed_schedule, {str(ts): ts})
-        pipe.execute()
+        if job_id is not None:
+            index = self._k.delayed_id(job_id)
+            pipe.set(index, str(ts))
+            pipe.expireat(index, ts + ID_INDEX_GRACE)
+            if track:
+                pipe.set(self._k.status(job_id), scheduled_status_json(ts))
+        pipe.exists(self._k.scheduler_lock(), self._k.node_scheduler_lock)
+        return bool(pipe.execute()[-1])
+
+    def remove_by_id(self, job_id: str) -> int:
+        """The ``REMOVE_DELAYED_ID`` script; without an index entry (expired, or written
+        by another app) a scan of every timestamp. Round trips: 1 (scan: 2 + 1 per 500
+        timestamps + 1 per timestamp holding the item)."""
+        needle = b',"id":' + dumps_text(job_id).encode("utf-8") + b"}"
+        keys = (self._k.delayed_id(job_id), self._k.delayed_schedule, self._k.status(job_id))
+        args = (self._index_prefix, self._k.delayed(0)[:-1], needle)
+        removed = int(REMOVE_DELAYED_ID(self._r, keys, args))
+        if removed >= 0:
+            return removed
+        removed = 0
+        for ts, raws in self.iter_items():
+            found = [raw for raw in raws if raw.endswith(needle)]
+            if found:
+                removed += self.remove_items(ts, found)
+        if removed:
+            self._r.delete(self._k.status(job_id))
+        return removed
+
+    def iter_items(self, batch: int = 500) -> Iterator[tuple[int, list[bytes]]]:
+        """Every ``(timestamp, items)``, ``batch`` LRANGEs per pipeline. Round trips: 1 +
+        1 per ``batch`` timestamps."""
+        stamps = self.timestamps()
+        for start in range(0, len(stamps), max(1, batch)):
+            chunk = stamps[start : start + max(1, batch)]
+            pipe = self._r.pipeline(transaction=False)
+            for ts in chunk:
+                pipe.lrange(self._k.delayed(ts), 0, -1)
+            for ts, raws in zip(chunk, pipe.execute(), strict=True):
+                if raws:
+                    yield ts, list(raws)
 
     def timestamps(self, start: int = 0, count: int = -1) -> list[int]:
         """Round trips: 1."""
@@ -106,6 +198,9 @@ class RedisDelayedStore(DelayedStore):
             pipe = self._r.pipeline(transaction=True)
             for item in set(items):
                 pipe.delete(self._index_key(item))
+                found = _ITEM_ID.search(item)
+                if found:  # pyresque's id form: its id index too
+                    pipe.delete(self._k.delayed_id(found.group(1).decode("ascii")))
             pipe.delete(self._k.delayed(ts))
             pipe.zrem(self._k.delayed_schedule, str(ts))
             pipe.execute()

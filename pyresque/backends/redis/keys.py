@@ -66,6 +66,12 @@ class Keys:
         """STRING php-resque job status."""
         return f"{self.prefix}job:{job_id}:status"
 
+    def status_done(self, job_id: str) -> str:
+        """LIST (pyresque only, short-lived) the notification a tracked job's final status
+        write pushes, for ``tracked(id).wait()``: ``<status key>:done`` (the worker's
+        scripts append ``:done`` to the status key)."""
+        return f"{self.prefix}job:{job_id}:status:done"
+
     # workers ------------------------------------------------------------------------
     @functools.cached_property
     def workers(self) -> str:
@@ -119,6 +125,11 @@ class Keys:
     def delayed_member(timestamp: int) -> str:
         """A member of a ``timestamps:`` set (no namespace, as resque-scheduler)."""
         return f"delayed:{timestamp}"
+
+    def delayed_id(self, job_id: str) -> str:
+        """STRING (pyresque only) the due timestamp of the delayed job with this id, for
+        removal by id; expires a week after that timestamp."""
+        return f"{self.prefix}delayed_id:{job_id}"
 
     def timestamps(self, item: str) -> str:
         """SET reverse index: the ``delayed:<ts>`` lists holding this exact item."""

@@ -25,17 +25,34 @@ from __future__ import annotations
 
 from pyresque.backends.redis.scripts import LuaScript
 
-__all__ = ["CLAIM", "DELETE_IF", "FAIL", "RECOVER", "RESERVE", "UNREGISTER"]
+__all__ = ["CLAIM", "DELETE_IF", "DONE_TTL", "FAIL", "RECOVER", "RESERVE", "STATUS_SET", "UNREGISTER"]
 
-_STATUS_FN = """
+#: Seconds the ``<status key>:done`` notification of a final status lives: waiters that
+#: read the status before it was final find the notification there when they block.
+DONE_TTL = 600
+
+_STATUS_FN = (
+    """
+local DONE_TTL = """
+    + str(DONE_TTL)
+    + """
 local function set_status(key, st, now, result, ttl)
   local old = redis.call('GET', key)
-  if not old then return end
+  if not old then return false end
   local started = string.match(old, '"started":(%-?[%d%.eE%+%-]+)')
   local s = '{"status":' .. st .. ',"updated":' .. now
   if started then s = s .. ',"started":' .. started end
   s = s .. ',"result":' .. result .. '}'
-  if ttl ~= '0' then redis.call('SET', key, s, 'EX', ttl) else redis.call('SET', key, s) end
+  local done = key .. ':done'
+  if ttl ~= '0' then
+    redis.call('SET', key, s, 'EX', ttl)
+    redis.call('RPUSH', done, st .. ':' .. now)
+    redis.call('EXPIRE', done, DONE_TTL)
+  else
+    redis.call('SET', key, s)
+    redis.call('DEL', done)
+  end
+  return true
 end
 local function holds(record, token)
   if not record or token == '' then return false end
@@ -43,6 +60,23 @@ local function holds(record, token)
   return string.sub(record, -#tail) == tail
 end
 """
+)
+
+#: Write a tracked job's status as the worker's scripts do (only if tracked; keeps
+#: ``started``; a final status pushes the ``:done`` notification, any other clears it).
+#:
+#: KEYS: status key  ARGV: status int, updated epoch, result JSON, ttl seconds (0 = none)
+#: Returns 1 if written, 0 if the job is not tracked.
+#:
+#: Repeat after a lost reply: writes the same status again and, for a final one, pushes
+#: one more notification (waiters only look for one being there: harmless).
+STATUS_SET = LuaScript(
+    _STATUS_FN
+    + """
+if set_status(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]) then return 1 end
+return 0
+"""
+)
 
 #: Finish the previous job (optional) and reserve the next, atomically.
 #:
