@@ -10,7 +10,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +19,7 @@ from pyresque import BackendConnectionError, ConfigurationError, EnqueueRequest,
 from pyresque.backends.redis import RedisBackend
 from pyresque.backends.redis.scripts import ENQUEUE
 from pyresque.core.job import Job
-from tests import jobs
 from tests.roundtrips import CountingConnection
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def _ids(app: Resque, queue: str = "q") -> list[str | None]:
@@ -284,52 +280,3 @@ def test_without_the_options_enqueue_sends_the_same_command(redis_url: str) -> N
     assert command[5] == "q" and json.loads(command[6])["args"] == [1, 2] and len(command) == 7
     assert Recording.sent == 1
     app.close()
-
-
-# -- docs ----------------------------------------------------------------------------------
-def _python_blocks(page: str, heading: str) -> list[str]:
-    """The ```python blocks of the section of ``page`` that starts at ``heading`` (up to
-    the next heading of the same or a higher level, code blocks skipped)."""
-    level = len(heading.split(" ", 1)[0])
-    blocks: list[str] = []
-    inside, fence = False, None
-    block: list[str] = []
-    for line in (DOCS / page).read_text(encoding="utf-8").splitlines():
-        if fence is None and not line.startswith("```"):
-            marks = len(line) - len(line.lstrip("#"))
-            if line == heading:
-                inside = True
-            elif inside and 0 < marks <= level and line[marks : marks + 1] == " ":
-                break
-        elif fence is None:
-            fence, block = line[3:].strip(), []
-        elif line.startswith("```"):
-            if inside and fence == "python":
-                blocks.append("\n".join(block) + "\n")
-            fence = None
-        else:
-            block.append(line)
-    assert blocks, f"no python block under {heading!r} in {page}"
-    return blocks
-
-
-@pytest.mark.parametrize(
-    ("page", "heading"),
-    [
-        ("quickstart.md", "### Enqueue exactly once: job ids and idempotency keys"),
-        ("no-lost-jobs.md", "## Enqueue: retrying safely"),
-    ],
-)
-def test_the_docs_examples_run(page: str, heading: str) -> None:
-    """The documented enqueue examples run as written (``app`` and ``Resize`` as in the
-    quickstart, on fakeredis)."""
-    app = Resque("fakeredis://")
-    jobs.register_all(app)
-
-    @app.job(name="Image::Resize")
-    class Resize:
-        def perform(self, path: str, width: int) -> dict[str, Any]:
-            return {"path": path, "width": width}
-
-    for block in _python_blocks(page, heading):
-        exec(compile(block, f"{page}:{heading}", "exec"), {"app": app, "Resize": Resize})

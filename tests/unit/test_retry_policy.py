@@ -166,21 +166,3 @@ def test_a_schedule_and_exponential_backoff_together_are_refused() -> None:
         RetryPolicy.from_class(Both)
     with pytest.raises(ConfigurationError, match="alternatives"):
         RetryPolicy(limit=2, backoff=(1.0, 2.0), exponential=True)
-
-
-def test_the_retries_page_example_registers() -> None:
-    """The classes of docs/retries.md's first example are all accepted."""
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[2] / "docs" / "retries.md").read_text()
-    block = re.search(r"## Per job class\n\n```python\n(.*?)```", text, re.S)
-    assert block is not None
-    namespace: dict[str, object] = {}
-    exec(compile(block.group(1), "docs/retries.md", "exec"), namespace)
-    app = namespace["app"]
-    from pyresque import RetryPolicy
-
-    for name in ("Resize", "Report", "Sync"):
-        assert RetryPolicy.from_class(namespace[name]) is not None
-    app.close()  # type: ignore[attr-defined]
