@@ -378,3 +378,49 @@ async def async_loop_id(tag: str) -> None:
     import asyncio
 
     _trace(f"loop {tag} {os.getpid()} {id(asyncio.get_running_loop())}")
+
+
+# -- the async worker (tests/integration/test_async_worker*.py) --------------------------
+async def aw_sleep(seconds: float, tag: Any) -> str:
+    """Traces ``start <tag> <t>``, sleeps on the loop, traces ``end <tag> <t>`` (overlap)."""
+    import asyncio
+
+    _trace(f"start {tag} {time.time():.6f}")
+    await asyncio.sleep(seconds)
+    _trace(f"end {tag} {time.time():.6f}")
+    return "slept"
+
+
+def aw_sync_sleep(seconds: float, tag: Any) -> str:
+    """The sync twin of :func:`aw_sleep` (runs in the async worker's job threads)."""
+    _trace(f"start {tag} {time.time():.6f}")
+    time.sleep(seconds)
+    _trace(f"end {tag} {time.time():.6f}")
+    return "slept"
+
+
+async def aw_block_loop(seconds: float) -> None:
+    """Blocks the event loop it runs on (sync sleep inside an async def)."""
+    _trace("blocking")
+    time.sleep(seconds)
+    _trace("unblocked")
+
+
+async def aw_forever(tag: Any) -> None:
+    """Traces, then awaits a long time (timeouts, signals, kill -9)."""
+    import asyncio
+
+    _trace(f"running {tag}")
+    await asyncio.sleep(120)
+    _trace(f"finished {tag}")
+
+
+def aw_sync_forever(tag: Any) -> None:
+    """Traces, then sleeps a long time in its thread (timeouts, signals)."""
+    _trace(f"running {tag}")
+    time.sleep(120)
+    _trace(f"finished {tag}")
+
+
+async def aw_noop() -> None:
+    """An async job that does nothing."""

@@ -80,12 +80,20 @@ def write_pidfile(path: str | None) -> Iterator[None]:
 @click.option("--pidfile", envvar="PIDFILE", default=None, help="Write the pid here (env PIDFILE).")
 @click.option(
     "--mode",
-    type=click.Choice(["fork", "fork-every", "inprocess"]),
+    type=click.Choice(["fork", "fork-every", "inprocess", "async"]),
     envvar="PYRESQUE_WORKER_MODE",
     default="fork",
     show_default=True,
     help="fork: a child per job (Resque's); fork-every: a child runs --jobs-per-child jobs; "
     "inprocess: no fork.",
+)
+@click.option(
+    "--concurrency",
+    envvar="PYRESQUE_WORKER_CONCURRENCY",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="--mode async: jobs at once in the one process (env PYRESQUE_WORKER_CONCURRENCY).",
 )
 @click.option("--jobs-per-child", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--timeout", type=float, default=None, help="Default job timeout in seconds.")
@@ -115,6 +123,7 @@ def worker(
     count: int,
     pidfile: str | None,
     mode: str,
+    concurrency: int,
     jobs_per_child: int,
     timeout: float | None,
     burst: bool,
@@ -148,11 +157,16 @@ def worker(
         "heartbeat_interval": heartbeat_interval,
         "prune_interval": prune_interval,
         "recover": recover,
+        "concurrency": concurrency,
     }
 
     def build() -> Worker:
         app = make_app(redis, prefix, app_include, db=redis_db, serializer=serializer)
         try:
+            if mode == "async":
+                from pyresque.core.worker.aio import AsyncWorker
+
+                return AsyncWorker(app, queues, WorkerOptions(**options))  # type: ignore[arg-type]
             return Worker(app, queues, WorkerOptions(**options))  # type: ignore[arg-type]
         except (ConfigurationError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc

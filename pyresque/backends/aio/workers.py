@@ -53,22 +53,13 @@ class SlotStep:
     fail: tuple[str, FailureRecord | None, str | None] | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SlotResult:
-    """What one :class:`SlotStep` did.
-
-    Attributes:
-        finished: the success's fate, as :attr:`Step.finished
-            <pyresque.core.reservation.Step>`: 0 none, 1 written, -1 no longer held.
-        failed: the failure's fate: ``None`` none asked, ``True`` written, ``False``
-            no longer held (nothing written).
-        taken: the new reservation, a :class:`Held` record (nothing reserved: the id
-            holds a previous process's job), or ``None`` (queues empty).
-    """
-
-    finished: int
-    failed: bool | None
-    taken: Reservation | Held | None
+#: What one :class:`SlotStep` did: ``(finished, failed, taken)``. ``finished``: the
+#: success's fate, as :attr:`Step.finished <pyresque.core.reservation.Step>` (0 none, 1
+#: written, -1 no longer held); ``failed``: the failure's (``None`` none asked, ``True``
+#: written, ``False`` no longer held: nothing written); ``taken``: the new reservation,
+#: a :class:`Held` record (nothing reserved: the id holds a previous process's job), or
+#: ``None`` (queues empty). A plain tuple, so the implementation needs nothing from here.
+SlotResult = tuple[int, bool | None, Reservation | Held | None]
 
 
 class AsyncWorkerRegistry(Protocol):
@@ -88,7 +79,9 @@ class AsyncWorkerRegistry(Protocol):
         """Run every slot's step in one round trip (queues in priority order); safe to
         repeat with the same arguments after a lost reply."""
 
-    async def fail(self, worker_id: str, record: FailureRecord | None, job_id: str | None, token: str) -> bool:
+    async def fail(
+        self, worker_id: str, record: FailureRecord | None, job_id: str | None, token: str
+    ) -> bool:
         """Write one failure and release the job (only under ``token``)."""
 
     async def register(self, worker_ids: Sequence[str], started: str) -> None:
@@ -136,7 +129,8 @@ def open_worker_registry(backend: Backend) -> AsyncWorkerRegistry:
 
     if not isinstance(backend, RedisBackend) or backend.process_local:
         raise ConfigurationError(
-            "the async worker needs a Redis server (a fakeredis app lives in one process: use mode='inprocess')"
+            "the async worker needs a Redis server "
+            "(a fakeredis app lives in one process: use mode='inprocess')"
         )
     from pyresque.backends.redis.aio.workers import RedisAsyncWorkerRegistry
 

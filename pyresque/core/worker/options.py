@@ -6,8 +6,9 @@ import dataclasses
 
 __all__ = ["MODES", "WorkerOptions"]
 
-#: The execution modes: a child per job, a child per N jobs, or in the worker process.
-MODES = ("fork", "fork-every", "inprocess")
+#: The execution modes: a child per job, a child per N jobs, in the worker process, or
+#: ``concurrency`` jobs at once on an event loop (:mod:`pyresque.core.worker.aio`).
+MODES = ("fork", "fork-every", "inprocess", "async")
 
 
 @dataclasses.dataclass(slots=True)
@@ -28,6 +29,7 @@ class WorkerOptions:
         prune_interval: a heartbeat older than this (seconds) marks a dead worker (300).
         recover: what happens to a dead worker's job: ``"fail"`` (Resque) or ``"requeue"``.
         max_jobs: stop after this many jobs (``None``: no limit).
+        concurrency: jobs at once in ``"async"`` mode (``--concurrency``).
     """
 
     mode: str = "fork"
@@ -41,3 +43,4 @@ class WorkerOptions:
     prune_interval: float = 300.0
     recover: str = "fail"
     max_jobs: int | None = None
+    concurrency: int = 10
