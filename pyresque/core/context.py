@@ -31,7 +31,8 @@ __all__ = ["JobContext", "current_job", "enter", "entered", "leave"]
 
 
 class JobContext:
-    """The job running in this context (read-only).
+    """The job running in this context (read-only; each :func:`current_job` call makes
+    one, equal to the others of the same run).
 
     Attributes:
         job: the :class:`~pyresque.core.job.Job` as the worker decoded it.
@@ -76,11 +77,22 @@ class JobContext:
         """The job's arguments, as decoded."""
         return list(self.job.args)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, JobContext):
+            return NotImplemented
+        return (self.job, self.app, self.worker_id) == (other.job, other.app, other.worker_id)
+
+    def __hash__(self) -> int:
+        return hash((self.job.id, self.worker_id))
+
     def __repr__(self) -> str:
         return f"JobContext(class_name={self.class_name!r}, id={self.id!r}, queue={self.queue!r})"
 
 
-_current: contextvars.ContextVar[JobContext | None] = contextvars.ContextVar(
+#: What is set per job: ``(job, app, worker_id)``; :func:`current_job` wraps it (the
+#: hot path pays for a tuple, not for the object).
+_Current = tuple[Job, "Resque", str]
+_current: contextvars.ContextVar[_Current | None] = contextvars.ContextVar(
     "pyresque_current_job", default=None
 )
 
@@ -94,15 +106,16 @@ def current_job() -> JobContext | None:
         if info is not None:
             log.info("running %s id=%s from %s", info.class_name, info.id, info.queue)
     """
-    return _current.get()
+    found = _current.get()
+    return None if found is None else JobContext(*found)
 
 
-def enter(job: Job, app: Resque, worker_id: str) -> contextvars.Token[JobContext | None]:
+def enter(job: Job, app: Resque, worker_id: str) -> contextvars.Token[_Current | None]:
     """Make ``job`` the current job in this context; hand the token to :func:`leave`."""
-    return _current.set(JobContext(job, app, worker_id))
+    return _current.set((job, app, worker_id))
 
 
-def leave(token: contextvars.Token[JobContext | None]) -> None:
+def leave(token: contextvars.Token[_Current | None]) -> None:
     """Undo the :func:`enter` that returned ``token``."""
     _current.reset(token)
 
@@ -112,8 +125,6 @@ def entered(job: Job, app: Resque, worker_id: str) -> Iterator[JobContext]:
     """``job`` is the current job within the block (which receives its :class:`JobContext`)."""
     token = enter(job, app, worker_id)
     try:
-        info = _current.get()
-        assert info is not None
-        yield info
+        yield JobContext(job, app, worker_id)
     finally:
         leave(token)

@@ -93,8 +93,8 @@ def test_entered_sets_it_for_the_block_only() -> None:
     app = Resque("fakeredis://")
     job = Job.new("q", "K", [])
     with context.entered(job, app, "w1") as info:
-        assert current_job() is info and info.job is job
-        assert contextvars.copy_context().run(current_job) is info
+        assert current_job() == info and info.job is job
+        assert contextvars.copy_context().run(current_job) == info
     assert current_job() is None
     app.close()
 
