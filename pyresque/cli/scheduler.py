@@ -10,6 +10,13 @@ read them: ``INTERVAL``/``RESQUE_SCHEDULER_INTERVAL``, ``PREFIX``, ``REDIS_BACKE
 Signals: INT, TERM and QUIT finish the current batch, release the lock and exit;
 USR1 logs the schedules in force; USR2 reloads the schedule file (a broken file is
 logged and the schedules in force are kept).
+
+A bad endpoint (a refused password, a database the server lacks, a server that is not
+Redis, an unreadable URL) is one line and exit status 1, as for ``pyresque worker``.
+
+:func:`embedded_scheduler` builds the same scheduler for ``pyresque worker
+--with-scheduler``, from the same environment variables (``RESQUE_SCHEDULER_INTERVAL``
+for its interval: ``INTERVAL`` is the worker's).
 """
 
 from __future__ import annotations
@@ -17,14 +24,27 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pyresque.cli.common import backend_options, make_app, resolve_logging_flags, setup_logging
-from pyresque.core.errors import ConfigurationError
+from pyresque.cli.common import (
+    backend_failure,
+    backend_options,
+    env_flag,
+    make_app,
+    resolve_logging_flags,
+    setup_logging,
+)
+from pyresque.core.errors import BackendConnectionError, ConfigurationError, PyresqueError
+
+if TYPE_CHECKING:
+    from pyresque.core.app import Resque
+    from pyresque.core.scheduling.scheduler import Scheduler
+    from pyresque.core.worker import Worker
 
 log = logging.getLogger("pyresque.scheduler")
 
@@ -156,6 +176,11 @@ def scheduler(
 
     app = make_app(redis, prefix, app_include, db=redis_db)
     try:
+        probe_backend(app)  # a refused password, no such database, not Redis: one line, exit 1
+    except click.ClickException:
+        app.close()
+        raise
+    try:
         schedules = load_schedule_file(schedule_file) if schedule_file else []
         runner = Scheduler(
             app,
@@ -209,6 +234,13 @@ def scheduler(
     try:
         _set_title(f"resque-scheduler-pyresque: {runner.name} schedules={len(schedules)}")
         runner.run()
+    except Exception as exc:  # a permanent backend failure met while running
+        permanent = backend_failure(app.backend, exc)
+        if permanent is not None:
+            raise click.ClickException(permanent) from exc
+        if isinstance(exc, PyresqueError):
+            raise click.ClickException(str(exc)) from exc
+        raise
     finally:
         app.close()
         if written is not None:
@@ -222,3 +254,102 @@ def _set_title(title: str) -> None:
         setproctitle.setproctitle(title)
     except ImportError:  # pragma: no cover - setproctitle is a dependency
         pass
+
+
+def probe_backend(app: object) -> None:
+    """One PING before a long-running command starts (``scheduler``, ``worker``): a
+    permanent backend failure (a refused password, a database the server lacks, a
+    server that is not Redis) is one line here; an unreachable server is not (the
+    command waits for it, retrying).
+
+    Raises:
+        click.ClickException: a failure that retrying cannot mend (or another pyresque
+            error), in one line.
+    """
+    backend = getattr(app, "backend", None)
+    ping = getattr(backend, "ping", None)
+    if not callable(ping):
+        return
+    try:
+        ping()
+    except BackendConnectionError:
+        return
+    except Exception as exc:
+        permanent = backend_failure(backend, exc)
+        if permanent is not None:
+            raise click.ClickException(permanent) from exc
+        if isinstance(exc, PyresqueError):
+            raise click.ClickException(str(exc)) from exc
+        raise
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise click.UsageError(f"{name}={raw!r} is not a whole number") from None
+    if value < low or (high is not None and value > high):
+        raise click.UsageError(f"{name}={raw!r} is out of range ({low}..{high or 'any'})")
+    return value
+
+
+def _env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip() or default
+    if raw not in choices:
+        raise click.UsageError(f"{name}={raw!r} is not one of {', '.join(choices)}")
+    return raw
+
+
+def embedded_scheduler(
+    app: Resque,
+    *,
+    schedule_file: str | None,
+    interval: float,
+    env: Mapping[str, str] | None = None,
+) -> Callable[[Worker], Scheduler]:
+    """What ``pyresque worker --with-scheduler`` runs beside the worker: a factory of
+    the :class:`~pyresque.core.scheduling.scheduler.Scheduler` that ``pyresque
+    scheduler`` would run, with the same settings from the same environment variables
+    (``LOCK_TIMEOUT``, ``RESQUE_SCHEDULER_MASTER_LOCK_PREFIX``, ``LOCK_STYLE``,
+    ``DELAYED_REQUEUE_BATCH_SIZE``, ``DEFAULT_QUEUE``, ``DYNAMIC_SCHEDULE``,
+    ``MISSED_TICKS``), so both share one leader lock.
+
+    The settings and the schedule file are checked here, in the worker's process at
+    start (a mistake is one line); the factory builds the scheduler in the companion
+    process, its lock value the worker's ``host:pid``.
+
+    Raises:
+        click.ClickException: an invalid schedule file or setting.
+    """
+    from pyresque.core.scheduling.schedule import load_schedule_file
+    from pyresque.core.scheduling.scheduler import Scheduler
+
+    env = os.environ if env is None else env
+    dynamic_raw = env.get("DYNAMIC_SCHEDULE")
+    settings: dict[str, Any] = {
+        "interval": interval,
+        "lock_timeout": _env_int(env, "LOCK_TIMEOUT", 180, 1),
+        "lock_prefix": env.get("RESQUE_SCHEDULER_MASTER_LOCK_PREFIX", ""),
+        "lock_style": _env_choice(env, "LOCK_STYLE", "ruby", ("ruby", "node")),
+        "batch_size": _env_int(env, "DELAYED_REQUEUE_BATCH_SIZE", 1000, 1, 10_000),
+        "default_queue": env.get("DEFAULT_QUEUE") or None,
+        "dynamic": True if dynamic_raw is None or not dynamic_raw.strip() else env_flag(dynamic_raw),
+        "missed": _env_choice(env, "MISSED_TICKS", "skip", ("skip", "catch_up")),
+    }
+    try:
+        schedules = load_schedule_file(schedule_file) if schedule_file else []
+        Scheduler(app, schedules, **settings)  # checks the settings now, in one line
+    except (ConfigurationError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for schedule in schedules:
+        for key in schedule.unknown_keys():
+            log.warning("schedule %r: key %r is not used by pyresque", schedule.name, key)
+
+    def build(worker: Worker) -> Scheduler:
+        host_pid = ":".join(worker.id.split(":", 2)[:2])
+        return Scheduler(app, schedules, name=host_pid, **settings)
+
+    return build

@@ -3,6 +3,11 @@
 ``QUEUE``/``QUEUES``, ``INTERVAL``, ``BLOCKING``, ``COUNT``, ``PIDFILE``, ``PREFIX``,
 ``REDIS_BACKEND``/``REDIS_BACKEND_DB``/``REDIS_URL``, ``LOGGING``/``VERBOSE``/
 ``VVERBOSE`` and ``APP_INCLUDE`` mean what they mean to php-resque and Ruby Resque.
+``WITH_SCHEDULER`` (``--with-scheduler``) runs the scheduler beside the worker, under
+the leader lock ``pyresque scheduler`` takes (:func:`~pyresque.cli.scheduler.embedded_scheduler`).
+
+What it logs by default (``pyresque.worker`` at INFO, ``pyresque.worker.jobs`` at
+WARNING): a start line, a line per failed job, a stop line; ``-v`` adds a line per job.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from pyresque.cli.common import (
     resolve_logging_flags,
     setup_logging,
 )
-from pyresque.core.errors import BackendConnectionError, ConfigurationError, PyresqueError
+from pyresque.cli.scheduler import embedded_scheduler, probe_backend
+from pyresque.core.errors import ConfigurationError, PyresqueError
 from pyresque.core.worker import Worker, WorkerOptions
+from pyresque.core.worker.companion import Companion
+from pyresque.core.worker.voice import JOBS_LOGGER
 
 log = logging.getLogger("pyresque.worker")
 
@@ -115,6 +123,30 @@ def write_pidfile(path: str | None) -> Iterator[None]:
     help="What happens to a dead worker's job: recorded failed (Resque) or requeued.",
 )
 @click.option("--serializer", type=click.Choice(["json", "msgpack"]), default="json", show_default=True)
+@click.option(
+    "--with-scheduler",
+    is_flag=True,
+    envvar="WITH_SCHEDULER",
+    default=False,
+    help="Also promote delayed jobs and run recurring schedules, in a process beside the worker, "
+    "under the leader lock of 'pyresque scheduler' (env WITH_SCHEDULER).",
+)
+@click.option(
+    "--schedule",
+    "schedule_file",
+    envvar="SCHEDULE_FILE",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="With --with-scheduler: recurring schedules, a .yml/.yaml, .toml or .json file (env SCHEDULE_FILE).",
+)
+@click.option(
+    "--scheduler-interval",
+    envvar="RESQUE_SCHEDULER_INTERVAL",
+    type=click.FloatRange(min=0.001),
+    default=5.0,
+    show_default=True,
+    help="With --with-scheduler: seconds between scheduler polls (env RESQUE_SCHEDULER_INTERVAL).",
+)
 @backend_options
 def worker(
     queue: str | None,
@@ -133,6 +165,9 @@ def worker(
     prune_interval: float,
     recover: str,
     serializer: str,
+    with_scheduler: bool,
+    schedule_file: str | None,
+    scheduler_interval: float,
     redis: str | None,
     redis_db: int | None,
     prefix: str | None,
@@ -142,7 +177,14 @@ def worker(
     vverbose: bool | None,
 ) -> None:
     """Run a Resque worker (or COUNT of them) on the given queues."""
-    setup_logging(*resolve_logging_flags(logging_flag, verbose, vverbose))
+    flags = resolve_logging_flags(logging_flag, verbose, vverbose)
+    setup_logging(*flags)
+    quiet = not any(flags)  # the default: start, stop and failures, not every job
+    logging.getLogger("pyresque.worker").setLevel(logging.INFO if quiet else logging.NOTSET)
+    logging.getLogger(JOBS_LOGGER).setLevel(logging.WARNING if quiet else logging.NOTSET)
+    source = click.get_current_context().get_parameter_source("schedule_file")
+    if schedule_file and not with_scheduler and source is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--schedule works with --with-scheduler only")
     if not queue:
         raise click.UsageError("set the queues: QUEUE=high,low (or --queue), '*' for all")
     queues = [q.strip() for q in queue.split(",") if q.strip()]
@@ -162,12 +204,16 @@ def worker(
 
     def build() -> Worker:
         app = make_app(redis, prefix, app_include, db=redis_db, serializer=serializer)
+        companions = []
+        if with_scheduler:
+            scheduler = embedded_scheduler(app, schedule_file=schedule_file, interval=scheduler_interval)
+            companions.append(Companion("scheduler", scheduler))
         try:
             if mode == "async":
                 from pyresque.core.worker.aio import AsyncWorker
 
-                return AsyncWorker(app, queues, WorkerOptions(**options))  # type: ignore[arg-type]
-            return Worker(app, queues, WorkerOptions(**options))  # type: ignore[arg-type]
+                return AsyncWorker(app, queues, WorkerOptions(**options), companions=companions)  # type: ignore[arg-type]
+            return Worker(app, queues, WorkerOptions(**options), companions=companions)  # type: ignore[arg-type]
         except (ConfigurationError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
 
@@ -177,7 +223,7 @@ def worker(
 
             probe = build().app  # fail fast on bad settings, before any fork
             try:
-                _probe(probe)
+                probe_backend(probe)
             finally:
                 probe.close()
             Supervisor(build, count).run()
@@ -186,6 +232,8 @@ def worker(
         try:
             built.work()
         except Exception as exc:
+            if built.exit_logged:  # its stop line said why, once: no second message
+                raise SystemExit(1) from None
             permanent = backend_failure(built.app.backend, exc)
             if permanent is not None:
                 raise click.ClickException(permanent) from exc
@@ -195,22 +243,3 @@ def worker(
                 raise click.ClickException(str(exc)) from exc
             raise
 
-
-def _probe(app: object) -> None:
-    """One PING: a permanent backend failure (password, database, not Redis) stops
-    here in one line; an unreachable server does not (the workers wait for it)."""
-    backend = getattr(app, "backend", None)
-    ping = getattr(backend, "ping", None)
-    if not callable(ping):
-        return
-    try:
-        ping()
-    except BackendConnectionError:
-        return
-    except Exception as exc:
-        permanent = backend_failure(backend, exc)
-        if permanent is not None:
-            raise click.ClickException(permanent) from exc
-        if isinstance(exc, PyresqueError):
-            raise click.ClickException(str(exc)) from exc
-        raise

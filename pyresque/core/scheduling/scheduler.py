@@ -183,10 +183,14 @@ class Scheduler:
     def run(self, *, max_polls: int | None = None) -> None:
         """Poll until :meth:`stop` (or ``max_polls`` polls); release the lock on the way out.
 
-        A backend that cannot be reached is logged and retried every ``interval``;
-        any other error of one poll is logged and the loop goes on.
+        A backend that cannot be reached is logged once and retried every ``interval``;
+        any other error of one poll is logged and the loop goes on. A failure that
+        retrying cannot mend (the backend's ``permanent_error``: a refused password, no
+        such database, not Redis) is raised, after the lock is released.
         """
         errors = self.app.backend.connection_errors
+        explain = getattr(self.app.backend, "permanent_error", None)
+        unreachable = False
         polls = 0
         log.info(
             "scheduler %s starting (interval %.3g s, lock %s)",
@@ -198,14 +202,22 @@ class Scheduler:
             while not self._stop.is_set():
                 try:
                     self.poll()
-                except errors as exc:
-                    log.warning("cannot reach the backend (%s); retrying in %.3g s", exc, self.interval)
+                except Exception as exc:
+                    permanent = _permanent(explain, exc)
+                    if permanent is not None:
+                        raise permanent from exc
+                    if not isinstance(exc, errors):
+                        log.exception("scheduler poll failed; retrying in %.3g s", self.interval)
+                    elif not unreachable:
+                        log.warning(
+                            "cannot reach the backend (%s); retrying every %.3g s", exc, self.interval
+                        )
+                    unreachable = isinstance(exc, errors)
                     self._stop.wait(self.interval)
                     continue
-                except Exception:
-                    log.exception("scheduler poll failed; retrying in %.3g s", self.interval)
-                    self._stop.wait(self.interval)
-                    continue
+                if unreachable:
+                    log.warning("the backend is reachable again")
+                    unreachable = False
                 polls += 1
                 if max_polls is not None and polls >= max_polls:
                     break
@@ -216,6 +228,17 @@ class Scheduler:
             if self.use_lock:
                 try:
                     self.lock.release()
-                except errors as exc:
+                except Exception as exc:  # unreachable, or the failure that stopped us
                     log.warning("could not release the scheduler lock: %s", exc)
             log.info("scheduler %s stopped", self.name)
+
+
+def _permanent(explain: object, exc: BaseException) -> BaseException | None:
+    """The backend's one-line error for a failure retrying cannot mend, else ``None``."""
+    seen: BaseException | None = exc
+    while callable(explain) and seen is not None:
+        found = explain(seen)
+        if isinstance(found, BaseException):
+            return found
+        seen = seen.__cause__
+    return None

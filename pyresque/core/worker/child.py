@@ -5,6 +5,10 @@ A child talks to its parent over a pipe, one line per message:
 - ``S <deadline>``: a job started; the parent SIGKILLs the child past that monotonic
   deadline (sent only when a timeout applies; ``S 0`` clears it);
 - ``E``: the child is idle (no deadline);
+- ``n <count>``: before the last outcome, how many jobs this child ran (when more
+  than one);
+- ``f``: a job that is not its last failed (``fork-every``: the child wrote its record;
+  the parent only counts it);
 - ``D <token> <id> <result JSON>`` / ``F <token> <id> <failure JSON>``: the outcome of
   its last job (``token``: its reservation), handed over for the parent to write, fused
   with its next reserve.
@@ -44,6 +48,7 @@ from pyresque.core.worker.perform import (
     perform_job,
 )
 from pyresque.core.worker.proctitle import set_title
+from pyresque.core.worker.voice import exception_text, log_job
 from pyresque.serializers.json import dumps_text
 
 if TYPE_CHECKING:
@@ -105,8 +110,8 @@ def spawn(worker: Worker, per_child: int, job: Job | None, token: str = "") -> C
             signal.pthread_sigmask(signal.SIG_SETMASK, previous)
             first = (job, token) if job is not None else child.wait_for_job(jr)
             code = child.run(*first) if first is not None else 0
-        except BaseException:
-            log.exception("child of %s crashed", worker.id)
+        except BaseException as exc:
+            _log_crash(worker, exc)
         finally:
             os._exit(code)
     signal.pthread_sigmask(signal.SIG_SETMASK, previous)
@@ -114,6 +119,14 @@ def spawn(worker: Worker, per_child: int, job: Job | None, token: str = "") -> C
     if jr >= 0:
         os.close(jr)
     return ChildProc(pid, r, jw if jw >= 0 else None)
+
+
+def _log_crash(worker: Worker, exc: BaseException) -> None:
+    """One line for a child that ends by an error (a traceback only for an unexpected one)."""
+    if isinstance(exc, worker.app.backend.connection_errors):
+        log.error("child %d of %s stopped: the backend is unreachable (%s)", os.getpid(), worker.id, exc)
+    else:
+        log.error("child %d of %s crashed: %s", os.getpid(), worker.id, exception_text(exc), exc_info=exc)
 
 
 def send_job(proc: ChildProc, res: Reservation) -> bool:
@@ -275,12 +288,13 @@ class Child:
                 self.stop = self.stop or bool(self.write(self.backend.paused_all))
             last = self.stop or done >= self.per_child
             if last:  # the parent writes it, fused with its next reserve
-                self.hand_off(outcome, job, token)
+                self.hand_off(outcome, job, token, done)
                 return 0
             if outcome.ok:
                 nxt = self.reserve((token, job.id, outcome.result))
             else:
                 self.fail(outcome.record, job.id, token)
+                self._send("f")
                 nxt = self.reserve(None)
             current = self.next_job(nxt)
         return 0
@@ -303,15 +317,17 @@ class Child:
         if not written and not self.repeated:
             log.warning("job id=%s: its failure is not recorded: the worker no longer held it", job_id or "-")
 
-    def hand_off(self, outcome: Outcome, job: Job, token: str) -> None:
+    def hand_off(self, outcome: Outcome, job: Job, token: str, done: int = 1) -> None:
         """Send the last job's outcome to the parent: ``D <token> <id> <result JSON>`` or
-        ``F <token> <id> <failure JSON>`` (compact JSON never holds a raw newline)."""
+        ``F <token> <id> <failure JSON>`` (compact JSON never holds a raw newline),
+        after ``n <jobs run>`` when this child ran more than one."""
         job_id = job.id or "-"
+        count = f"n {done}\n" if done > 1 else ""
         if outcome.ok:
-            self._send(f"D {token} {job_id} {result_json(outcome.result)}")
+            self._send(f"{count}D {token} {job_id} {result_json(outcome.result)}")
         else:
             record = dumps_text(outcome.record.to_dict()) if outcome.record is not None else "-"
-            self._send(f"F {token} {job_id} {record}")
+            self._send(f"{count}F {token} {job_id} {record}")
 
     def next_job(self, nxt: Reservation | None) -> tuple[Job, str] | None:
         """Decode the next reserved job, failing unusable payloads on the way; when the
@@ -327,6 +343,8 @@ class Child:
                     if not is_bad_payload(exc):
                         raise
                     record = bad_payload_record(w, nxt.payload, nxt.queue, exc)
+                    bad = Outcome(ok=False, exception=exc, record=record)
+                    log_job(None, bad, time.monotonic(), queue=nxt.queue)
                     self.fail(record, None, nxt.token)
             elif self.stop or w.options.burst:
                 return None
@@ -390,14 +408,5 @@ class Child:
                 self.in_job = False
         except BaseException as exc:
             outcome = failure_outcome(w, job, exc)
-        if log.isEnabledFor(logging.INFO):
-            what = "done" if outcome.ok else f"failed: {outcome.exception!r:.200}"
-            log.info(
-                "%s %s id=%s %.1fms %s",
-                job.queue,
-                job.class_name,
-                job.id or "-",
-                (time.monotonic() - started) * 1000,
-                what,
-            )
+        log_job(job, outcome, started)
         return outcome

@@ -38,6 +38,7 @@ from pyresque.core.worker.perform import (
     failure_outcome,
 )
 from pyresque.core.worker.proctitle import set_title
+from pyresque.core.worker.voice import log_dirty_exit, log_requeued
 
 if TYPE_CHECKING:
     from pyresque.core.worker.worker import Worker
@@ -87,7 +88,7 @@ class ForkExecutor(LoopBase):
             started = time.monotonic()
             loaded = self.load(res)
             if isinstance(loaded, Outcome):
-                self.count(None, loaded, started)
+                self.count(None, loaded, started, queue=res.queue)
                 self.fail(loaded.record, None, res.token)
                 continue
             job = loaded
@@ -97,7 +98,7 @@ class ForkExecutor(LoopBase):
             except Exception as exc:
                 outcome = failure_outcome(w, job, exc)
                 self.count(job, outcome, started)
-                self.fail(outcome.record, job.id, res.token)
+                self.fail(outcome.record, job.id, res.token, job.class_name)
                 continue
             w.kill_job = False  # a USR1 while idle has no job to stop
             handoff = self.fork(job, res, started)
@@ -106,9 +107,9 @@ class ForkExecutor(LoopBase):
             kind, token, job_id, text = handoff
             if kind == "D":
                 pending = (token, job_id, json.loads(text))
-            else:
+            else:  # the child logged the failure's line
                 record = FailureRecord.from_dict(json.loads(text)) if text != "-" else None
-                self.fail(record, job_id, token)
+                self.fail(record, job_id, token, job.class_name if self.per_child == 1 else None)
 
     def before_pause(self) -> None:
         """No spare child waits through a pause."""
@@ -116,7 +117,7 @@ class ForkExecutor(LoopBase):
 
     def _kill_child(self) -> None:
         w = self.worker
-        w._wake()
+        w.wake()
 
     # -- parent side -----------------------------------------------------------------
     def fork(self, job: Job, res: Reservation, started: float) -> Handoff | None:
@@ -184,6 +185,7 @@ class ForkExecutor(LoopBase):
         term_sent: float | None = None
         quit_sent: float | None = None
         jobs = 0
+        ran = 0  # the child's own count of its jobs (fork-every), sent before its last outcome
         pending: list[bytes] = []
         fds = [r] + ([w.wakeup_fd] if w.wakeup_fd is not None else [])
         while True:
@@ -215,6 +217,10 @@ class ForkExecutor(LoopBase):
                         jobs += 1
                     elif line == b"E":
                         deadline = None
+                    elif line == b"f":
+                        w.failed += 1
+                    elif line.startswith(b"n "):
+                        ran = int(line[2:])
                     elif line[:1] in (b"D", b"F"):
                         kind, token, job_id, text = line.decode("utf-8").split(" ", 3)
                         handoff = (kind, token, None if job_id == "-" else job_id, text)
@@ -241,7 +247,7 @@ class ForkExecutor(LoopBase):
                 # "finish, then exit", and a repeat closes any window in which one was lost
                 quit_sent = now
                 _signal(pid, signal.SIGQUIT)
-        w.processed += max(jobs, 1)
+        w.processed += ran or max(jobs, 1)
         if handoff is not None:
             self.exiting.append(pid)
             self.reap_exited()
@@ -256,10 +262,18 @@ class ForkExecutor(LoopBase):
             exc = DirtyExit(f"Child process received unhandled signal {signal.Signals(sig).name}")
         else:
             exc = DirtyExit(f"Child process exited with status {os.WEXITSTATUS(status)}")
-        released_now = w.with_backend(lambda: w.release_held(exc, requeue=reason == "graceful"))
+        released_now = w.with_backend(lambda: w.release_held(exc, requeue=reason == "graceful", quiet=True))
         if released_now:
             w.failed += 1
-            log.error("job of child %d ended badly: %s", pid, exc)
+            one = job if self.per_child == 1 else None  # fork-every: the child's job may be a later one
+            if reason == "graceful":
+                log_requeued(one, pid, started)
+            else:
+                log_dirty_exit(one, pid, exc, started)
+                if w.ctrl_c.pending:
+                    w.ctrl_c.job_stopped(
+                        one.class_name if one else None, one.id if one else None, recorded=True
+                    )
         if reason == "graceful":
             w.kill_job = True  # stop: the deadline passed
         return None

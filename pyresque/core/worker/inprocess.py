@@ -49,12 +49,12 @@ class InProcessExecutor(LoopBase):
             elif w.requeue_interrupted and isinstance(outcome.exception, ShutdownRequested):
                 w.with_backend(lambda o=outcome: w.release_held(o.exception, requeue=True))
             else:
-                self.fail(outcome.record, job.id if job else None, res.token)
+                self.fail(outcome.record, job.id if job else None, res.token, job.class_name if job else None)
 
     def _interrupt(self) -> None:
         if self.in_job:
             raise ShutdownRequested("the job was stopped by a signal")
-        self.worker._wake()
+        self.worker.wake()
 
     def run(self) -> None:
         """Work until stopped (the watchdog thread ends with it)."""
@@ -69,7 +69,7 @@ class InProcessExecutor(LoopBase):
         started = time.monotonic()
         loaded = self.load(res)
         if isinstance(loaded, Outcome):
-            self.count(None, loaded, started)
+            self.count(None, loaded, started, queue=res.queue)
             return None, loaded, started
         job = loaded
         set_title(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")

@@ -17,6 +17,7 @@ from pyresque.core.reservation import NOT_HELD, Held, Reservation, Step, new_tok
 from pyresque.core.worker.perform import Outcome, bad_payload_record, decode_job, is_bad_payload
 from pyresque.core.worker.proctitle import set_title
 from pyresque.core.worker.pruning import prune_dead_workers
+from pyresque.core.worker.voice import log_job
 
 if TYPE_CHECKING:
     from pyresque.core.worker.worker import Worker
@@ -86,6 +87,8 @@ class LoopBase:
         The loop both executors share."""
         w = self.worker
         while True:
+            for companion in w.companions:  # at most one waitpid a second, no Redis
+                companion.check(w)
             if w.paused and not w.shutdown:
                 self.finish(pending)
                 pending = None
@@ -93,6 +96,8 @@ class LoopBase:
                 self.pause()
                 continue
             if w.shutdown or self.limit_reached():
+                if not w.shutdown and w.stop_reason is None:
+                    w.stop_reason = f"max_jobs={w.options.max_jobs} reached"
                 self.finish(pending)
                 return None
             if self.paused_by_key():
@@ -135,12 +140,19 @@ class LoopBase:
         if pending is not None:
             self.reserve(pending, take=False)
 
-    def fail(self, record: FailureRecord | None, job_id: str | None, token: str) -> None:
-        """Write a failed job's record (and release it); retried while Redis is away."""
+    def fail(
+        self, record: FailureRecord | None, job_id: str | None, token: str, class_name: str | None = None
+    ) -> None:
+        """Write a failed job's record (and release it); retried while Redis is away.
+        After a Ctrl-C on a terminal, say what became of the job (nothing otherwise)."""
         w = self.worker
         written = w.with_backend(lambda: self.backend.fail(w.id, record, job_id, token=token))
         if not written and not w.step_repeated:
             self.unheld(job_id, "failure")
+        if w.ctrl_c.pending:
+            if record is not None:
+                class_name = str(record.payload.get("class") or class_name or "") or None
+            w.ctrl_c.job_stopped(class_name, job_id, recorded=record is not None)
 
     def unheld(self, job_id: str | None, what: str) -> None:
         """The job's outcome was not written: the worker no longer held it (pruned while
@@ -164,6 +176,8 @@ class LoopBase:
         if w.options.burst:
             if w.selector.dynamic:
                 w.queues(refresh=True)
+            if w.stop_reason is None:
+                w.stop_reason = "burst: the queues are empty"
             return False
         if w.app.hooks.has("pyresque_queue_empty"):
             try:
@@ -207,29 +221,15 @@ class LoopBase:
         except Exception as exc:
             if not is_bad_payload(exc):
                 raise
-            log.error("unusable payload from %s: %s", res.queue, exc)
-            return Outcome(
+            return Outcome(  # logged by count(): a WARNING line for a failed "job"
                 ok=False, exception=exc, record=bad_payload_record(self.worker, res.payload, res.queue, exc)
             )
 
-    def count(self, job: Job | None, outcome: Outcome, started: float) -> None:
+    def count(self, job: Job | None, outcome: Outcome, started: float, *, queue: str | None = None) -> None:
+        """Count a finished job and log its line (WARNING if it failed; INFO, shown with
+        ``-v``, otherwise). ``job`` is ``None`` for a payload that was not a job."""
         w = self.worker
         w.processed += 1
         if not outcome.ok:
             w.failed += 1
-        if log.isEnabledFor(logging.INFO):
-            what = (
-                "skipped"
-                if outcome.skipped
-                else "done"
-                if outcome.ok
-                else f"failed: {outcome.exception!r:.200}"
-            )
-            log.info(
-                "%s %s id=%s %.1fms %s",
-                job.queue if job else "?",
-                job.class_name if job else "?",
-                job.id if job else "-",
-                (time.monotonic() - started) * 1000,
-                what,
-            )
+        log_job(job, outcome, started, queue=queue)

@@ -23,6 +23,7 @@ from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 from pyresque.core.worker.identity import lease_namespace, pid_namespace
 from pyresque.core.worker.perform import raw_payload_dict
+from pyresque.core.worker.voice import clean, exception_text
 from pyresque.serializers.json import MAX_DEPTH, dumps_text, loads_strict
 
 if TYPE_CHECKING:
@@ -111,11 +112,18 @@ def _split_record(raw_record: bytes) -> tuple[str, bytes, dict[str, Any]]:
 
 
 def recover_record(
-    worker: Worker, owner_id: str, raw_record: bytes, exc: BaseException, *, requeue: bool = False
+    worker: Worker,
+    owner_id: str,
+    raw_record: bytes,
+    exc: BaseException,
+    *,
+    requeue: bool = False,
+    quiet: bool = False,
 ) -> bool:
     """Release the job in ``raw_record`` (the value of ``worker:<owner_id>``): fail it with
     ``exc`` (``on_failure`` hooks run first, so retries apply), or with ``requeue`` push
-    it back to the front of its queue. Returns whether this call released it. Round trips: 1."""
+    it back to the front of its queue. Returns whether this call released it (logged,
+    unless ``quiet``: the caller says it). Round trips: 1."""
     queue, raw, payload = _split_record(raw_record)
     job: Job | None = None
     try:
@@ -128,8 +136,8 @@ def recover_record(
         done = backend.recover(
             owner_id, raw_record, mode="requeue", record=None, queue=queue, payload=raw, job_id=job_id
         )
-        if done:
-            log.warning("requeued %s from %s (%s)", job.class_name, owner_id, exc)
+        if done and not quiet:
+            log.warning("requeued %s from %s (%s)", clean(job.class_name), owner_id, exception_text(exc))
         return done
     handled = False
     if job is not None:
@@ -150,8 +158,8 @@ def recover_record(
         payload=raw,
         job_id=job_id,
     )
-    if done:
-        log.warning("failed %s held by %s: %s", payload.get("class"), owner_id, exc)
+    if done and not quiet:
+        log.warning("failed %s held by %s: %s", clean(payload.get("class")), owner_id, exception_text(exc))
     return done
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyresque.core.worker.proctitle import set_title
+from pyresque.core.worker.voice import exception_text
 
 if TYPE_CHECKING:
     from pyresque.core.worker.worker import Worker
@@ -55,13 +56,17 @@ class Supervisor:
         pid = os.fork()
         if pid == 0:
             code = 1
+            worker: Worker | None = None
             try:
                 for sig in _FORWARDED:
                     signal.signal(sig, signal.SIG_DFL)
-                self.build().work()
+                worker = self.build()
+                worker.control_pid = os.getppid()  # QUIT goes to the supervisor
+                worker.work()
                 code = 0
-            except BaseException:
-                log.exception("worker process crashed")
+            except BaseException as exc:
+                if worker is None or not worker.exit_logged:  # else its stop line said it
+                    log.error("worker process crashed: %s", exception_text(exc), exc_info=exc)
             finally:
                 os._exit(code)
         self.children[pid] = slot

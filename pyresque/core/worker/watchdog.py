@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from pyresque.core.errors import JobTimeoutError
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
+from pyresque.core.worker.voice import clean
 
 if TYPE_CHECKING:
     from pyresque.core.worker.worker import Worker
@@ -90,8 +91,8 @@ class Watchdog:
         log.critical(
             "job %s id=%s did not stop %gs after its %gs timeout: recording it failed and ending "
             "this worker process (exit %d) for its supervisor to replace",
-            job.class_name,
-            job.id or "-",
+            clean(job.class_name),
+            clean(job.id or "-"),
             HARD_GRACE,
             timeout,
             EXIT_STUCK,

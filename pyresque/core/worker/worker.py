@@ -11,15 +11,18 @@ short lease on its id (refreshed by the heartbeat thread), so a worker that find
 id held by another live process (containers sharing a hostname, each running as pid 1)
 takes a unique one, ``host-<tag>:pid:queues``, instead of sharing its records.
 
-Signals (Resque's): ``QUIT`` finish the job, then exit; ``TERM``/``INT`` stop the job
-now (its failure is recorded), then exit; ``USR1`` stop the job now, keep working;
-``USR2`` pause; ``CONT`` resume. With ``graceful_term``, ``TERM`` lets the job run
-up to that many seconds, then stops it and requeues it.
+Signals (Resque's, :mod:`pyresque.core.worker.signals`): ``QUIT`` finish the job, then
+exit; ``TERM``/``INT`` stop the job now (its failure is recorded), then exit; ``USR1``
+stop the job now, keep working; ``USR2`` pause; ``CONT`` resume.
+
+What it says (:mod:`pyresque.core.worker.voice`): a start line, a line per failed job,
+a stop line with its counts and why it stopped; a dirty exit is logged once, in plain
+words. Companions (:mod:`pyresque.core.worker.companion`: the scheduler of
+``--with-scheduler``) run in sibling processes it starts, restarts and stops.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -27,19 +30,24 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
-from pyresque.core.errors import ConfigurationError, DirtyExit
+from pyresque.core.errors import ConfigurationError, DirtyExit, PyresqueError
 from pyresque.core.reservation import Held
+from pyresque.core.worker.companion import Companion
+from pyresque.core.worker.ctrl_c import CtrlCNotice
 from pyresque.core.worker.fork import ForkExecutor
+from pyresque.core.worker.heartbeat import Heartbeat
 from pyresque.core.worker.identity import claim_id, lease_detail
 from pyresque.core.worker.inprocess import InProcessExecutor
 from pyresque.core.worker.options import MODES, WorkerOptions
 from pyresque.core.worker.proctitle import get_title, restore_title, set_title
 from pyresque.core.worker.pruning import prune_dead_workers, recover_record
 from pyresque.core.worker.queue_select import QueueSelector
+from pyresque.core.worker.signals import WorkerSignals
+from pyresque.core.worker.voice import exception_text, start_line, stop_line
 
 if TYPE_CHECKING:
     from pyresque.core.app import Resque
@@ -59,10 +67,15 @@ class Worker:
         app: the app whose backend, registry and hooks it uses (``worker.app``).
         queues: queue names or patterns in priority order (``*``, globs, ``!excluded``).
         options: a :class:`WorkerOptions`, or keyword overrides of its fields.
+        companions: processes to run beside the worker while it works (the CLI's
+            ``--with-scheduler`` passes the scheduler), see
+            :mod:`pyresque.core.worker.companion`.
 
     Attributes:
         app: the :class:`~pyresque.Resque` app.
         id: ``host:pid:queues``, as every Resque implementation spells it.
+        stop_reason: why it stopped (``QUIT``, ``TERM``, ``INT``, ``burst: ...``).
+        exit_logged: a dirty exit was logged (a caller need not say it again).
     """
 
     def __init__(
@@ -70,6 +83,8 @@ class Worker:
         app: Resque,
         queues: list[str] | tuple[str, ...] | str,
         options: WorkerOptions | None = None,
+        *,
+        companions: Iterable[Companion] = (),
         **overrides: Any,
     ) -> None:
         if isinstance(queues, str):
@@ -107,13 +122,16 @@ class Worker:
         self._idle = False
         self._queues: list[str] = self.selector.resolve() if not self.selector.dynamic else []
         self._queues_at = 0.0
-        self._heartbeat_stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
-        self._wakeup_r: int | None = None
-        self._wakeup_w = -1
-        self._previous_wakeup = -1
-        self._previous_handlers: dict[int, Any] = {}
+        self.heartbeat = Heartbeat(self)
+        self.signals = WorkerSignals(self)
         self._registered = False
+        self.companions = list(companions)
+        self.stop_reason: str | None = None
+        self.exit_logged = False
+        #: the pid an operator sends QUIT to (a supervisor's, when there is one)
+        self.control_pid: int | None = None
+        #: what the first Ctrl-C on a terminal prints (armed in :meth:`work`)
+        self.ctrl_c = CtrlCNotice(self, enabled=False)
         #: set by the executor: how to stop the running job from a signal handler
         self.kill_callback: Callable[[], None] | None = None
         #: in-process graceful TERM: the interrupted job is requeued, not failed
@@ -144,25 +162,38 @@ class Worker:
     # -- lifecycle -------------------------------------------------------------------
     def work(self) -> None:
         """Register, prune dead workers, run jobs until stopped, unregister. Blocks.
-        The process title and signal handlers it changed are put back when it returns."""
-        if threading.current_thread() is threading.main_thread():
+        The process title and signal handlers it changed are put back when it returns.
+        Logs a start line, and a stop line saying why it stopped (an error that ends
+        it is logged there, once, and re-raised)."""
+        main = threading.current_thread() is threading.main_thread()
+        if main:
             self.install_signals()
+            self.ctrl_c = CtrlCNotice(self)
         previous_title = get_title()
         set_title("Starting")
+        error: BaseException | None = None
         try:
             self.with_backend(self.register)
             self.with_backend(lambda: prune_dead_workers(self))
             self.app.hooks.before_first_fork(self)
+            for companion in self.companions:  # before any thread of ours: a clean fork
+                companion.start(self)
             self.start_heartbeat()
-            log.info("worker %s started (%s mode)", self.id, self.options.mode)
+            extras = [f"with the {c.name} (process {c.pid})" for c in self.companions]
+            log.info("%s", start_line(self, extras))
             make_executor(self).run()
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
+            for companion in self.companions:
+                companion.stop()
             self.stop_heartbeat()
             try:
-                self._exit()
+                self._exit(error)
             finally:
                 restore_title(previous_title)
-                if threading.current_thread() is threading.main_thread():
+                if main:
                     self.restore_signals()
 
     @property
@@ -184,30 +215,66 @@ class Worker:
         ttl = 3 * self.lease_interval
         return self.app.backend.workers.claim(self.id, self.nonce, lease_detail(self._lease_seq), ttl)
 
-    def _exit(self) -> None:
+    def _exit(self, error: BaseException | None = None) -> None:
         try:
             self.app.hooks.worker_exit(self)
         except Exception:
             log.exception("a worker_exit hook raised")
         if not self._registered:
             return
+        lost: BaseException | None = None
         for attempt in range(3):
             try:
                 self.release_held(DirtyExit("Job still being processed when the worker exited"))
                 self.app.backend.workers.unregister(self.id, self.nonce)
+                lost = None
                 break
             except self.app.backend.connection_errors as exc:
-                log.error("cannot unregister %s (%s); retrying", self.id, exc)
+                lost = exc  # logged once, in the stop line
                 time.sleep(0.5 * (attempt + 1))
-        unheld = f", {self.unheld} outcomes not written (job no longer held)" if self.unheld else ""
-        log.info("worker %s stopped: %d processed, %d failed%s", self.id, self.processed, self.failed, unheld)
+        self.ctrl_c.finish()
+        if error is None:
+            line = stop_line(self, self.stop_reason or "the executor returned")
+        else:
+            why, trace = self.describe_error(error)
+            line = stop_line(self, why)
+        if lost is not None:
+            line += (
+                f"; its records stay in Redis until a live worker prunes them (cannot "
+                f"unregister: {exception_text(lost)})"
+            )
+        if error is None and lost is None:
+            log.info("%s", line)
+        else:
+            log.error("%s", line, exc_info=error if error is not None and trace else None)
+            self.exit_logged = error is not None
 
-    def release_held(self, exc: BaseException, *, requeue: bool = False) -> bool:
-        """Fail (or requeue) whatever job ``worker:<id>`` still holds. Round trips: 1-2."""
+    def describe_error(self, exc: BaseException) -> tuple[str, bool]:
+        """Why ``exc`` stopped the worker, in plain words, and whether its traceback
+        is worth showing (only for an unexpected error: a bug, or a hook's)."""
+        backend = self.app.backend
+        explain = getattr(backend, "permanent_error", None)
+        seen: BaseException | None = exc
+        while callable(explain) and seen is not None:
+            permanent = explain(seen)
+            if permanent is not None:
+                return str(permanent), False
+            seen = seen.__cause__
+        if isinstance(exc, backend.connection_errors):
+            return f"the backend {backend.describe()} is unreachable: {exception_text(exc)}", False
+        if isinstance(exc, PyresqueError):
+            return exception_text(exc), False
+        if isinstance(exc, KeyboardInterrupt):
+            return "KeyboardInterrupt", False
+        return f"an unexpected error: {exception_text(exc)}", True
+
+    def release_held(self, exc: BaseException, *, requeue: bool = False, quiet: bool = False) -> bool:
+        """Fail (or requeue) whatever job ``worker:<id>`` still holds. Round trips: 1-2.
+        ``quiet``: the caller logs it (no line of pruning's own)."""
         held = self.app.backend.workers.held(self.id)
         if held is None:
             return False
-        return recover_record(self, self.id, held, exc, requeue=requeue)
+        return recover_record(self, self.id, held, exc, requeue=requeue, quiet=quiet)
 
     def handle_held(self, held: Held) -> None:
         """The reserve found an unfinished job under our id: a previous runner died."""
@@ -251,129 +318,38 @@ class Worker:
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    # -- heartbeat -------------------------------------------------------------------
+    # -- heartbeat (pyresque.core.worker.heartbeat) ----------------------------------
     def start_heartbeat(self) -> None:
         """Refresh ``workers:heartbeat`` every ``heartbeat_interval`` on a thread."""
-        if self.options.heartbeat_interval <= 0:
-            return
-        self._heartbeat_stop.clear()
-        self._heartbeat = threading.Thread(target=self._beat, name="pyresque-heartbeat", daemon=True)
-        self._heartbeat.start()
-
-    def _beat(self) -> None:
-        registry = self.app.backend.workers
-        next_beat = time.monotonic() + self.options.heartbeat_interval
-        clash_logged = False
-        while not self._heartbeat_stop.wait(self.lease_interval):
-            try:
-                other = self.refresh_lease()
-                if other is not None and not clash_logged:
-                    clash_logged = True
-                    log.error("worker id %s is also in use by another live process (%s)", self.id, other)
-                if time.monotonic() < next_beat:
-                    continue
-                next_beat = time.monotonic() + self.options.heartbeat_interval
-                if self.id not in registry.all():  # pruned by mistake, or Redis lost its data
-                    log.warning("worker %s was no longer registered: registering again", self.id)
-                    registry.register(self.id, timefmt.ruby_time_to_s())
-                else:
-                    registry.heartbeat(self.id)
-            except Exception as exc:
-                log.warning("heartbeat failed: %s", exc)
+        self.heartbeat.start()
 
     def stop_heartbeat(self) -> None:
         """Stop the heartbeat thread."""
-        self._heartbeat_stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join(2)
-            self._heartbeat = None
+        self.heartbeat.stop()
 
-    # -- signals ---------------------------------------------------------------------
+    # -- signals (pyresque.core.worker.signals) --------------------------------------
     def install_signals(self) -> None:
         """QUIT, TERM, INT, USR1, USR2, CONT -> intents (this process only); undone by
         :meth:`restore_signals` when the worker stops."""
-        handlers = {
-            signal.SIGQUIT: self._on_quit,
-            signal.SIGTERM: self._on_term,
-            signal.SIGINT: self._on_int,
-            signal.SIGUSR1: self._on_usr1,
-            signal.SIGUSR2: self._on_usr2,
-            signal.SIGCONT: self._on_cont,
-        }
-        self._previous_handlers = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        os.set_blocking(w, False)
-        self._wakeup_r, self._wakeup_w = r, w
-        self._previous_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        self.signals.install()
 
     def restore_signals(self) -> None:
         """Put back the handlers and wake-up fd that were there before :meth:`work`."""
-        if self._wakeup_r is None:
-            return
-        for sig, handler in self._previous_handlers.items():
-            signal.signal(sig, handler)
-        signal.set_wakeup_fd(self._previous_wakeup)
-        for fd in (self._wakeup_r, self._wakeup_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._wakeup_r = None
+        self.signals.restore()
 
     @property
     def wakeup_fd(self) -> int | None:
         """A fd that becomes readable when a signal arrives (for select loops)."""
-        return self._wakeup_r
+        return self.signals.wakeup_r
 
     def drain_wakeup(self) -> None:
         """Empty the signal wake-up pipe."""
-        if self._wakeup_r is None:
-            return
-        try:
-            while os.read(self._wakeup_r, 512):
-                pass
-        except BlockingIOError:
-            pass
+        self.signals.drain()
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Cut an idle wait short (from a signal handler)."""
         if self._idle:
             raise _Wake()
-
-    def _on_quit(self, signum: int, frame: object) -> None:
-        log.info("QUIT: finishing the current job, then exiting")
-        self.request_shutdown()
-
-    def _on_term(self, signum: int, frame: object) -> None:
-        if self.options.graceful_term is not None:
-            log.info("TERM: finishing within %gs, then requeueing", self.options.graceful_term)
-            if self.graceful_deadline is None:
-                self.graceful_deadline = time.monotonic() + self.options.graceful_term
-                if self.options.mode == "inprocess":
-                    timer = threading.Timer(self.options.graceful_term, self._graceful_expired)
-                    timer.daemon = True
-                    timer.start()
-            self.request_shutdown()
-            return
-        log.info("TERM: stopping the current job now, then exiting")
-        self.request_shutdown(kill=True)
-
-    def _on_int(self, signum: int, frame: object) -> None:
-        log.info("INT: stopping the current job now, then exiting")
-        self.request_shutdown(kill=True)
-
-    def _on_usr1(self, signum: int, frame: object) -> None:
-        log.info("USR1: stopping the current job")
-        self.kill_job = True
-        self.on_kill_job()
-
-    def _on_usr2(self, signum: int, frame: object) -> None:
-        log.info("USR2: pausing")
-        self.paused = True
-        self._wake()
-
-    def _on_cont(self, signum: int, frame: object) -> None:
-        if self.paused:
-            log.info("CONT: resuming")
-        self.paused = False
 
     def request_shutdown(self, *, kill: bool = False) -> None:
         """Stop taking jobs; with ``kill``, stop the running one too."""
@@ -387,16 +363,16 @@ class Worker:
         if kill:
             self.kill_job = True
             self.on_kill_job()
-        self._wake()
+        self.wake()
 
     def on_kill_job(self) -> None:
         """Stop the running job the executor's way (interrupt it, or kill the child)."""
         if self.kill_callback is not None:
             self.kill_callback()
         else:
-            self._wake()
+            self.wake()
 
-    def _graceful_expired(self) -> None:
+    def graceful_expired(self) -> None:
         """In-process graceful TERM: the deadline passed, interrupt the job to requeue it."""
         self.requeue_interrupted = True
         self.kill_job = True
