@@ -35,6 +35,14 @@ def doc_page(_doc_pages: dict[str, PageRun], redis_server: RedisServer) -> Calla
     return get
 
 
+@pytest.fixture
+def doc_pool(redis_server: RedisServer) -> DatabasePool:
+    """The databases of the session's redis-server that pages take in turn."""
+    if redis_server.proc is None or redis_server.proc.poll() is not None:
+        redis_server.start()
+    return _pool(redis_server)
+
+
 _POOLS: dict[int, DatabasePool] = {}
 
 
@@ -48,12 +56,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """List the exempted doc blocks whenever the docs harness ran."""
     if not any("tests/docs/" in r.nodeid for r in terminalreporter.stats.get("passed", [])):
         return
-    exempt = [
-        (block.id, skip.args)
-        for path in pages()
-        for block in parse_page(path).blocks
-        if (skip := block.directive("skip")) is not None
-    ]
+    from tests.docs.harness import exemptions
+
+    exempt = exemptions([parse_page(path) for path in pages()])
     terminalreporter.section(f"doc blocks exempted: {len(exempt)}")
     for block_id, reason in exempt:
         terminalreporter.line(f"{block_id}: {reason}")

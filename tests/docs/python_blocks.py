@@ -7,15 +7,19 @@
   some/path.py -->``) is that file: it is written into the page's folder, imported under
   its dotted name (``some.path``), and its names are copied into the page's namespace.
 - ``drain`` runs after the block (``copy`` and ``setup``, of any block, before it: :func:`prepare`).
-- After each block, an app in the namespace that points at port 6379 fails the block:
-  a snippet must never reach the machine's own Redis.
+- A snippet must never reach the machine's own Redis: while Python of a page runs, a
+  redis-py connection to port 6379 raises (:func:`no_machine_redis`), and after each
+  block an app left in the namespace that points there fails the block.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import inspect
+from collections.abc import Iterator
+from typing import Any
 
 from tests.docs.blocks import ROOT, Block
 from tests.docs.page import FILE_COMMENT, PageRun
@@ -44,6 +48,36 @@ def run_python(run: PageRun, block: Block) -> None:
         if name not in run.namespace:
             raise AssertionError(f"{block.id}: drain {name}: no such name in the page")
         drain_app(run.namespace[name])
+
+
+@contextlib.contextmanager
+def no_machine_redis() -> Iterator[None]:
+    """Refuse redis-py connections (sync and asyncio) to port 6379 for the time of the block."""
+    import redis.asyncio.connection
+    import redis.connection
+
+    patched = []
+    for cls in (redis.connection.Connection, redis.asyncio.connection.Connection):
+        original = cls._connect
+
+        def guarded(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            if int(getattr(self, "port", 0) or 0) == 6379:
+                raise AssertionError(
+                    "a doc snippet connects to port 6379, the machine's own Redis: write the URL as "
+                    "redis://localhost:6379/N so the harness points it at the test server"
+                )
+            return __original(self, *args, **kwargs)
+
+        patched.append((cls, cls.__dict__.get("_connect")))
+        cls._connect = guarded  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for cls, own in patched:
+            if own is None:
+                del cls._connect
+            else:
+                cls._connect = own  # type: ignore[method-assign]
 
 
 def prepare(run: PageRun, block: Block) -> None:

@@ -37,6 +37,7 @@ def check_tree(block: Block, root: str) -> None:
             continue
         indent = len(match.group("indent"))
         if offset == 0 and match.group("names") == root.rstrip("/") + "/":
+            last_indent = indent  # the root itself: its entries are one level in
             continue
         if indent > last_indent + 2:  # the description above, continued
             _mentioned(where, base, last_folder, line)
