@@ -424,3 +424,16 @@ def aw_sync_forever(tag: Any) -> None:
 
 async def aw_noop() -> None:
     """An async job that does nothing."""
+
+
+async def async_sleeper(seconds: float, tag: str) -> None:
+    """Traces ``started``, awaits ``seconds``, traces ``tag``; traces ``cleaned up`` on
+    the way out whatever happened (a cancellation reaches its ``finally``)."""
+    import asyncio
+
+    _trace("started")
+    try:
+        await asyncio.sleep(seconds)
+        _trace(tag)
+    finally:
+        _trace("cleaned up")

@@ -3,12 +3,13 @@ fork per job, fork every N (``--mode fork-every --jobs-per-child``), in-process.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from pyresque import Resque
-from tests.worker_proc import failures, start_worker, stop, trace_lines
+from tests.worker_proc import failures, start_worker, stop, trace_lines, wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -97,3 +98,38 @@ def test_one_loop_per_process_reused_across_its_jobs(app: Resque, redis_url: str
     lines = [line.split() for line in _run(app, redis_url, "fork-every", tmp_path) if line.startswith("loop")]
     assert len(lines) == 3
     assert len({(pid, loop) for _, _, pid, loop in lines}) == 1  # one child, one loop
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_term_and_int_stop_a_running_async_job_and_record_it(
+    app: Resque, redis_url: str, mode: str, sig: signal.Signals, tmp_path: Path
+) -> None:
+    trace = tmp_path / "trace"
+    app.enqueue("q", J + "async_sleeper", 60, "finished")
+    proc = start_worker(redis_url, "q", *MODES[mode], trace=trace, log=tmp_path / "log")
+    wait_for(lambda: "started" in trace_lines(trace), what="the job to start")
+    proc.send_signal(sig)
+    assert stop(proc) == 0
+    records = failures(app)
+    assert len(records) == 1
+    assert records[0]["exception"] in ("pyresque.ShutdownRequested", "pyresque.DirtyExit")
+    assert "finished" not in trace_lines(trace)
+    if mode == "inprocess":  # the interrupt lands in the loop: the job's task is cancelled
+        assert "cleaned up" in trace_lines(trace)
+    assert app.backend.workers.all() == []
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_quit_lets_a_running_async_job_finish(
+    app: Resque, redis_url: str, mode: str, tmp_path: Path
+) -> None:
+    trace = tmp_path / "trace"
+    app.enqueue("q", J + "async_sleeper", 1.0, "finished")
+    app.enqueue("q", J + "async_add", 1, 1)
+    proc = start_worker(redis_url, "q", *MODES[mode], "--jobs-per-child", "1", trace=trace)
+    wait_for(lambda: "started" in trace_lines(trace), what="the job to start")
+    proc.send_signal(signal.SIGQUIT)
+    assert stop(proc) == 0
+    assert trace_lines(trace) == ["started", "finished", "cleaned up"]
+    assert failures(app) == [] and app.size("q") == 1
