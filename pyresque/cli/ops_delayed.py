@@ -32,7 +32,6 @@ from pyresque.cli.ops_common import (
 )
 from pyresque.cli.ops_enqueue import parse_time
 from pyresque.core import timefmt
-from pyresque.core.app import Resque
 from pyresque.core.delayed_item import decode_item
 
 __all__ = ["MAX_PAGE", "delayed", "item_row"]
@@ -64,9 +63,25 @@ def _timestamp(text: str) -> int:
     return math.floor(parse_time(text, "TIMESTAMP"))
 
 
+#: (shown from this many seconds, one unit in seconds, its name), largest first
+_SPANS = (
+    (2 * 365 * 86400, 365 * 86400, "years"),
+    (2 * 86400, 86400, "days"),
+    (7200, 3600, "h"),
+    (120, 60, "min"),
+)
+
+
 def _due(ts: int) -> str:
+    """How far away ``ts`` is, roughly: ``in 5 s``, ``in 3 h``, ``12 min ago``."""
     left = ts - int(time.time())
-    return f"in {left} s" if left > 0 else f"due {-left} s ago"
+    span = abs(left)
+    amount = f"{span} s"
+    for start, unit, name in _SPANS:
+        if span >= start:
+            amount = f"{span // unit} {name}"
+            break
+    return "now" if not left else f"in {amount}" if left > 0 else f"{amount} ago"
 
 
 @click.group()
@@ -203,7 +218,7 @@ def remove(
     args = parse_json_args(args_json)
     with operator_app(redis, redis_db, prefix, app_include) as app:
         if job_id is not None:
-            removed, what = _remove_by_id(app, job_id), f"with id {job_id}"
+            removed, what = app.remove_delayed_by_id(job_id), f"with id {job_id}"
         elif at is not None:
             ts = _timestamp(at)
             with app.connection_guard():
@@ -220,23 +235,6 @@ def remove(
         emit_json({"removed": removed})
     else:
         click.echo(f"removed {plural(removed, 'delayed job')}")
-
-
-def _remove_by_id(app: Resque, job_id: str) -> int:
-    """Remove the delayed items that carry ``job_id``: each timestamp's list is read and
-    the matching items removed atomically (one round trip per timestamp)."""
-    removed = 0
-    with app.connection_guard():
-        stamps = app.backend.delayed.timestamps()
-    for ts in stamps:
-        with app.connection_guard():
-            raws = app.backend.delayed.items_at(ts)
-        needle = job_id.encode("utf-8", "surrogatepass")
-        hits = [raw for raw in raws if needle in raw and item_row(ts, raw).get("id") == job_id]
-        if hits:
-            with app.connection_guard():
-                removed += app.backend.delayed.remove_items(ts, hits)
-    return removed
 
 
 @delayed.command("clear")

@@ -27,7 +27,7 @@ __all__ = ["enqueue", "parse_time"]
 @click.argument("queue")
 @click.argument("job_class", metavar="CLASS")
 @click.argument("args_json", metavar="[ARGS-JSON]", required=False)
-@click.option("--track", is_flag=True, help="Track the job's status (php-resque job:<id>:status).")
+@click.option("--track", is_flag=True, help="Track the job's status (job:<id>:status).")
 @click.option(
     "--at",
     "at",
@@ -73,24 +73,25 @@ def enqueue(
 
     Example: pyresque enqueue mail 'Mailer::Welcome' '[42, "fr"]'
 
-    With --at or --in the job is delayed (resque-scheduler's keys); a time not in the
-    future enqueues at once. With --job-id or --idempotency-key the enqueue is
-    idempotent: a repeat prints the id of the job that took the key and writes nothing.
+    With --at or --in the job is delayed (resque-scheduler's keys; --track gives it a
+    WAITING status with scheduled_at); a time not in the future enqueues at once.
+    With --job-id or --idempotency-key the enqueue is idempotent: a repeat prints the
+    id of the job that took the key and writes nothing.
     """
     args = parse_json_args(args_json)
     when = _when(at, delay)
-    if when is not None and track:
-        raise click.UsageError("--track cannot be combined with --at/--in (delayed jobs get no id)")
     if when is not None and (job_id is not None or idempotency_key is not None):
         raise click.UsageError("--job-id and --idempotency-key work without --at/--in only")
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        if when is not None and when > time.time():
-            app.enqueue_at(when, queue, job_class, *args)
-            timestamp = int(when)
+        if when is not None and math.floor(when) > int(time.time()):
+            timestamp = math.floor(when)
+            delayed_id = app.enqueue_at(timestamp, queue, job_class, *args, track_status=track)
             if as_json:
-                emit_json({"scheduled_at": timestamp, "queue": queue, "class": job_class, "args": args})
+                data = {"scheduled_at": timestamp, "id": delayed_id or None, "queue": queue}
+                emit_json({**data, "class": job_class, "args": args})
             else:
-                click.echo(f"scheduled at {timestamp} ({timefmt.utc_iso_z(timestamp)})")
+                job = f", job {delayed_id}" if delayed_id else ""
+                click.echo(f"scheduled at {timestamp} ({timefmt.utc_iso_z(timestamp)}){job}")
             return
         pushed = app.enqueue(
             queue, job_class, *args, track_status=track, job_id=job_id, idempotency_key=idempotency_key

@@ -163,11 +163,15 @@ def _json_value(value: Any) -> Any:
 def status_fields(info: StatusInfo) -> dict[str, Any]:
     """Every field of the status record, JSON-ready, whatever fields it has (progress
     fields included): ``state`` (``waiting``/``running``/``failed``/``complete``) and
-    ``status`` (php-resque's number) first, then the others in their order."""
+    ``status`` (php-resque's number) first, then the others in their order, then
+    ``percent`` when the record has a progress ``num`` of ``total``."""
     data: dict[str, Any] = {"state": info.status.name.lower(), "status": int(info.status)}
     for field in dataclasses.fields(info):
         if field.name != "status":
             data[field.name] = _json_value(getattr(info, field.name))
+    percent = getattr(info, "percent", None)  # derived from num and total, when known
+    if isinstance(percent, int | float) and "percent" not in data:
+        data["percent"] = round(percent, 2)
     return data
 
 

@@ -103,14 +103,32 @@ def test_delayed_remove_by_timestamp(url: str, app: Resque) -> None:
 
 
 def test_delayed_remove_by_id(url: str, app: Resque) -> None:
-    """`delayed remove --id ID` removes the item that carries that id (any timestamp)."""
+    """`delayed remove --id ID` removes the item that carries that id (the id enqueue_at
+    returned, or one another writer put in its item); a repeat removes nothing (exit 1)."""
     client = app.backend.client  # type: ignore[attr-defined]
-    item = b'{"class":"Job","args":[1],"queue":"q","id":"job-42"}'
-    app.backend.delayed.schedule(T2, item)
-    app.enqueue_at(T2, "q", "Job", 1)
+    job_id = app.enqueue_at(T1, "q", "Job", 1)
+    keep = app.enqueue_at(T1, "q", "Job", 1)
+    assert run_json(url, "delayed", "remove", "--id", job_id) == {"removed": 1}
+    assert [i["id"] for i in run_json(url, "delayed", "show", str(T1))["items"]] == [keep]
+    assert run(url, "delayed", "remove", "--id", job_id).exit_code == 1
+    foreign = b'{"class":"Job","args":[2],"queue":"q","id":"job-42"}'
+    app.backend.delayed.schedule(T2, foreign)
     assert run_json(url, "delayed", "remove", "--id", "job-42") == {"removed": 1}
-    assert client.lrange(f"resque:delayed:{T2}", 0, -1) == [b'{"class":"Job","args":[1],"queue":"q"}']
-    assert run(url, "delayed", "remove", "--id", "job-42").exit_code == 1
+    assert client.exists(f"resque:delayed:{T2}") == 0
+    bad = run(url, "delayed", "remove", "--id", "not an id")
+    assert bad.exit_code == 1 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_enqueue_in_prints_the_delayed_job_id_and_tracks_it(url: str, app: Resque) -> None:
+    """`enqueue --at ... --track` prints the id; `status` shows it waiting with scheduled_at."""
+    data = run_json(url, "enqueue", "q", "Job", "[1]", "--at", str(T1), "--track")
+    assert data["scheduled_at"] == T1 and data["id"]
+    text = run(url, "enqueue", "q", "Job", "--at", str(T2)).stdout
+    assert text.startswith(f"scheduled at {T2} (2999-01-01T00:01:00Z), job ") and len(text.split()[-1]) == 32
+    tracked = run_json(url, "status", data["id"])["tracked"]
+    assert tracked["state"] == "waiting" and tracked["scheduled_at"] == T1
+    (item,) = run_json(url, "delayed", "show", str(T1))["items"]
+    assert item["id"] == data["id"]
 
 
 def test_delayed_clear_asks_first(url: str, app: Resque) -> None:
@@ -126,4 +144,5 @@ def test_delayed_clear_asks_first(url: str, app: Resque) -> None:
 def test_delayed_list_says_when_due(url: str, app: Resque) -> None:
     """The table says how far away each time is."""
     app.backend.delayed.schedule(int(time.time()) + 3600, b'{"class":"A","args":[],"queue":"q"}')
-    assert "in 3" in run(url, "delayed", "list").stdout
+    text = run(url, "delayed", "list").stdout
+    assert "in 60 min" in text or "in 59 min" in text

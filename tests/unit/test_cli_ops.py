@@ -221,7 +221,7 @@ def test_enqueue_at_iso_time_and_past_time(url: str, app: Resque) -> None:
     [
         (("--at", "tomorrow"), "not epoch seconds nor ISO-8601"),
         (("--at", "5", "--in", "5"), "not both"),
-        (("--in", "5", "--track"), "--track cannot be combined"),
+        (("--in", "5", "--job-id", "x"), "--job-id and --idempotency-key work without --at/--in"),
     ],
 )
 def test_enqueue_bad_times_are_refused(url: str, app: Resque, args: tuple[str, ...], message: str) -> None:
