@@ -24,6 +24,7 @@ import ctypes
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,7 @@ class JobThreads(concurrent.futures.Executor):
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
-        self._busy = 0
+        self._pending = 0
         self._abandoned: set[int] = set()
         self._calls: dict[concurrent.futures.Future[Any], _Call] = {}
         self._closed = False
@@ -88,7 +89,8 @@ class JobThreads(concurrent.futures.Executor):
             if self._closed:
                 raise RuntimeError("the job threads are shut down")
             self._calls[future] = call
-            if self._busy + self._queue.qsize() >= self._threads - len(self._abandoned) and (
+            self._pending += 1  # submitted and not finished
+            if self._pending > self._threads - len(self._abandoned) and (
                 self._threads - len(self._abandoned) < self._size
             ):
                 self._threads += 1
@@ -103,7 +105,6 @@ class JobThreads(concurrent.futures.Executor):
             if call is None:
                 break
             with self._lock:
-                self._busy += 1
                 call.thread = me
             if call.future.set_running_or_notify_cancel():
                 try:
@@ -115,7 +116,7 @@ class JobThreads(concurrent.futures.Executor):
             with self._lock:
                 call.thread = 0
                 _raise_in(me, None)  # drop an interrupt that came too late to matter
-                self._busy -= 1
+                self._pending -= 1
                 self._calls.pop(call.future, None)
                 if me in self._abandoned:
                     self._abandoned.discard(me)
@@ -160,19 +161,32 @@ def _raise_in(thread: int, exc_type: type[BaseException] | None) -> None:
 class Running:
     """A job running in a slot: its task, and how to stop it."""
 
-    __slots__ = ("job", "stop_reason", "sync_future", "task")
+    __slots__ = ("job", "stop_reason", "stopped_at", "sync_future", "task", "wake")
 
     def __init__(self, job: Job) -> None:
         self.job = job
         self.task: asyncio.Task[Outcome] | None = None
         self.sync_future: concurrent.futures.Future[Any] | None = None
         self.stop_reason: BaseException | None = None
+        self.stopped_at = 0.0
+        self.wake = asyncio.Event()
+
+    async def wait(self, task: asyncio.Task[Outcome], timeout: float | None) -> None:
+        """Until ``task`` ends, a stop comes, or ``timeout``."""
+        self.wake.clear()
+        woke = asyncio.ensure_future(self.wake.wait())
+        try:
+            await asyncio.wait({task, woke}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            woke.cancel()
 
     def stop(self, threads: JobThreads, reason: BaseException) -> None:
         """Stop the job now (TERM/INT/USR1): cancel an async job, interrupt a sync one."""
         if self.stop_reason is not None:
             return
         self.stop_reason = reason
+        self.stopped_at = time.monotonic()
+        self.wake.set()
         if self.sync_future is not None:
             threads.interrupt(self.sync_future, _Stop)
         elif self.task is not None:
@@ -214,28 +228,32 @@ async def run_job(
         perform_async(worker, job, timeout=default_timeout, executor=_Tracked(threads, running))
     )
     running.task = task
+    started = time.monotonic()
+    timed_out_at: float | None = None
     try:
-        deadline = None if seconds is None else seconds + (0.0 if sync else HARD_GRACE)
-        done, _ = await asyncio.wait({task}, timeout=deadline)
-        if not done and running.stop_reason is None and seconds is not None:
-            _timed_out(threads, running, sync, task)
-            done, _ = await asyncio.wait({task}, timeout=HARD_GRACE)
-            if not done:
-                return _left_behind(
-                    worker,
-                    job,
-                    threads,
-                    running,
-                    task,
-                    JobTimeoutError(
+        while not task.done():
+            now = time.monotonic()
+            left: float | None = None
+            if running.stop_reason is not None:  # TERM/INT/USR1: bounded from the stop
+                left = running.stopped_at + stop_grace - now
+                if left <= 0:
+                    return _left_behind(worker, job, threads, running, task, running.stop_reason)
+            elif seconds is not None and timed_out_at is None:
+                # an async job is cancelled by perform_async at its timeout; ours comes later
+                left = started + seconds + (0.0 if sync else HARD_GRACE) - now
+                if left <= 0:
+                    _timed_out(threads, running, sync, task)
+                    timed_out_at = now
+                    continue
+            elif seconds is not None and timed_out_at is not None:
+                left = timed_out_at + HARD_GRACE - now
+                if left <= 0:
+                    why = JobTimeoutError(
                         f"the job ran past its {seconds:g}s timeout and did not stop; it was recorded "
                         "failed and left running"
-                    ),
-                )
-        while not done:  # stopped by a signal (or no timeout): wait, bounded once stopped
-            done, _ = await asyncio.wait({task}, timeout=stop_grace if running.stop_reason else None)
-            if not done and running.stop_reason is not None:
-                return _left_behind(worker, job, threads, running, task, running.stop_reason)
+                    )
+                    return _left_behind(worker, job, threads, running, task, why)
+            await running.wait(task, left)
     except asyncio.CancelledError:  # the worker itself is being torn down
         task.cancel()
         raise
