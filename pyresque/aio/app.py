@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from pyresque.aio import delayed
 from pyresque.aio.dequeue import dequeue_matching
-from pyresque.aio.tracking import AsyncTrackedJob
+from pyresque.aio.tracking import AsyncTrackedJob, running_job_id
 from pyresque.backends.aio import AsyncBackend, AsyncFailureStore, create_async_backend
 from pyresque.core import enqueueing
 from pyresque.core.dequeue import JobMatch, stored_args
@@ -107,6 +107,8 @@ class AsyncResque:
         self.idempotency_ttl = validate_ttl(idempotency_ttl)
         self.payload_form: PayloadForm = validate_payload_form(payload_form)
         self._failures_from: str | None = None
+        #: the WARNING that a delayed job was written while no scheduler leads (once a minute)
+        self.scheduler_warning = enqueueing.SchedulerWarning()
 
     @classmethod
     def from_app(cls, app: Resque) -> AsyncResque:
@@ -126,6 +128,7 @@ class AsyncResque:
             payload_form=app.payload_form,
         )
         twin.hooks = app.hooks
+        twin.scheduler_warning = app.scheduler_warning
         from pyresque.backends.redis.failure import RedisFailureStore
 
         if type(app.backend.failures) is not RedisFailureStore:
@@ -246,6 +249,7 @@ class AsyncResque:
     enqueue_in = delayed.enqueue_in
     delayed_item = delayed.delayed_item
     remove_delayed = delayed.remove_delayed
+    remove_delayed_by_id = delayed.remove_delayed_by_id
     scheduled_at = delayed.scheduled_at
     delayed_count = delayed.delayed_count
     delayed_timestamps = delayed.delayed_timestamps
@@ -316,9 +320,15 @@ class AsyncResque:
         return await dequeue_matching(self, queue, [match])
 
     # statuses and failures ---------------------------------------------------------
-    def tracked(self, job_id: str) -> AsyncTrackedJob:
-        """A handle on a tracked job's status: ``await get()``, ``await wait(timeout)`` ..."""
-        return AsyncTrackedJob(self.backend.statuses, job_id, _Guard(self))
+    def tracked(self, job_id: str | None = None) -> AsyncTrackedJob:
+        """A handle on a tracked job's status: ``await get()``, ``await wait(timeout)``,
+        ``await set_progress(...)``, ``await stop()``; without ``job_id``, the running
+        job's own (as :meth:`Resque.tracked`).
+
+        Raises:
+            ConfigurationError: no ``job_id`` outside a running job that has an id.
+        """
+        return AsyncTrackedJob(self.backend.statuses, running_job_id(job_id), _Guard(self))
 
     @property
     def failures(self) -> AsyncFailureStore:

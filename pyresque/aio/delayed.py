@@ -1,7 +1,8 @@
 """Delayed jobs on the async app: ``await app.enqueue_at(...)``, ``enqueue_in``,
-``remove_delayed`` ... Items are the sync app's (built by :mod:`pyresque.core.delayed`,
-resque-scheduler's format byte for byte) and written in the same keys, so any
-scheduler moves them when due. Each function takes the app first;
+``remove_delayed``, ``remove_delayed_by_id`` ... Items are planned by the sync app's
+code (:func:`pyresque.core.enqueueing.plan_delayed`: resque-scheduler's format, with
+the job id last in the full form) and written in the same keys, so any scheduler moves
+them when due. Each function takes the app first;
 :class:`~pyresque.aio.AsyncResque` binds them as its methods.
 """
 
@@ -11,9 +12,11 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, cast
 
 from pyresque.core import delayed as sync_delayed
-from pyresque.core.delayed_item import delay_seconds, now_seconds, to_timestamp
+from pyresque.core import enqueueing
+from pyresque.core.delayed_item import delay_seconds, item_id, now_seconds, to_timestamp
 from pyresque.core.errors import ConfigurationError
-from pyresque.core.job import Job
+from pyresque.core.idempotency import validate_job_id
+from pyresque.core.job import PayloadForm
 
 if TYPE_CHECKING:
     from pyresque.aio.app import AsyncResque
@@ -28,6 +31,7 @@ __all__ = [
     "enqueue_at",
     "enqueue_in",
     "remove_delayed",
+    "remove_delayed_by_id",
     "scheduled_at",
 ]
 
@@ -38,52 +42,110 @@ def delayed_item(app: AsyncResque, queue: str, job: Any, *args: Any) -> bytes:
 
 
 async def enqueue_at(
-    app: AsyncResque, when: dt.datetime | float | int, queue: str, job: Any, *args: Any
-) -> None:
+    app: AsyncResque,
+    when: dt.datetime | float | int,
+    queue: str,
+    job: Any,
+    *args: Any,
+    track_status: bool = False,
+    payload_form: PayloadForm | None = None,
+) -> str:
     """Run ``job(*args)`` on ``queue`` at ``when`` (a datetime, naive = UTC, or a Unix
-    timestamp). A time not in the future enqueues at once (:meth:`AsyncResque.enqueue`).
-    Otherwise one round trip (RPUSH + SADD + ZADD in MULTI), then ``after_schedule``.
+    timestamp); the job's id (``""`` in the Ruby form), as :meth:`Resque.enqueue_at`.
+
+    A time not in the future enqueues at once (:meth:`AsyncResque.enqueue`). Otherwise
+    one round trip (the item, its id index, the status with ``track_status``, and a look
+    at the scheduler's leader lock, in one MULTI sent once), then ``after_schedule``; a
+    WARNING (once a minute) when no scheduler holds the lock.
 
     Raises:
         TypeError, ConfigurationError, InvalidQueueName, JobNotRegistered, EncodeError,
         BackendConnectionError: as :meth:`Resque.enqueue_at` (nothing is written).
     """
-    timestamp = sync_delayed.checked_timestamp(when)
-    item = delayed_item(app, queue, job, *args)
-    if timestamp <= int(now_seconds()):
-        await app.enqueue(queue, job, *args)
-        return
+    plan = enqueueing.plan_delayed(
+        app, when, queue, job, args, track_status=track_status, payload_form=payload_form
+    )
+    if plan.due:
+        return await app.enqueue(queue, job, *args, track_status=track_status, payload_form=payload_form)
     async with app.connection_guard():
-        await app.backend.delayed.schedule(timestamp, item)
+        leader = await app.backend.delayed.schedule(
+            plan.timestamp, plan.item, job_id=plan.job.id, track=plan.track
+        )
+    app.scheduler_warning.saw(leader, app.backend.describe())
     if app.hooks.has("pyresque_after_schedule"):
-        scheduled = Job(queue=queue, class_name=app.registry.name_for(job), args=tuple(args))
-        app.hooks.after_schedule(cast("Resque", app), timestamp, scheduled)
+        app.hooks.after_schedule(cast("Resque", app), plan.timestamp, plan.job)
+    return plan.job.id or ""
 
 
 async def enqueue_in(
-    app: AsyncResque, delay: dt.timedelta | float | int, queue: str, job: Any, *args: Any
-) -> None:
-    """Run ``job(*args)`` on ``queue`` after ``delay`` (seconds or a timedelta); see
-    :func:`enqueue_at`."""
+    app: AsyncResque,
+    delay: dt.timedelta | float | int,
+    queue: str,
+    job: Any,
+    *args: Any,
+    track_status: bool = False,
+    payload_form: PayloadForm | None = None,
+) -> str:
+    """Run ``job(*args)`` on ``queue`` after ``delay`` (seconds or a timedelta); the job
+    id. See :func:`enqueue_at`."""
     try:
         seconds = delay_seconds(delay)
     except ValueError as exc:
         raise ConfigurationError(f"cannot schedule in {delay!r}: {exc}") from exc
-    await enqueue_at(app, now_seconds() + seconds, queue, job, *args)
+    return await enqueue_at(
+        app, now_seconds() + seconds, queue, job, *args, track_status=track_status, payload_form=payload_form
+    )
 
 
 async def remove_delayed(app: AsyncResque, queue: str, job: Any, *args: Any) -> int:
-    """Cancel every delayed run of exactly this job (class, args, queue); how many."""
+    """Cancel every delayed run of exactly this job (class, args, queue): its Ruby-form
+    items and pyresque's id-form items (with their WAITING status); how many.
+    As :meth:`Resque.remove_delayed` (id-form items are found by reading every
+    timestamp: :func:`remove_delayed_by_id` is the cheap way to cancel one job)."""
     item = delayed_item(app, queue, job, *args)
+    store = app.backend.delayed
     async with app.connection_guard():
-        return await app.backend.delayed.remove(item)
+        removed = await store.remove(item)
+        for job_id in await _id_forms(app, item):
+            removed += await store.remove_by_id(job_id)
+    return removed
+
+
+async def remove_delayed_by_id(app: AsyncResque, job_id: str) -> int:
+    """Cancel the delayed job with this id (the id ``enqueue_at`` returned); how many
+    items were removed. One atomic step, safe to repeat (as :meth:`Resque.remove_delayed_by_id`).
+
+    Raises:
+        ConfigurationError: ``job_id`` is not a usable id.
+        BackendConnectionError: the backend cannot be reached.
+    """
+    validate_job_id(job_id)
+    async with app.connection_guard():
+        return await app.backend.delayed.remove_by_id(job_id)
+
+
+async def _id_forms(app: AsyncResque, item: bytes) -> list[str]:
+    """The ids of the id-form items of ``item``'s job (one scan of every timestamp)."""
+    if app.payload_form == "ruby":  # such an app writes no id-form items: no scan
+        return []
+    found: list[str] = []
+    async for _, raws in app.backend.delayed.iter_items():
+        found.extend(job_id for raw in raws if (job_id := item_id(raw, item)))
+    return found
 
 
 async def scheduled_at(app: AsyncResque, queue: str, job: Any, *args: Any) -> list[int]:
-    """The timestamps at which exactly this job is scheduled, ascending. One round trip."""
+    """The timestamps at which exactly this job is scheduled, ascending: Ruby-form items
+    (1 round trip) and id-form items (a read of every timestamp, 1 round trip per 500)."""
     item = delayed_item(app, queue, job, *args)
+    store = app.backend.delayed
     async with app.connection_guard():
-        return await app.backend.delayed.scheduled_at(item)
+        stamps = set(await store.scheduled_at(item))
+        if app.payload_form != "ruby":  # such an app writes no id-form items: no scan
+            async for ts, raws in store.iter_items():
+                if any(item_id(raw, item) for raw in raws):
+                    stamps.add(ts)
+    return sorted(stamps)
 
 
 async def delayed_count(app: AsyncResque) -> int:

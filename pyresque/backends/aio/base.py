@@ -12,8 +12,7 @@ The Redis implementation is :mod:`pyresque.backends.redis.aio`; start at
 from __future__ import annotations
 
 import abc
-import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pyresque.backends.base import FIND_LIMIT, FIND_PAGE, EnqueueGuard, PushItem
@@ -97,20 +96,17 @@ class AsyncStatusStore(abc.ABC):
     async def remove(self, job_id: str) -> bool:
         """Stop tracking the job. Returns whether it was tracked."""
 
-    async def wait(self, job_id: str, timeout: float) -> StatusInfo | None:
-        """Wait up to ``timeout`` seconds for the job to finish; its status then
-        (finished, or the last one seen; ``None``: not tracked).
+    async def set_progress(
+        self, job_id: str, num: float | None, total: float | None, message: str | None
+    ) -> bool:
+        """Write a RUNNING job's progress (``num``, ``total``, ``message``); whether written."""
+        raise NotImplementedError(f"{type(self).__name__} cannot store progress")
 
-        This default polls :meth:`get` every 50 ms; a backend that can block on a
-        notification overrides it.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, timeout)
-        while True:
-            info = await self.get(job_id)
-            if info is None or info.status.finished or loop.time() >= deadline:
-                return info
-            await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
+    async def wait(self, job_id: str, timeout: float) -> StatusInfo | None:
+        """Wait (on the store, not in a sleep loop) until the job's status is final or
+        ``timeout`` seconds passed; the status then: final, not yet final (timed out),
+        or ``None`` (not tracked). Several waiters on one job all wake."""
+        raise NotImplementedError(f"{type(self).__name__} cannot wait for a status")
 
 
 class AsyncFailureStore(abc.ABC):
@@ -184,8 +180,26 @@ class AsyncDelayedStore(abc.ABC):
     """resque-scheduler's delayed queue, the client's half (awaited)."""
 
     @abc.abstractmethod
-    async def schedule(self, timestamp: int, item: bytes) -> None:
-        """Add ``item`` (a serialized delayed item) due at ``timestamp``."""
+    async def schedule(
+        self, timestamp: int, item: bytes, *, job_id: str | None = None, track: bool = False
+    ) -> bool | None:
+        """Add ``item`` (a serialized delayed item) due at ``timestamp``; with ``job_id``
+        index it for :meth:`remove_by_id`, with ``track`` also create its WAITING status,
+        atomically. Returns whether a scheduler holds the leader lock (``None``: unknown)."""
+
+    @abc.abstractmethod
+    async def remove_by_id(self, job_id: str) -> int:
+        """Remove the delayed item carrying ``job_id`` (and its WAITING status); how many."""
+
+    @abc.abstractmethod
+    async def remove_items(self, timestamp: int, items: Sequence[bytes]) -> int:
+        """Remove one copy of each item from ``timestamp``'s list, atomically; how many."""
+
+    async def iter_items(self, batch: int = 500) -> AsyncIterator[tuple[int, list[bytes]]]:
+        """Every ``(timestamp, raw items)`` in due order (this default: one timestamp
+        per round trip)."""
+        for ts in await self.timestamps():
+            yield ts, await self.items_at(ts)
 
     @abc.abstractmethod
     async def count(self) -> int:

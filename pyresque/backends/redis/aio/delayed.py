@@ -1,16 +1,23 @@
 """resque-scheduler's delayed queue on Redis from asyncio, the client's half: the sync
 store's keys (``<ns>:delayed_queue_schedule``, ``<ns>:delayed:<ts>``,
-``<ns>:timestamps:<item>``), its MULTI and its ``TIDY_TIMESTAMP`` script, awaited.
+``<ns>:timestamps:<item>``, ``<ns>:delayed_id:<id>``), its MULTI and its scripts
+(``REMOVE_DELAYED_ID``, ``REMOVE_ITEMS``, ``TIDY_TIMESTAMP``), awaited.
 Promotion and the leader lock stay with the scheduler (sync)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
 import redis.asyncio
 
 from pyresque.backends.aio.base import AsyncDelayedStore
-from pyresque.backends.redis.aio.calls import run_script
+from pyresque.backends.redis.aio.calls import run_script, send_once
+from pyresque.backends.redis.delayed import ID_INDEX_GRACE, REMOVE_DELAYED_ID
 from pyresque.backends.redis.keys import Keys
-from pyresque.backends.redis.scheduler_scripts import TIDY_TIMESTAMP
+from pyresque.backends.redis.scheduler_scripts import REMOVE_ITEMS, TIDY_TIMESTAMP
+from pyresque.backends.redis.status import scheduled_status_json
+from pyresque.serializers.json import dumps_text
 
 __all__ = ["AsyncRedisDelayedStore"]
 
@@ -26,15 +33,70 @@ class AsyncRedisDelayedStore(AsyncDelayedStore):
     def _index_key(self, item: bytes) -> bytes:
         return self._index_prefix + item
 
-    async def schedule(self, timestamp: int, item: bytes) -> None:
-        """RPUSH + SADD + ZADD in MULTI. Round trips: 1 (a repeat after a lost reply
-        schedules the item twice, as the sync store's)."""
+    async def schedule(
+        self, timestamp: int, item: bytes, *, job_id: str | None = None, track: bool = False
+    ) -> bool:
+        """RPUSH + SADD + ZADD (+ the id index, + the status) + EXISTS of the two leader
+        locks, in MULTI, as the sync store. Round trips: 1 (sent once: a repeat after a
+        lost reply would schedule the item twice)."""
         ts = int(timestamp)
-        pipe = self._r.pipeline(transaction=True)
-        pipe.rpush(self._k.delayed(ts), item)
-        pipe.sadd(self._index_key(item), Keys.delayed_member(ts))
-        pipe.zadd(self._k.delayed_schedule, {str(ts): ts})
-        await pipe.execute()
+        commands: list[tuple[Any, ...]] = [
+            ("MULTI",),
+            ("RPUSH", self._k.delayed(ts), item),
+            ("SADD", self._index_key(item), Keys.delayed_member(ts)),
+            ("ZADD", self._k.delayed_schedule, ts, str(ts)),
+        ]
+        if job_id is not None:
+            index = self._k.delayed_id(job_id)
+            commands += [("SET", index, str(ts)), ("EXPIREAT", index, ts + ID_INDEX_GRACE)]
+            if track:
+                commands.append(("SET", self._k.status(job_id), scheduled_status_json(ts)))
+        commands += [("EXISTS", self._k.scheduler_lock(), self._k.node_scheduler_lock), ("EXEC",)]
+        replies = await send_once(self._r, commands)
+        return bool(replies[-1][-1])
+
+    async def remove_by_id(self, job_id: str) -> int:
+        """The sync store's ``REMOVE_DELAYED_ID`` script; without an index entry, a scan
+        of every timestamp. Round trips: 1 (scan: 2 + 1 per 500 timestamps + 1 per
+        timestamp holding the item). Safe to repeat (a repeat removes nothing)."""
+        needle = b',"id":' + dumps_text(job_id).encode("utf-8") + b"}"
+        keys = (self._k.delayed_id(job_id), self._k.delayed_schedule, self._k.status(job_id))
+        args = (self._index_prefix, self._k.delayed(0)[:-1], needle)
+        removed = int(await run_script(self._r, REMOVE_DELAYED_ID, keys, args))
+        if removed >= 0:
+            return removed
+        removed = 0
+        async for ts, raws in self.iter_items():
+            found = [raw for raw in raws if raw.endswith(needle)]
+            if found:
+                removed += await self.remove_items(ts, found)
+        if removed:
+            await self._r.delete(self._k.status(job_id))
+        return removed
+
+    async def iter_items(self, batch: int = 500) -> AsyncIterator[tuple[int, list[bytes]]]:
+        """Every ``(timestamp, items)``, ``batch`` LRANGEs per pipeline. Round trips: 1 +
+        1 per ``batch`` timestamps."""
+        stamps = await self.timestamps()
+        size = max(1, batch)
+        for start in range(0, len(stamps), size):
+            chunk = stamps[start : start + size]
+            pipe = self._r.pipeline(transaction=False)
+            for ts in chunk:
+                pipe.lrange(self._k.delayed(ts), 0, -1)
+            for ts, raws in zip(chunk, await pipe.execute(), strict=True):
+                if raws:
+                    yield ts, list(raws)
+
+    async def remove_items(self, timestamp: int, items: Sequence[bytes]) -> int:
+        """The sync store's ``REMOVE_ITEMS`` script. Round trips: 1."""
+        ts = int(timestamp)
+        if not items:
+            return 0
+        keys: list[str | bytes] = [self._k.delayed(ts), self._k.delayed_schedule]
+        keys += [self._index_key(item) for item in items]
+        args: list[str | bytes] = [str(ts), Keys.delayed_member(ts), *items]
+        return int(await run_script(self._r, REMOVE_ITEMS, keys, args))
 
     async def timestamps(self, start: int = 0, count: int = -1) -> list[int]:
         """Round trips: 1."""
