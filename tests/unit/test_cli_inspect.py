@@ -113,7 +113,8 @@ def test_status_prints_every_field_the_record_carries(url: str, app: Resque) -> 
     app.backend.statuses.update(job_id, JobStatus.RUNNING)
     assert app.tracked(job_id).set_progress(3, 12, "rows \x1b[2J imported")
     tracked = run_json(url, "status", job_id)["tracked"]
-    assert (tracked["state"], tracked["num"], tracked["total"], tracked["percent"]) == ("running", 3, 12, 25.0)
+    progress = (tracked["state"], tracked["num"], tracked["total"], tracked["percent"])
+    assert progress == ("running", 3, 12, 25.0)
     assert tracked["message"] == "rows \x1b[2J imported"
     text = run(url, "status", job_id).stdout
     assert "num:        3" in text and "total:      12" in text and "percent:    25.0" in text
