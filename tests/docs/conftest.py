@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.docs.blocks import pages, parse_page
+from tests.docs.blocks import Page, pages, parse_page
 from tests.docs.page import DatabasePool, PageRun
 from tests.redis_server import RedisServer
 
@@ -27,10 +27,10 @@ def doc_page(_doc_pages: dict[str, PageRun], redis_server: RedisServer) -> Calla
         redis_server.start()
     pool = _pool(redis_server)
 
-    def get(path: str) -> PageRun:
-        if path not in _doc_pages or _doc_pages[path].closed:
-            _doc_pages[path] = PageRun(parse_page(path), pool)
-        return _doc_pages[path]
+    def get(page: Page) -> PageRun:
+        if page.path not in _doc_pages or _doc_pages[page.path].closed:
+            _doc_pages[page.path] = PageRun(page, pool)
+        return _doc_pages[page.path]
 
     return get
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.docs.blocks import pages, parse_page
+from tests.docs.blocks import Page, pages, parse_page
 from tests.docs.harness import exemptions, run_block
 from tests.docs.page import PageRun
 
@@ -40,10 +40,10 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_block(case: tuple[str, int], doc_page: Callable[[str], PageRun]) -> None:
-    """The block runs (or validates) in its page's context."""
+def test_block(case: tuple[str, int], doc_page: Callable[[Page], PageRun]) -> None:
+    """The block runs (or validates) in its page's context (the page as collected)."""
     path, index = case
-    run = doc_page(path)
+    run = doc_page(PAGES[path])
     run.run(index, run_block)
     if index == len(PAGES[path].blocks) - 1:
         run.close_page()
