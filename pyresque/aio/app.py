@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from pyresque.aio import delayed
 from pyresque.aio.dequeue import dequeue_matching
 from pyresque.aio.tracking import AsyncTrackedJob, running_job_id
-from pyresque.backends.aio import AsyncBackend, AsyncFailureStore, create_async_backend
+from pyresque.backends.aio import AsyncBackend, AsyncFailureStore
+from pyresque.backends.aio.factory import create_async_backend
 from pyresque.core import enqueueing
 from pyresque.core.dequeue import JobMatch, stored_args
 from pyresque.core.enqueueing import EnqueueRequest
