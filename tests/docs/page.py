@@ -119,8 +119,8 @@ class PageRun:
         if error is not None:
             failed = [self.page.blocks[i].id for i in range(index) if self.done.get(i) is not None]
             note = f"(an earlier block of this page failed first: {failed[0]})" if failed else ""
-            if note and note not in getattr(error, "__notes__", []):
-                error.add_note(note)
+            if note and note not in getattr(error, "__notes__", []) and hasattr(error, "add_note"):
+                error.add_note(note)  # Python 3.11+; 3.10 reports the error alone
             raise error
 
     def _run_one(self, index: int, runner: Callable[[PageRun, Block], None]) -> BaseException | None:

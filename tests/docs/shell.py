@@ -151,6 +151,8 @@ def run_shell(run: PageRun, block: Block) -> None:
                 output = _background(run, block, text, where)
                 _check_output(where, command, run.rewrite, output)
                 continue
+            elif block.directive("burst") is not None:
+                raise AssertionError(f"{where}: {command.text!r}: burst is for workers; use background")
             else:
                 raise AssertionError(
                     f"{where}: {command.text!r} runs until stopped: put <!-- doc-test: burst --> "
