@@ -231,6 +231,8 @@ def worker(
         built = build()
         try:
             built.work()
+            if built.exit_logged:  # it stopped, but could not clean up after itself
+                raise SystemExit(1)
         except Exception as exc:
             if built.exit_logged:  # its stop line said why, once: no second message
                 raise SystemExit(1) from None
@@ -242,4 +244,3 @@ def worker(
             if isinstance(exc, PyresqueError):
                 raise click.ClickException(str(exc)) from exc
             raise
-

@@ -5,8 +5,8 @@ A child talks to its parent over a pipe, one line per message:
 - ``S <deadline>``: a job started; the parent SIGKILLs the child past that monotonic
   deadline (sent only when a timeout applies; ``S 0`` clears it);
 - ``E``: the child is idle (no deadline);
-- ``n <count>``: before the last outcome, how many jobs this child ran (when more
-  than one);
+- ``n <count>``: how many jobs this child ran (when more than one), before its last
+  outcome or, when it wrote every outcome itself, before it exits;
 - ``f``: a job that is not its last failed (``fork-every``: the child wrote its record;
   the parent only counts it);
 - ``D <token> <id> <result JSON>`` / ``F <token> <id> <failure JSON>``: the outcome of
@@ -297,6 +297,8 @@ class Child:
                 self._send("f")
                 nxt = self.reserve(None)
             current = self.next_job(nxt)
+        if done > 1:  # every outcome is written: only the count goes to the parent
+            self._send(f"n {done}")
         return 0
 
     def reserve(self, pending: Pending | None) -> Reservation | None:

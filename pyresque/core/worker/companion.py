@@ -116,9 +116,7 @@ class Companion:
                 done, status = self.pid, 0
             if not done:
                 return
-            log.warning(
-                "the %s process %d %s; starting it again", self.name, self.pid, _how_it_ended(status)
-            )
+            log.warning("the %s process %d %s; starting it again", self.name, self.pid, _how_it_ended(status))
             self.pid = None
         if now - self._started_at >= RESTART_DELAY:
             self.start(worker)

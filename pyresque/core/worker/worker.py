@@ -75,7 +75,8 @@ class Worker:
         app: the :class:`~pyresque.Resque` app.
         id: ``host:pid:queues``, as every Resque implementation spells it.
         stop_reason: why it stopped (``QUIT``, ``TERM``, ``INT``, ``burst: ...``).
-        exit_logged: a dirty exit was logged (a caller need not say it again).
+        exit_logged: a dirty exit was logged (a caller need not say it again, but
+            should exit non-zero: ``pyresque worker`` exits 1).
     """
 
     def __init__(
@@ -240,14 +241,14 @@ class Worker:
             line = stop_line(self, why)
         if lost is not None:
             line += (
-                f"; its records stay in Redis until a live worker prunes them (cannot "
-                f"unregister: {exception_text(lost)})"
+                "; its records stay in Redis until a live worker prunes them (cannot unregister: "
+                f"the backend is unreachable: {exception_text(lost)})"
             )
         if error is None and lost is None:
             log.info("%s", line)
         else:
             log.error("%s", line, exc_info=error if error is not None and trace else None)
-            self.exit_logged = error is not None
+            self.exit_logged = True
 
     def describe_error(self, exc: BaseException) -> tuple[str, bool]:
         """Why ``exc`` stopped the worker, in plain words, and whether its traceback
@@ -298,7 +299,7 @@ class Worker:
             try:
                 result = step()
                 self.step_repeated = failing
-                if failing:
+                if failing and not self.shutdown:  # (a step may skip Redis once told to stop)
                     log.warning("backend %s reachable again", self.app.backend.describe())
                 return result
             except Exception as exc:
