@@ -4,7 +4,7 @@ Pruning unregisters the queues that hold no job, each with one atomic check-and-
 (:meth:`~pyresque.backends.base.Broker.unregister_empty`), so a job pushed at the same
 instant keeps its queue registered. After ``--grace`` seconds the pruned queues that
 hold jobs again are registered again: that covers writers whose register and push are
-two commands (php-resque, Ruby's pipelined push), which could otherwise leave a job in
+two commands (php-resque, Ruby's pipelined push, ``enqueue_many``'s pipeline), which could otherwise leave a job in
 an unregistered queue. Running it twice (or again after a lost reply) is harmless: a
 queue already unregistered is left alone, a queue holding a job is never pruned.
 """

@@ -8,7 +8,7 @@ one script or MULTI) lands either before it (the list exists: the queue is kept)
 after it (its SADD registers the queue again).
 
 Writers that register and push in two separate commands (php-resque; Ruby Resque's
-pipelined ``push``) leave a gap between their SADD and their RPUSH: a queue pruned
+pipelined ``push``; pyresque's own ``push_many`` pipeline) leave a gap between their SADD and their RPUSH: a queue pruned
 inside that gap holds a job while unregistered (not lost: a worker naming the queue
 still takes it, and the next push registers it again). :data:`REGISTER_NONEMPTY`
 mends that: called a moment after the prune, it registers again every pruned queue
