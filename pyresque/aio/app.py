@@ -45,7 +45,9 @@ T = TypeVar("T")
 
 class _Guard:
     """``async with app.connection_guard():`` the backend's connection errors as
-    :class:`BackendConnectionError` (or a permanent :class:`BackendError`)."""
+    :class:`BackendConnectionError`, and failures retrying cannot mend (a refused
+    password, a missing database, a server that is not Redis, whenever they show)
+    as a one-line :class:`BackendError`; other exceptions pass."""
 
     __slots__ = ("_app",)
 
@@ -58,10 +60,11 @@ class _Guard:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc is None or isinstance(exc, BackendConnectionError):
+        if exc is None or isinstance(exc, BackendError):
             return
-        if isinstance(exc, self._app.backend.connection_errors):
-            raise self._app.connection_error(exc) from exc
+        translated = self._app.backend_error(exc)
+        if translated is not None:
+            raise translated from exc
 
 
 class AsyncResque:
@@ -206,8 +209,11 @@ class AsyncResque:
         if guard is None:
             try:
                 await broker.push(queue, data, track_id=plan.track_id)
-            except self.backend.connection_errors as exc:
-                raise self.connection_error(exc) from exc
+            except Exception as exc:
+                translated = self.backend_error(exc)
+                if translated is None:
+                    raise
+                raise translated from exc
             marker = None
         else:
 
@@ -350,6 +356,20 @@ class AsyncResque:
     def connection_guard(self) -> _Guard:
         """``async with app.connection_guard():`` connection errors as pyresque's."""
         return _Guard(self)
+
+    def backend_error(self, exc: BaseException) -> BackendError | None:
+        """``exc`` as pyresque's error: a permanent one (:meth:`AsyncBackend.permanent_error`,
+        e.g. ``DB index is out of range`` while connecting) as a one-line
+        :class:`BackendError`, a connection error as :class:`BackendConnectionError`;
+        ``None`` for anything else (raised as it is)."""
+        if isinstance(exc, BackendError):
+            return exc
+        permanent = self.backend.permanent_error(exc)
+        if permanent is not None:
+            return permanent
+        if isinstance(exc, self.backend.connection_errors):
+            return self.connection_error(exc)
+        return None
 
     def connection_error(self, exc: BaseException) -> BackendError:
         """``exc`` (a connection error) as :class:`BackendConnectionError`, or as the
