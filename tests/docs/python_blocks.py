@@ -18,6 +18,7 @@ import ast
 import contextlib
 import importlib
 import inspect
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,7 +114,7 @@ def _refuse_machine_redis(run: PageRun, block: Block) -> None:
         if isinstance(value, Resque):
             describe = getattr(value.backend, "describe", None)
             where = str(describe()) if callable(describe) else ""
-            if ":6379" in where:
+            if re.search(r":6379(?:/|$)", where):
                 raise AssertionError(
                     f"{block.id}: {name} uses {where}, the machine's own Redis; write the URL "
                     "as redis://localhost:6379/N so the harness points it at the test server"

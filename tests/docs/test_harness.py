@@ -7,8 +7,10 @@ through.
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
-import redis
 
 from tests.docs.blocks import parse_page
 from tests.docs.harness import exemptions, run_block
@@ -20,11 +22,13 @@ pytestmark = pytest.mark.redis
 F = "```"
 
 
-def run_page(text: str, pool: DatabasePool) -> list[BaseException | None]:
-    """Run every block of a page written as ``text``; the error of each (None: passed)."""
+def run_page(text: str, pool: DatabasePool, **names: object) -> list[BaseException | None]:
+    """Run every block of a page written as ``text`` (``names`` put in its namespace first);
+    the error of each block (None: it passed)."""
     page = parse_page("docs/selftest.md", text)
     assert not page.errors, page.errors
     run = PageRun(page, pool)
+    run.namespace.update(names)
     errors: list[BaseException | None] = []
     try:
         for index in range(len(page.blocks)):
@@ -240,12 +244,13 @@ def test_a_failure_record_sample_has_a_real_records_shape(doc_pool: DatabasePool
 
 
 def test_a_page_leaves_nothing_behind(doc_pool: DatabasePool) -> None:
-    """After the page: its modules forgotten, its folder gone (its database is flushed
-    when the pool hands it out again)."""
-    import sys
+    """After the page: its modules forgotten, its folder gone and off sys.path."""
 
-    run_page(f"{F}python\n# leftjobs.py\nX = 1\n{F}\n", doc_pool)
-    assert "leftjobs" not in sys.modules
-    assert not any(name.startswith("docpage_") for name in sys.modules)
-    client = redis.Redis(port=doc_pool.port)
-    client.close()
+    folders: list[str] = []
+    run_page(
+        f"{F}python\n# leftjobs.py\nimport os\n{F}\n\n{F}python\nfolders.append(os.getcwd())\n{F}\n",
+        doc_pool,
+        folders=folders,
+    )
+    assert "leftjobs" not in sys.modules and "docpage_docs_selftest" not in sys.modules
+    assert folders and not os.path.exists(folders[0]) and folders[0] not in sys.path
