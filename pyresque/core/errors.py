@@ -37,6 +37,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyresque.core.status import StatusInfo
+
 
 class PyresqueError(Exception):
     """The root of every error pyresque raises on purpose."""
@@ -164,7 +169,7 @@ class WaitTimeout(PyresqueError, TimeoutError):
             :class:`~pyresque.core.status.StatusInfo`.
     """
 
-    def __init__(self, message: str, job_id: str = "", last: object = None) -> None:
+    def __init__(self, message: str, job_id: str = "", last: StatusInfo | None = None) -> None:
         super().__init__(message)
         self.job_id = job_id
         self.last = last
