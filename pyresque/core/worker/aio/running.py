@@ -228,6 +228,8 @@ async def run_job(
         perform_async(worker, job, timeout=default_timeout, executor=_Tracked(threads, running))
     )
     running.task = task
+    if running.stop_reason is not None:  # stopped before its task existed
+        task.cancel()
     started = time.monotonic()
     timed_out_at: float | None = None
     try:

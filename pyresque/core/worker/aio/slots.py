@@ -84,6 +84,7 @@ class Dispatcher:
         self._paused_all = False
         self._title_at = 0.0
         self.tasks: set[asyncio.Task[None]] = set()
+        self._stop_at_start: dict[int, BaseException] = {}
 
     # -- backend -------------------------------------------------------------------
     async def with_backend(self, step: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
@@ -102,7 +103,7 @@ class Dispatcher:
                         exc,
                     )
                 failing = True
-                if self.w.shutdown and not self.running():
+                if self.w.shutdown and not self.busy():
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -114,6 +115,10 @@ class Dispatcher:
     def running(self) -> list[Slot]:
         """The slots running a job now."""
         return [s for s in self.slots if s.running is not None]
+
+    def busy(self) -> list[Slot]:
+        """The slots holding a job (running it, or about to start it)."""
+        return [s for s in self.slots if s not in self.free]
 
     # -- rounds --------------------------------------------------------------------
     async def round(self, take: bool) -> bool:
@@ -198,6 +203,9 @@ class Dispatcher:
                 outcome = Outcome(ok=False, exception=exc, record=record)
             else:
                 slot.running = Running(job)
+                stop = self._stop_at_start.pop(slot.index, None)
+                if stop is not None:
+                    slot.running.stop(self.threads, stop)
                 if w.app.hooks.has("pyresque_before_fork"):
                     w.app.hooks.before_fork(slot.view, job)
                 outcome = await run_job(
@@ -211,6 +219,7 @@ class Dispatcher:
             )
         stopped = slot.running.stop_reason if slot.running is not None else None
         slot.running = None
+        self._stop_at_start.pop(slot.index, None)
         self.count(job, outcome, started)
         job_id = job.id if job is not None else None
         if outcome.ok:

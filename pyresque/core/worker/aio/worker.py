@@ -140,7 +140,7 @@ class AsyncWorker(Worker):
                 await self._pause(d)
                 continue
             if not d.free or (self.options.max_jobs is not None and d.taken >= self.options.max_jobs):
-                if not d.running():
+                if not d.busy():
                     self.stop_reason = self.stop_reason or f"max jobs ({self.options.max_jobs})"
                     break
                 await d.round(take=False)
@@ -151,7 +151,7 @@ class AsyncWorker(Worker):
             if not empty:
                 continue
             if self.options.burst:
-                if not d.running() and not any(s.done or s.failed for s in d.free):
+                if not d.busy() and not any(s.done or s.failed for s in d.free):
                     self.stop_reason = self.stop_reason or "burst: the queues are empty"
                     break
                 await d.wait_event()
@@ -162,17 +162,17 @@ class AsyncWorker(Worker):
     async def _drain(self, d: Dispatcher) -> None:
         """Stopping: wait for the running jobs (QUIT), or stop them (TERM), writing each
         outcome as it comes; past a graceful TERM's deadline, stop and requeue them."""
-        set_title(f"Finishing {len(d.running())} jobs (shutting down)")
+        set_title(f"Finishing {len(d.busy())} jobs (shutting down)")
         while True:
             d.event.clear()
             deadline = self.graceful_deadline
-            if deadline is not None and time.monotonic() >= deadline and d.running():
+            if deadline is not None and time.monotonic() >= deadline and d.busy():
                 self.requeue_interrupted = True
                 d.stop_all(ShutdownRequested("graceful TERM deadline passed: the job is requeued"))
             await d.requeue_stopped()
             if any(s.done or s.failed for s in d.free):
                 await d.round(take=False)
-            if not d.running():
+            if not d.busy():
                 return
             left = None if deadline is None else max(0.05, deadline - time.monotonic())
             await d.wait_event(left)
