@@ -18,7 +18,6 @@ pytestmark = pytest.mark.redis
 
 #: pages whose blocks are known to fail, with why (non-strict xfail); the aim is an empty dict
 EXPECTED_TO_FAIL: dict[str, str] = {
-    "docs/cli.md": "being rewritten (C): the `pyresque info` sample is not what the command prints",
     "docs/workers.md": "being rewritten (W): `pyresque worker` needs a burst or background directive",
 }
 
