@@ -19,6 +19,12 @@ record stays valid JSON for resque-web and the raw bytes are never lost.
 
 Status keys of tracked jobs are built inside RESERVE from a prefix (only the script
 knows the job id): fine on one Redis node, which is what Resque runs on.
+
+**Waiting.** For a tracked job only (its status key exists), a final status write also
+pushes ``<status key>:done`` (kept :data:`DONE_TTL` s) in the same script, and a
+non-final one deletes it; ``tracked(id).wait()`` blocks on that list
+(:mod:`pyresque.backends.redis.status`). Untracked jobs cost the one ``GET`` they
+always did: the hot path's commands are unchanged.
 """
 
 from __future__ import annotations
