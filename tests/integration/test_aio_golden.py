@@ -176,4 +176,8 @@ async def test_one_round_trip_per_enqueue_and_per_batch(redis_url: str) -> None:
         before = sent[0]
         ids = await app.enqueue_many([("q", jobs.Add, (i, i)) for i in range(1000)])
         assert sent[0] - before == 1 and len(ids) == 1000
+        for kwargs in ({}, {"track_status": True}, {"payload_form": "ruby"}):
+            before = sent[0]
+            await app.enqueue_in(3600, "q", jobs.Add, 1, 2, **kwargs)
+            assert sent[0] - before == 1, ("enqueue_in", kwargs)
         assert await app.size("q") == 1006

@@ -20,6 +20,7 @@ from pyresque import (
     JobStatus,
     Resque,
     UnknownBackendError,
+    WaitTimeout,
     hookimpl,
 )
 from pyresque.backends.failure import make_failure_store
@@ -206,3 +207,38 @@ async def test_failures_of_another_store_are_refused_plainly(sync_app: Resque) -
         await aapp.enqueue("q", jobs.Add, 1, 2)  # enqueueing still works
         with pytest.raises(ConfigurationError, match="failed"):
             aapp.failures  # noqa: B018
+
+
+async def test_delayed_ids_tracking_and_removal_by_id(aapp: AsyncResque, sync_app: Resque) -> None:
+    job_id = await aapp.enqueue_in(3600, "q", jobs.Add, 1, 2, track_status=True)
+    info = await aapp.tracked(job_id).get()
+    assert info is not None and info.status is JobStatus.WAITING and info.scheduled_at is not None
+    assert [item.job.id for item in sync_app.find_delayed(lambda job: True) if item.job] == [job_id]
+    assert await aapp.enqueue_in(3600, "q", jobs.Add, 3, 4, payload_form="ruby") == ""
+    assert await aapp.remove_delayed_by_id(job_id) == 1
+    assert await aapp.remove_delayed_by_id(job_id) == 0  # a repeat removes nothing
+    assert await aapp.tracked(job_id).get() is None  # its WAITING status went with it
+    assert await aapp.delayed_count() == 1
+    with pytest.raises(ConfigurationError):
+        await aapp.remove_delayed_by_id("not an id")
+
+
+async def test_progress_and_tracked_outside_a_job(aapp: AsyncResque, sync_app: Resque) -> None:
+    job_id = await aapp.enqueue("q", jobs.Add, 1, 2, track_status=True)
+    assert await aapp.tracked(job_id).set_progress(1, 4, "a quarter") is False  # not running yet
+    sync_app.backend.statuses.update(job_id, JobStatus.RUNNING)
+    assert await aapp.tracked(job_id).set_progress(1, 4, "a quarter") is True
+    info = await aapp.tracked(job_id).get()
+    assert info is not None and (info.num, info.total, info.message) == (1, 4, "a quarter")
+    assert sync_app.tracked(job_id).get() == info
+    with pytest.raises(ConfigurationError):
+        await aapp.tracked(job_id).set_progress(float("inf"))
+    with pytest.raises(ConfigurationError, match="inside a running job"):
+        aapp.tracked()
+
+
+async def test_wait_times_out_on_fakeredis_too(aapp: AsyncResque) -> None:
+    job_id = await aapp.enqueue("q", jobs.Add, 1, 2, track_status=True)
+    with pytest.raises(WaitTimeout) as caught:
+        await aapp.tracked(job_id).wait(0.05)
+    assert caught.value.last.status is JobStatus.WAITING
