@@ -21,11 +21,15 @@ The conventions (tests/docs/README.md has them with examples):
   lines are validated, not run.
 - Directives, ``<!-- doc-test: NAME ARGS -->`` just before a block: ``skip REASON`` (the
   only exemption; listed at the end of the run), ``file PATH``, ``copy PATH...``,
-  ``setup CODE``, ``then CODE``, ``drain [APP]``, ``burst``, ``background [SECONDS] [until EXPR]``,
+  ``setup CODE``, ``then CODE``, ``drain [APP]``, ``burst``,
+  ``background [SECONDS] [until EXPR]``,
   ``exit N``, ``schedule``, ``excerpt-of PATH``, ``shape failure-record``, ``tree ROOT``,
   ``exceptions``, ``hook-order``, ``output-of COMMAND``, ``systemd``, ``signatures MODULE``.
   An unknown or dangling directive fails its page's ``:directives`` case.
-- ``EXPECTED_TO_FAIL`` (below) names pages known to fail while they are rewritten
+- A snippet never reaches the machine's Redis: redis-py connections to port 6379 raise
+  while a page's Python runs. Each shell command is its own ``bash -c`` in the page's
+  folder (venv first on PATH, REDIS_URL set, no cd/export carry-over).
+- ``EXPECTED_TO_FAIL`` (in test_docs.py) names pages known to fail while they are rewritten
   (non-strict xfail; ``--runxfail`` shows the failures); the aim is an empty list.
 
 Here: the dispatch by language (:data:`HANDLERS`, :func:`run_block`) and the list of
