@@ -329,7 +329,7 @@ class Resque:
         """A handle on a tracked job's status: ``get()``, ``wait(timeout)``,
         ``set_progress(...)``, ``stop()``; without ``job_id``, the running job's own
         (see :func:`~pyresque.core.tracking.tracked`)."""
-        return tracked(self.backend.statuses, job_id)
+        return tracked(self.backend.statuses, job_id, self.connection_guard)
 
     @property
     def failures(self) -> FailureStore:

@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from pyresque.core.context import current_job
@@ -32,8 +35,14 @@ class TrackedJob:
     (php-resque's ``Status::stop``).
     """
 
-    def __init__(self, store: StatusStore, job_id: str) -> None:
+    def __init__(
+        self,
+        store: StatusStore,
+        job_id: str,
+        guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self._store = store
+        self._guard = guard
         self.id = job_id
 
     def get(self) -> StatusInfo | None:
@@ -70,7 +79,8 @@ class TrackedJob:
             raise ConfigurationError(f"timeout must be a finite number of seconds: {timeout!r}")
         if timeout < 0:
             raise ConfigurationError(f"timeout must not be negative: {timeout!r}")
-        info = self._store.wait(self.id, float(timeout))
+        with self._guard():
+            info = self._store.wait(self.id, float(timeout))
         if info is not None and not info.status.finished:
             raise WaitTimeout(
                 f"job {self.id} did not finish within {timeout:g} s (it is {info.status.name})",
@@ -99,7 +109,9 @@ class TrackedJob:
                 raise ConfigurationError(f"progress {name} must be a finite number: {value!r:.80}")
         if message is not None and not isinstance(message, str):
             raise ConfigurationError(f"progress message must be a string, not {type(message).__name__}")
-        return self._store.set_progress(self.id, num, total, message[:MAX_MESSAGE] if message else message)
+        text = message[:MAX_MESSAGE] if message else message
+        with self._guard():
+            return self._store.set_progress(self.id, num, total, text)
 
     def stop(self) -> bool:
         """Stop tracking (delete the status). Returns whether it was tracked."""
@@ -111,10 +123,15 @@ class TrackedJob:
         return f"TrackedJob({self.id!r})"
 
 
-def tracked(store: StatusStore, job_id: str | None = None) -> TrackedJob:
+def tracked(
+    store: StatusStore,
+    job_id: str | None = None,
+    guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+) -> TrackedJob:
     """A :class:`TrackedJob` on ``store``; without ``job_id``, the running job's own
     (its id from :func:`pyresque.current_job`: ``app.tracked().set_progress(...)``
-    inside ``perform``).
+    inside ``perform``). ``guard`` wraps waits and progress writes (the app's
+    ``connection_guard``: backend errors become :class:`BackendConnectionError`).
 
     Raises:
         ConfigurationError: no ``job_id`` and no job with an id runs in this context
@@ -127,4 +144,4 @@ def tracked(store: StatusStore, job_id: str | None = None) -> TrackedJob:
                 "tracked() without a job id works only inside a running job that has an id"
             )
         job_id = running.id
-    return TrackedJob(store, job_id)
+    return TrackedJob(store, job_id, guard)

@@ -147,3 +147,22 @@ def test_untracked_jobs_write_no_notification(app: Resque) -> None:
     app.enqueue("q", plain)
     drain(app)
     assert client_of(app).keys("*:done") == []
+
+
+def test_a_waiter_whose_connection_is_cut_blocks_again_and_still_wakes(app: Resque) -> None:
+    """The blocked connection is killed (a lost reply): the waiter reconnects, blocks
+    again, and gets the final status; the notification was never consumed."""
+
+    @app.job(name="Cut")
+    def cut() -> str:
+        return "after the cut"
+
+    job_id = app.enqueue("q", cut, track_status=True)
+    threads, out = _waiters(app, job_id, 1)
+    wait_for(lambda: _blocked(app) == 1, what="a blocked waiter")
+    admin = redis.Redis.from_url(app.backend.describe())
+    admin.client_kill_filter(_type="normal", skipme=True)
+    wait_for(lambda: _blocked(app) == 1 and not out, what="the waiter blocked again")
+    drain(app)
+    threads[0].join(15)
+    assert [(i.status, i.result) for i in out] == [(JobStatus.COMPLETE, "after the cut")]

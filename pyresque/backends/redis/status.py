@@ -53,6 +53,9 @@ return 1
 #: Longest single block (seconds) when the client has no socket timeout.
 MAX_BLOCK = 30.0
 
+#: Pause (seconds) before reading again after a connection error while waiting.
+RECONNECT_PAUSE = 0.2
+
 
 def scheduled_status_json(timestamp: int, now: int | None = None) -> bytes:
     """The WAITING status of a delayed job due at ``timestamp`` (php-resque's shape
@@ -104,20 +107,23 @@ class RedisStatusStore(StatusStore):
         deadline = time.monotonic() + max(0.0, timeout)
         slice_ = self._block_slice()
         while True:
-            info = self.get(job_id)
-            if info is None or info.status.finished:
-                return info
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return info
-            block = min(left, slice_)
             try:
-                seen = self._r.execute_command("BLMOVE", done, done, "LEFT", "RIGHT", round(block, 3))  # type: ignore[no-untyped-call]
-            except redis.TimeoutError:
-                continue  # the reply was not waited for long enough: read again
-            if seen is not None and not self._final(key):
-                # a notification left from an earlier run of this id: drop it, block again
-                self._r.lrem(done, 0, seen)
+                info = self.get(job_id)
+                if info is None or info.status.finished:
+                    return info
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return info
+                command = ("BLMOVE", done, done, "LEFT", "RIGHT", round(min(left, slice_), 3))
+                seen = self._r.execute_command(*command)  # type: ignore[no-untyped-call]
+                if seen is not None and not self._final(key):
+                    # a notification left from an earlier run of this id: drop it, block again
+                    self._r.lrem(done, 0, seen)
+            except redis.ConnectionError:  # TimeoutError included: a lost reply changes nothing
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise
+                time.sleep(min(RECONNECT_PAUSE, left))  # then read again, on a new connection
 
     def _final(self, key: str) -> bool:
         info = _parse(self._r.get(key))
