@@ -14,13 +14,12 @@ removal by match in :mod:`pyresque.aio.dequeue`, status handles in
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from pyresque.aio import delayed
 from pyresque.aio.dequeue import dequeue_matching
+from pyresque.aio.guard import Guard, retry_on
 from pyresque.aio.tracking import AsyncTrackedJob, running_job_id
 from pyresque.backends.aio import AsyncBackend, AsyncFailureStore
 from pyresque.backends.aio.factory import create_async_backend
@@ -28,7 +27,7 @@ from pyresque.core import enqueueing
 from pyresque.core.dequeue import JobMatch, stored_args
 from pyresque.core.enqueueing import EnqueueRequest
 from pyresque.core.errors import BackendConnectionError, BackendError, ConfigurationError, InvalidJobError
-from pyresque.core.idempotency import DEFAULT_IDEMPOTENCY_TTL, RETRY_BACKOFF, validate_ttl
+from pyresque.core.idempotency import DEFAULT_IDEMPOTENCY_TTL, validate_ttl
 from pyresque.core.job import Job, PayloadForm, validate_payload_form
 from pyresque.core.registry import JobRegistry
 from pyresque.hooks.manager import HookManager
@@ -41,30 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncResque"]
 
 T = TypeVar("T")
-
-
-class _Guard:
-    """``async with app.connection_guard():`` the backend's connection errors as
-    :class:`BackendConnectionError`, and failures retrying cannot mend (a refused
-    password, a missing database, a server that is not Redis, whenever they show)
-    as a one-line :class:`BackendError`; other exceptions pass."""
-
-    __slots__ = ("_app",)
-
-    def __init__(self, app: AsyncResque) -> None:
-        self._app = app
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc is None or isinstance(exc, BackendError):
-            return
-        translated = self._app.backend_error(exc)
-        if translated is not None:
-            raise translated from exc
 
 
 class AsyncResque:
@@ -140,6 +115,12 @@ class AsyncResque:
         return twin
 
     # registration ------------------------------------------------------------------
+    @overload
+    def job(self, obj: T, *, name: str | None = None) -> T: ...
+
+    @overload
+    def job(self, obj: None = None, *, name: str | None = None) -> Callable[[T], T]: ...
+
     def job(self, obj: Any = None, *, name: str | None = None) -> Any:
         """Register a job class or function (``@app.job``), as :meth:`Resque.job`."""
         return self.registry.register(obj, name=name)
@@ -218,7 +199,7 @@ class AsyncResque:
         else:
 
             async def attempt() -> str:
-                async with _Guard(self):
+                async with Guard(self):
                     return await broker.push_once(queue, data, guard, track_id=plan.track_id)
 
             marker = await retry_on((BackendConnectionError,), plan.retries, attempt)
@@ -245,7 +226,7 @@ class AsyncResque:
             items.append(enqueueing.push_item(self, plan))
 
         async def attempt() -> list[str | None]:
-            async with _Guard(self):
+            async with Guard(self):
                 return await self.backend.broker.push_many(items)
 
         markers = await retry_on((BackendConnectionError,), retries, attempt)
@@ -270,18 +251,18 @@ class AsyncResque:
 
     async def queues(self) -> list[str]:
         """Every known queue, sorted. One round trip."""
-        async with _Guard(self):
+        async with Guard(self):
             return await self.backend.broker.queues()
 
     async def size(self, queue: str) -> int:
         """Jobs waiting in ``queue``. One round trip."""
-        async with _Guard(self):
+        async with Guard(self):
             return await self.backend.broker.size(queue)
 
     async def peek(self, queue: str, start: int = 0, count: int = 1) -> list[Job]:
         """Jobs at positions ``start`` .. ``start+count-1`` of ``queue``, kept queued
         (undecodable payloads skipped). One round trip."""
-        async with _Guard(self):
+        async with Guard(self):
             raws = await self.backend.broker.peek(queue, start, count)
         jobs = []
         for raw in raws:
@@ -293,7 +274,7 @@ class AsyncResque:
 
     async def remove_queue(self, queue: str) -> int:
         """Forget ``queue`` and drop its jobs; how many were dropped."""
-        async with _Guard(self):
+        async with Guard(self):
             return await self.backend.broker.remove_queue(queue)
 
     async def info(self) -> Info:
@@ -301,7 +282,7 @@ class AsyncResque:
         from pyresque.core.app import Info
 
         backend = self.backend
-        async with _Guard(self):
+        async with Guard(self):
             names = await backend.broker.queues()
             sizes = await backend.broker.sizes(names) if names else {}
             workers = await backend.workers.all()
@@ -320,7 +301,7 @@ class AsyncResque:
         """Remove jobs from ``queue``; how many were removed (as :meth:`Resque.dequeue`:
         all, a class, exact args, or one id; each removal one atomic LREM)."""
         if job is None:
-            async with _Guard(self):
+            async with Guard(self):
                 return await self.backend.broker.clear(queue)
         wanted = stored_args(self._as_app(), queue, job, args) if args else None
         match = JobMatch(self.registry.name_for(job), args=wanted, id=id)
@@ -335,7 +316,7 @@ class AsyncResque:
         Raises:
             ConfigurationError: no ``job_id`` outside a running job that has an id.
         """
-        return AsyncTrackedJob(self.backend.statuses, running_job_id(job_id), _Guard(self))
+        return AsyncTrackedJob(self.backend.statuses, running_job_id(job_id), Guard(self))
 
     @property
     def failures(self) -> AsyncFailureStore:
@@ -353,9 +334,9 @@ class AsyncResque:
         return self.backend.failures
 
     # lifecycle ---------------------------------------------------------------------
-    def connection_guard(self) -> _Guard:
+    def connection_guard(self) -> Guard:
         """``async with app.connection_guard():`` connection errors as pyresque's."""
-        return _Guard(self)
+        return Guard(self)
 
     def backend_error(self, exc: BaseException) -> BackendError | None:
         """``exc`` as pyresque's error: a permanent one (:meth:`AsyncBackend.permanent_error`,
@@ -397,17 +378,3 @@ class AsyncResque:
 
     def __repr__(self) -> str:
         return f"AsyncResque({self.backend!r}, serializer={self.serializer.name!r})"
-
-
-async def retry_on(
-    errors: tuple[type[BaseException], ...], retries: int, attempt: Callable[[], Awaitable[T]]
-) -> T:
-    """:func:`pyresque.core.idempotency.retry_on`, awaited (same backoff)."""
-    for n in range(retries + 1):
-        try:
-            return await attempt()
-        except errors:
-            if n == retries:
-                raise
-        await asyncio.sleep(RETRY_BACKOFF[min(n, len(RETRY_BACKOFF) - 1)])
-    raise AssertionError("unreachable")  # pragma: no cover
