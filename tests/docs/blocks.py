@@ -25,6 +25,7 @@ DIRECTIVES = frozenset(
         "setup",  # CODE: python run in the page's namespace before the block
         "then",  # CODE: python run in the page's namespace after the block (its checks)
         "drain",  # [APP]: after a python block, perform the queued jobs (pyresque.testing.drain)
+        "pytest",  # python: the block is a test module: written to the page's folder, run by pytest
         "burst",  # shell: `pyresque worker` commands get --burst (drain, then exit)
         "background",  # [SECONDS] [until EXPR]: shell: run long commands, then QUIT them
         "exit",  # N: shell: every command of the block must exit with status N

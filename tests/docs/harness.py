@@ -21,7 +21,7 @@ The conventions (tests/docs/README.md has them with examples):
   lines are validated, not run.
 - Directives, ``<!-- doc-test: NAME ARGS -->`` just before a block: ``skip REASON`` (the
   only exemption; listed at the end of the run), ``file PATH``, ``copy PATH...``,
-  ``setup CODE``, ``then CODE``, ``drain [APP]``, ``burst``,
+  ``setup CODE``, ``then CODE``, ``drain [APP]``, ``pytest``, ``burst``,
   ``background [SECONDS] [until EXPR]``,
   ``exit N``, ``schedule``, ``excerpt-of PATH``, ``shape failure-record``, ``tree ROOT``,
   ``exceptions``, ``hook-order``, ``output-of COMMAND``, ``systemd``, ``signatures MODULE``.

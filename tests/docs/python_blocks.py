@@ -6,6 +6,8 @@
 - A block whose first line is ``# some/path.py`` (or that has ``<!-- doc-test: file
   some/path.py -->``) is that file: it is written into the page's folder, imported under
   its dotted name (``some.path``), and its names are copied into the page's namespace.
+- ``pytest``: the block is a test module (its ``# test_x.py`` name, or ``test_doc_LINE.py``),
+  written to the page's folder and run there by ``python -m pytest -W error``; it must pass.
 - ``drain`` runs after the block (``copy`` and ``setup``, of any block, before it: :func:`prepare`).
 - A snippet must never reach the machine's own Redis: while Python of a page runs, a
   redis-py connection to port 6379 raises (:func:`no_machine_redis`), and after each
@@ -17,6 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import re
 from collections.abc import Iterator
@@ -33,7 +36,9 @@ def run_python(run: PageRun, block: Block) -> None:
         return
     text = run.rewrite(block.text)
     path = _file_of(block)
-    if path is not None:
+    if block.directive("pytest") is not None:
+        _run_pytest(run, block, text, path or f"test_doc_{block.line}.py")
+    elif path is not None:
         run.write(path, text)
         module = run.import_file(path)
         run.namespace.update({k: v for k, v in vars(module).items() if not k.startswith("__")})
@@ -96,6 +101,32 @@ def conclude(run: PageRun, block: Block) -> None:
     for then in block.all("then"):
         code = compile("\n" * (then.line - 1) + run.rewrite(then.args), str(ROOT / block.page), "exec")
         exec(code, run.namespace)
+
+
+def _run_pytest(run: PageRun, block: Block, text: str, path: str) -> None:
+    """A ``pytest`` block: a test module run by pytest in the page's folder; it must pass."""
+    import subprocess
+    import sys
+
+    from tests.docs.shell import environment
+
+    if not path.rsplit("/", 1)[-1].startswith("test_") and not path.endswith("conftest.py"):
+        raise AssertionError(f"{block.id}: a pytest block's file must be named test_*.py: {path}")
+    run.write(path, text)
+    options = ["-q", "-p", "no:cacheprovider", "-W", "error"]
+    if importlib.util.find_spec("pytest_asyncio") is not None:  # its "unset scope" warning
+        options += ["-o", "asyncio_default_fixture_loop_scope=function"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", *options, path],
+        cwd=run.dir,
+        env=environment(run),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"{block.id}: pytest {path} failed:\n{proc.stdout}{proc.stderr}")
 
 
 def _file_of(block: Block) -> str | None:

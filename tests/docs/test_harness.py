@@ -254,3 +254,18 @@ def test_a_page_leaves_nothing_behind(doc_pool: DatabasePool) -> None:
     )
     assert "leftjobs" not in sys.modules and "docpage_docs_selftest" not in sys.modules
     assert folders and not os.path.exists(folders[0]) and folders[0] not in sys.path
+
+
+def test_a_pytest_block_is_run_by_pytest(doc_pool: DatabasePool) -> None:
+    """A ``pytest`` block passes only if its tests pass (the plugin's fixtures are there)."""
+    good = (
+        "def test_it(pyresque_app):\n"
+        "    pyresque_app.enqueue('q', 'X')\n"
+        "    assert pyresque_app.size('q') == 1\n"
+    )
+    errors = run_page(
+        f"<!-- doc-test: pytest -->\n{F}python\n{good}{F}\n\n"
+        f"<!-- doc-test: pytest -->\n{F}python\n{good.replace('== 1', '== 2')}{F}\n",
+        doc_pool,
+    )
+    assert errors[0] is None and "1 failed" in str(errors[1])
