@@ -21,7 +21,7 @@ from typing import Any
 from pyresque.core.errors import InvalidJobError
 from pyresque.core.job import Job
 
-__all__ = ["async_body", "is_async_job", "make_runner"]
+__all__ = ["PLAIN_RESULTS", "async_body", "is_async_job", "make_runner"]
 
 log = logging.getLogger("pyresque.worker")
 
@@ -31,7 +31,7 @@ _METHODS = ("perform", "set_up", "setUp", "tear_down", "tearDown")
 _async_cache: dict[Any, bool] = {}
 #: Result types that are never awaitable: checked first, so a plain result costs one
 #: set lookup instead of ``inspect``'s isinstance chain (hot path).
-_PLAIN = frozenset({type(None), int, str, float, bool, list, dict, tuple, bytes})
+PLAIN_RESULTS = frozenset({type(None), int, str, float, bool, list, dict, tuple, bytes})
 
 
 def is_async_job(target: Any) -> bool:
@@ -95,7 +95,7 @@ def make_runner(target: Any, job: Job, awaiting: Callable[[Awaitable[Any]], Any]
 
         def call() -> Any:
             result = target(*args)
-            if type(result) in _PLAIN:
+            if type(result) in PLAIN_RESULTS:
                 return result
             if inspect.isawaitable(result):
                 return awaiting(result)
@@ -107,7 +107,7 @@ def make_runner(target: Any, job: Job, awaiting: Callable[[Awaitable[Any]], Any]
 
     def step(fn: Callable[..., Any], *given: Any) -> Any:
         result = fn(*given)
-        if type(result) in _PLAIN:
+        if type(result) in PLAIN_RESULTS:
             return result
         if inspect.isawaitable(result):
             return awaiting(result)

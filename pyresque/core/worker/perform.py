@@ -50,7 +50,7 @@ from pyresque.core.errors import (
 from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 from pyresque.core.worker.eventloop import ASYNC_TIMEOUT_GRACE, JobLoop, guarded, thread_loop
-from pyresque.core.worker.jobbody import async_body, is_async_job, make_runner
+from pyresque.core.worker.jobbody import PLAIN_RESULTS, async_body, is_async_job, make_runner
 
 if TYPE_CHECKING:
     from pyresque.core.worker.worker import Worker
@@ -203,7 +203,7 @@ def _perform_job(
             if hooks.needs("pyresque_before_perform", app, job, "before_perform"):
                 hooks.before_perform(worker, job)
             result = hooks.perform(worker, job, make_runner(target, job, awaiting))
-            if inspect.isawaitable(result):  # a perform wrapper handed back an awaitable
+            if type(result) not in PLAIN_RESULTS and inspect.isawaitable(result):  # from a wrapper
                 result = awaiting(result)
             if hooks.needs("pyresque_after_perform", app, job, "after_perform"):
                 hooks.after_perform(worker, job, result)
