@@ -374,7 +374,8 @@ class SchedulerWarning:
         log.warning(
             "a delayed job was written%s but no scheduler holds the leader lock: it will not "
             "run until one does (start one: 'pyresque scheduler', or 'pyresque worker "
-            "--with-scheduler'); said at most once a minute",
+            "--with-scheduler'); said at most once every %g s",
             f" to {where}" if where else "",
+            self.interval,
         )
         return True
