@@ -126,7 +126,7 @@ class JobLoop:
     def run(self, awaitable: Awaitable[T]) -> T:
         """Run ``awaitable`` to completion here and return its result (or raise its
         exception). Wrap it in :func:`guarded` for a deadline."""
-        if asyncio._get_running_loop() is not None:  # e.g. drain() inside an async test
+        if _loop_running():  # e.g. drain() inside an async test
             return _run_in_thread(_coroutine(awaitable))
         loop = self._get()
         task = loop.create_task(_coroutine(awaitable))
@@ -203,6 +203,15 @@ class JobLoop:
         loop = self._loop
         if loop is not None and self._pid == os.getpid() and not loop.is_running() and not loop.is_closed():
             loop.close()
+
+
+def _loop_running() -> bool:
+    """Whether an event loop runs in this thread (its caller's)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
