@@ -234,7 +234,8 @@ async def perform_async(
     ``executor`` through :func:`perform_job` (no timer signal off the main thread).
     A cancellation of the caller's task (``task.cancel()``) propagates; a
     ``CancelledError`` the job raised by itself is its failure. ``timeouts=False``
-    enforces none (the test kit's ``adrain``)."""
+    enforces none (the test kit's ``adrain``). Tasks the job leaves running are not
+    touched here (the loop is shared): ending them is the caller's choice."""
     loop = asyncio.get_running_loop()
     try:
         target = worker.app.registry.resolve(job.class_name)
