@@ -78,3 +78,12 @@ async def test_adrain_raises_a_failing_async_job_after_recording_it(fake_app: Re
     with pytest.raises(RuntimeError, match="nope"):
         await adrain(fake_app)
     assert fake_app.failures.count() == 1
+
+
+@pytest.mark.asyncio
+async def test_the_inline_fixture_runs_async_jobs_in_an_async_test(pyresque_inline_app: Resque) -> None:
+    seen: list[Any] = []
+    _register(pyresque_inline_app, seen)
+    pyresque_inline_app.enqueue("q", "Fetch", "e")  # performed at once, on the kit's loop
+    assert [s[:2] for s in seen] == [("e", "Fetch")]
+    assert seen[0][2] is not asyncio.get_running_loop()
