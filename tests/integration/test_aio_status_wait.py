@@ -101,3 +101,20 @@ async def test_blocks_are_cut_below_the_socket_timeout(redis_url: str) -> None:
         info = await aapp.tracked(job_id).wait(1.5)
         assert info is not None and info.status is JobStatus.FAILED
     sync.close()
+
+
+async def test_a_connection_cut_while_blocked_is_read_again(
+    apps: tuple[Resque, AsyncResque], redis_url: str
+) -> None:
+    sync, aapp = apps
+    job_id = await aapp.enqueue("q", "Add", 1, 2, track_status=True)
+    waiter = asyncio.create_task(aapp.tracked(job_id).wait(30))
+    await asyncio.to_thread(wait_for, lambda: blocked_waiters(redis_url) == 1, 15, "a blocked waiter")
+    admin = redis.Redis.from_url(redis_url)
+    admin.client_kill_filter(_type="normal", skipme=True)  # the waiter's connection too
+    admin.close()
+    await asyncio.to_thread(wait_for, lambda: blocked_waiters(redis_url) == 1, 15, "the waiter blocked again")
+    assert not waiter.done()
+    sync.backend.statuses.update(job_id, JobStatus.COMPLETE, 3)
+    info = await waiter
+    assert info is not None and (info.status, info.result) == (JobStatus.COMPLETE, 3)

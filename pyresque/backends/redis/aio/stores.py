@@ -8,8 +8,10 @@ Waiting follows :mod:`pyresque.backends.redis.status` exactly: a final status wr
 (the worker's ``STATUS_SET``) pushes ``<status key>:done``; a waiter reads the status
 and, if it is not final, blocks with ``BLMOVE done done`` (the element goes back where
 it was: never consumed, so every waiter wakes), in blocks cut below the client's socket
-timeout. The block holds one pooled connection; a cancelled wait drops that connection
-(redis-py does) and writes nothing.
+timeout; a connection error while waiting (a lost reply of the non-consuming BLMOVE
+changes nothing) is read again on a new connection until the deadline. The block holds
+one pooled connection; a cancelled wait drops that connection (redis-py does) and
+writes nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pyresque.backends.aio.base import AsyncStats, AsyncStatusStore, AsyncWorker
 from pyresque.backends.redis.aio.calls import run_script
 from pyresque.backends.redis.broker import waiting_status_json
 from pyresque.backends.redis.keys import Keys
-from pyresque.backends.redis.status import MAX_BLOCK, SET_PROGRESS
+from pyresque.backends.redis.status import MAX_BLOCK, RECONNECT_PAUSE, SET_PROGRESS
 from pyresque.backends.redis.worker_scripts import STATUS_SET
 from pyresque.core.status import STATUS_TTL, JobStatus, StatusInfo
 from pyresque.serializers.json import dumps_text
@@ -89,22 +91,23 @@ class AsyncRedisStatusStore(AsyncStatusStore):
         deadline = loop.time() + max(0.0, timeout)
         slice_ = self._block_slice()
         while True:
-            info = await self.get(job_id)
-            if info is None or info.status.finished:
-                return info
-            left = deadline - loop.time()
-            if left <= 0:
-                return info
-            block = min(left, slice_)
             try:
-                seen = await self._r.execute_command(  # type: ignore[no-untyped-call]
-                    "BLMOVE", done, done, "LEFT", "RIGHT", round(block, 3)
-                )
-            except redis.TimeoutError:
-                continue  # the reply was not waited for long enough: read again
-            if seen is not None and not await self._final(key):
-                # a notification left from an earlier run of this id: drop it, block again
-                await self._r.lrem(done, 0, seen)
+                info = await self.get(job_id)
+                if info is None or info.status.finished:
+                    return info
+                left = deadline - loop.time()
+                if left <= 0:
+                    return info
+                command = ("BLMOVE", done, done, "LEFT", "RIGHT", round(min(left, slice_), 3))
+                seen = await self._r.execute_command(*command)  # type: ignore[no-untyped-call]
+                if seen is not None and not await self._final(key):
+                    # a notification left from an earlier run of this id: drop it, block again
+                    await self._r.lrem(done, 0, seen)
+            except (redis.ConnectionError, redis.TimeoutError):  # a lost reply changes nothing
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise
+                await asyncio.sleep(min(RECONNECT_PAUSE, left))  # then read again, on a new connection
 
     async def _final(self, key: str) -> bool:
         raw: bytes | None = await self._r.get(key)  # type: ignore[assignment]
