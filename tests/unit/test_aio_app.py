@@ -242,3 +242,13 @@ async def test_wait_times_out_on_fakeredis_too(aapp: AsyncResque) -> None:
     with pytest.raises(WaitTimeout) as caught:
         await aapp.tracked(job_id).wait(0.05)
     assert caught.value.last.status is JobStatus.WAITING
+
+
+async def test_backends_given_as_a_named_fake_or_a_sync_backend() -> None:
+    sync = Resque("fakeredis://aio-shared")
+    async with AsyncResque("fakeredis://aio-shared") as by_name, AsyncResque(sync.backend) as by_backend:
+        await by_name.enqueue("q", "Foo::Bar", 1)
+        await by_backend.enqueue("q", "Foo::Bar", 2)
+        assert sync.size("q") == 2
+        assert await by_name.size("q") == 2
+    sync.close()
