@@ -14,7 +14,7 @@ import pytest
 from pyresque import AsyncResque, BackendConnectionError, BackendError
 from tests.redis_server import RedisServer, free_port, in_ci
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.redis]
 
 PASSWORD = "s3cret-pw"
 

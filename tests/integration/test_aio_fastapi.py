@@ -18,6 +18,8 @@ import redis
 
 from pyresque.testing import drain
 
+pytestmark = pytest.mark.redis
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "asyncio.md"
 _BLOCK = re.compile(r"```python\n# (?P<name>\w+)\.py\n(?P<body>.*?)```", re.S)
 

@@ -19,6 +19,8 @@ from pyresque.core import enqueueing, job, timefmt
 from pyresque.core.failure import FailureRecord
 from tests import jobs
 
+pytestmark = pytest.mark.redis
+
 NOW = 1_800_000_000.25
 
 #: (method, args, kwargs): every write of the client API, each run through both clients

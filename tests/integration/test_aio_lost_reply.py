@@ -16,7 +16,7 @@ import redis.asyncio
 from pyresque import AsyncResque, BackendConnectionError, EnqueueRequest
 from pyresque.backends.redis.aio import AsyncRedisBackend
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.redis]
 
 
 def lossy_backend(url: str, rate: float, needle: bytes = b"EVAL") -> tuple[AsyncRedisBackend, list[int]]:

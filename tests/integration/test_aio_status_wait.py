@@ -16,7 +16,7 @@ from pyresque.backends.redis.aio import AsyncRedisBackend
 from pyresque.backends.redis.aio.connection import connect
 from tests.worker_proc import start_worker, stop, wait_for
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.redis]
 
 
 @pytest_asyncio.fixture
