@@ -229,7 +229,3 @@ def _close_apps(namespace: dict[str, Any]) -> None:
         if isinstance(value, Resque):
             with contextlib.suppress(Exception):
                 value.close()
-
-
-def relative_to_root(path: Path) -> str:
-    return str(path.relative_to(ROOT))
