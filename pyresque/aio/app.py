@@ -29,13 +29,14 @@ from pyresque.core.enqueueing import EnqueueRequest
 from pyresque.core.errors import BackendConnectionError, BackendError, ConfigurationError, InvalidJobError
 from pyresque.core.idempotency import DEFAULT_IDEMPOTENCY_TTL, validate_ttl
 from pyresque.core.job import Job, PayloadForm, validate_payload_form
+from pyresque.core.overview import Info
 from pyresque.core.registry import JobRegistry
 from pyresque.hooks.manager import HookManager
 from pyresque.serializers import Serializer, get_serializer, load_any
 
 if TYPE_CHECKING:
     from pyresque.backends.base import Backend
-    from pyresque.core.app import Info, Resque
+    from pyresque.core.app import Resque
 
 __all__ = ["AsyncResque"]
 
@@ -279,8 +280,6 @@ class AsyncResque:
 
     async def info(self) -> Info:
         """Resque's overview (:class:`~pyresque.Info`): pending, processed, failed ..."""
-        from pyresque.core.app import Info
-
         backend = self.backend
         async with Guard(self):
             names = await backend.broker.queues()

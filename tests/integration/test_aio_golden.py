@@ -5,6 +5,7 @@ a real redis-server; and each async enqueue is one round trip."""
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -167,6 +168,7 @@ def counting_backend(url: str) -> tuple[AsyncRedisBackend, list[int]]:
 @pytest.mark.asyncio
 async def test_one_round_trip_per_enqueue_and_per_batch(redis_url: str) -> None:
     backend, sent = counting_backend(redis_url)
+    threads = threading.active_count()
     async with AsyncResque(backend) as app:
         jobs.register_all(app)  # type: ignore[arg-type]
         await app.enqueue("q", jobs.Add, 0, 0)  # connects, loads the script
@@ -183,3 +185,4 @@ async def test_one_round_trip_per_enqueue_and_per_batch(redis_url: str) -> None:
             await app.enqueue_in(3600, "q", jobs.Add, 1, 2, **kwargs)
             assert sent[0] - before == 1, ("enqueue_in", kwargs)
         assert await app.size("q") == 1006
+        assert threading.active_count() == threads  # redis.asyncio alone: no thread pool
