@@ -58,7 +58,8 @@ class AsyncResque:
             failure API reads Ruby's default store only.
 
     Use it as ``async with AsyncResque(...) as app:`` or call :meth:`aclose`.
-    Hooks (``before_enqueue`` ...) are the sync app's, called with this app as ``app``.
+    Client hooks (``before_enqueue`` ...) run as in the sync app, with this app as
+    ``app``; :meth:`from_app` shares the sync app's plugins.
     """
 
     def __init__(
@@ -86,7 +87,6 @@ class AsyncResque:
         self.hooks = HookManager(plugins, load_entry_points=load_entry_points, blocked=blocked_plugins)
         self.idempotency_ttl = validate_ttl(idempotency_ttl)
         self.payload_form: PayloadForm = validate_payload_form(payload_form)
-        self._failures_from: str | None = None
         #: the WARNING that a delayed job was written while no scheduler leads (once a minute)
         self.scheduler_warning = enqueueing.SchedulerWarning()
 
@@ -109,10 +109,6 @@ class AsyncResque:
         )
         twin.hooks = app.hooks
         twin.scheduler_warning = app.scheduler_warning
-        from pyresque.backends.redis.failure import RedisFailureStore
-
-        if type(app.backend.failures) is not RedisFailureStore:
-            twin._failures_from = type(app.backend.failures).__name__
         return twin
 
     # registration ------------------------------------------------------------------
@@ -325,10 +321,10 @@ class AsyncResque:
             ConfigurationError: the app was made from a sync app whose failures go
                 elsewhere than the ``failed`` list.
         """
-        if self._failures_from is not None:
+        elsewhere = self.backend.failures_elsewhere
+        if elsewhere is not None:
             raise ConfigurationError(
-                "the async failure API reads the 'failed' list; "
-                f"this app's failures go to {self._failures_from}"
+                f"the async failure API reads the 'failed' list; this app's failures go to {elsewhere}"
             )
         return self.backend.failures
 

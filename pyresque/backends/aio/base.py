@@ -255,6 +255,9 @@ class AsyncBackend(abc.ABC):
 
     #: Exceptions that mean "the connection failed".
     connection_errors: tuple[type[BaseException], ...] = ()
+    #: Where failures go when that is not the store :attr:`failures` reads (the twin of
+    #: a sync backend whose failures go to another store), else ``None``.
+    failures_elsewhere: str | None = None
 
     broker: AsyncBroker
     statuses: AsyncStatusStore

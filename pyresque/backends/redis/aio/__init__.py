@@ -22,6 +22,7 @@ from pyresque.backends.redis.aio.connection import client_like, connect, describ
 from pyresque.backends.redis.aio.delayed import AsyncRedisDelayedStore
 from pyresque.backends.redis.aio.failure import AsyncRedisFailureStore
 from pyresque.backends.redis.aio.stores import AsyncRedisStats, AsyncRedisStatusStore, AsyncRedisWorkerView
+from pyresque.backends.redis.failure import RedisFailureStore
 from pyresque.backends.redis.keys import Keys
 from pyresque.core.errors import BackendConnectionError, BackendError, ConfigurationError
 
@@ -75,7 +76,8 @@ class AsyncRedisBackend(AsyncBackend):
     @classmethod
     def like(cls, backend: Backend) -> AsyncRedisBackend:
         """The async twin of a sync Redis backend: the same server (a fakeredis backend:
-        the same in-process server), database, credentials and namespace.
+        the same in-process server), database, credentials and namespace. If its
+        failures go elsewhere than the ``failed`` list, :attr:`failures_elsewhere` says where.
 
         Raises:
             ConfigurationError: ``backend`` is not a Redis backend.
@@ -89,8 +91,12 @@ class AsyncRedisBackend(AsyncBackend):
             import fakeredis
 
             fake = fakeredis.FakeAsyncRedis(server=server, decode_responses=False)
-            return cls(cast(redis.asyncio.Redis, fake), backend.keys.namespace, backend.describe())
-        return cls(client_like(backend.client), backend.keys.namespace, backend.describe())
+            twin = cls(cast(redis.asyncio.Redis, fake), backend.keys.namespace, backend.describe())
+        else:
+            twin = cls(client_like(backend.client), backend.keys.namespace, backend.describe())
+        if type(backend.failures) is not RedisFailureStore:
+            twin.failures_elsewhere = type(backend.failures).__name__
+        return twin
 
     async def ping(self) -> None:
         """Round trips: 1.
