@@ -30,9 +30,10 @@ def main(
 
 
 def _register() -> None:
-    from pyresque.cli import ops, scheduler, worker
+    from pyresque.cli import ops, scheduler, web, worker
 
     main.add_command(worker.worker)
+    main.add_command(web.web)
     main.add_command(scheduler.scheduler)
     for command in ops.COMMANDS:
         main.add_command(command)

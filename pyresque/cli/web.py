@@ -1,0 +1,119 @@
+"""``pyresque web``: serve the dashboard (:mod:`pyresque.web`) with uvicorn.
+
+Safe by default: it listens on 127.0.0.1; it refuses to listen on any other address
+without HTTP Basic auth (a password from ``PYRESQUE_WEB_PASSWORD`` or
+``--password-file``) unless told ``--insecure``. The password is never printed.
+Needs the ``web`` extra (``pip install 'pyresque[web]'``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from pathlib import Path
+
+import click
+
+from pyresque.cli.common import inherited
+
+__all__ = ["is_loopback", "web"]
+
+PASSWORD_ENV = "PYRESQUE_WEB_PASSWORD"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only listens on this machine (``localhost``, 127.x, ``::1``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[] ")).is_loopback
+    except ValueError:
+        return False
+
+
+def _password(password_file: Path | None) -> str | None:
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot read the password file {password_file}: {exc.strerror}"
+            ) from None
+        if not text:
+            raise click.ClickException(f"the password file {password_file} is empty")
+        return text
+    return os.environ.get(PASSWORD_ENV) or None
+
+
+@click.command("web")
+@click.option(
+    "-r",
+    "--redis",
+    "--backend",
+    "redis",
+    envvar=["REDIS_BACKEND", "REDIS_URL"],
+    default=None,
+    callback=inherited,
+    metavar="URL",
+    help="Redis to show (env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
+)
+@click.option(
+    "--prefix",
+    "--namespace",
+    "prefix",
+    envvar="PREFIX",
+    default=None,
+    callback=inherited,
+    metavar="NS",
+    help="Key namespace, default 'resque' (env PREFIX).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5678, show_default=True, type=click.IntRange(0, 65535), help="Port.")
+@click.option("--read-only", is_flag=True, help="Show only: refuse every change.")
+@click.option(
+    "--user", envvar="PYRESQUE_WEB_USER", default="admin", show_default=True, help="Basic auth user."
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"File holding the Basic auth password (else env {PASSWORD_ENV}; none: no auth).",
+)
+@click.option("--insecure", is_flag=True, help="Allow listening beyond loopback without auth.")
+@click.option("--title", default="pyresque", show_default=True, help="Title in the header.")
+def web(
+    redis: str | None,
+    prefix: str | None,
+    host: str,
+    port: int,
+    read_only: bool,
+    user: str,
+    password_file: Path | None,
+    insecure: bool,
+    title: str,
+) -> None:
+    """Serve the web dashboard for a Resque Redis (any Resque: Ruby, PHP, node, pyresque)."""
+    password = _password(password_file)
+    if password is None and not is_loopback(host) and not insecure:
+        raise click.ClickException(
+            f"refusing to listen on {host} without auth: set {PASSWORD_ENV} or --password-file "
+            "(or --insecure to serve it open anyway)"
+        )
+    try:
+        import uvicorn
+
+        from pyresque.web import create_app
+    except ImportError as exc:
+        raise click.ClickException(
+            f"pyresque web needs the web extra (pip install 'pyresque[web]'): {exc}"
+        ) from None
+    from pyresque.backends.url import redact_url
+
+    url = redis or "redis://localhost:6379/0"
+    app = create_app(
+        url, prefix, read_only=read_only, auth=(user, password) if password else None, title=title
+    )
+    mode = "read-only" if read_only else "read-write"
+    auth = f"basic auth as {user}" if password else "no auth"
+    click.echo(f"pyresque web on http://{host}:{port}/ for {redact_url(url)} ({mode}, {auth})", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

@@ -1,0 +1,192 @@
+"""Failures (Ruby's ``<ns>:failed`` list): paging, filtered search with a cost cap, and
+compare-and-act retry and removal.
+
+- :func:`page`: LLEN + one LRANGE (1 round trip).
+- :func:`search`: filters (queue, class, exception: exact; ``q``: a case-insensitive
+  substring of the entry's bytes: payload, error, backtrace) over chunks of
+  :data:`CHUNK` entries from a given index, examining at most ``cap`` entries per
+  request; the answer says where it stopped (``next_from``) and whether it is partial.
+  Never loads the whole list.
+- :func:`retry` / :func:`remove`: each entry is named by a :class:`Ref` (index and
+  digest of its bytes), found again by :meth:`Store.locate`, then acted on with the
+  sync backend's check-and-act scripts (``REQUEUE_FAILED``, ``LIST_REMOVE_IF``), which
+  re-check the exact bytes atomically.
+- :func:`retry_all` (reads in batches of :data:`CHUNK`, one script per entry) and :func:`clear`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pyresque.backends.redis.failure import decode_failure
+from pyresque.backends.redis.scripts import LIST_REMOVE_IF, REQUEUE_FAILED
+from pyresque.core import timefmt
+from pyresque.serializers.json import dumps_text
+from pyresque.web.config import SEARCH_CAP, SHOW_LIMIT
+from pyresque.web.data.decode import epoch, json_object, pretty
+from pyresque.web.data.store import Ref, Store, show
+
+__all__ = ["CHUNK", "Filters", "clear", "page", "remove", "retry", "retry_all", "search"]
+
+#: Entries read per LRANGE while searching or retrying all.
+CHUNK = 500
+
+
+class Filters:
+    """What a search keeps: exact queue, class and exception; a substring ``q``."""
+
+    def __init__(self, queue: str = "", cls: str = "", exception: str = "", q: str = "") -> None:
+        self.queue, self.cls, self.exception, self.q = queue, cls, exception, q[:200]
+        self._needle = self.q.lower().encode("utf-8")
+
+    def __bool__(self) -> bool:
+        return bool(self.queue or self.cls or self.exception or self.q)
+
+    def as_dict(self) -> dict[str, str]:
+        """The filters as query parameters."""
+        return {"queue": self.queue, "class": self.cls, "exception": self.exception, "q": self.q}
+
+    def keep(self, raw: bytes) -> bool:
+        """Whether the entry ``raw`` matches (the substring test runs on the bytes first)."""
+        if self._needle and self._needle not in raw.lower():
+            return False
+        if not (self.queue or self.cls or self.exception):
+            return True
+        rec = decode_failure(raw)
+        payload_class = rec.payload.get("class") if isinstance(rec.payload, dict) else None
+        return (
+            (not self.queue or rec.queue == self.queue)
+            and (not self.cls or payload_class == self.cls)
+            and (not self.exception or rec.exception == self.exception)
+        )
+
+
+def _row(index: int, raw: bytes) -> dict[str, Any]:
+    rec = decode_failure(raw)
+    payload = rec.payload if isinstance(rec.payload, dict) else {}
+    return {
+        "ref": str(Ref.of(index, raw)),
+        "index": index,
+        "class": show(str(payload.get("class")), 300),
+        "args": pretty(payload.get("args", payload.get("raw")), SHOW_LIMIT),
+        "queue": show(rec.queue, 200),
+        "exception": show(rec.exception, 300),
+        "error": show(rec.error),
+        "backtrace": [show(line, 500) for line in rec.backtrace[:200]],
+        "worker": show(rec.worker, 300),
+        "failed_at": epoch(rec.failed_at),
+        "failed_at_text": show(rec.failed_at, 100),
+        "retried_at": show(rec.retried_at, 100) if rec.retried_at else None,
+        "bytes": len(raw),
+    }
+
+
+async def page(db: Store, start: int, count: int) -> dict[str, Any]:
+    """One page of the failed list, in list order (oldest first)."""
+    total, raws = await db.many([("LLEN", db.k.failed), ("LRANGE", db.k.failed, start, start + count - 1)])
+    rows = [_row(start + i, raw) for i, raw in enumerate(raws)]
+    return {"total": int(total), "start": start, "count": count, "failures": rows, "partial": False}
+
+
+async def search(
+    db: Store, filters: Filters, start: int, count: int, cap: int = SEARCH_CAP
+) -> dict[str, Any]:
+    """Up to ``count`` matches from index ``start`` on, examining at most ``cap`` entries."""
+    total = int(await db.one("LLEN", db.k.failed))
+    rows: list[dict[str, Any]] = []
+    index = start
+    examined = 0
+    while index < total and len(rows) < count and examined < cap:
+        size = min(CHUNK, cap - examined)
+        chunk: list[bytes] = await db.one("LRANGE", db.k.failed, index, index + size - 1)
+        if not chunk:
+            break
+        for offset, raw in enumerate(chunk):
+            if filters.keep(raw):
+                rows.append(_row(index + offset, raw))
+                if len(rows) >= count:
+                    index += offset + 1
+                    examined += offset + 1
+                    break
+        else:
+            index += len(chunk)
+            examined += len(chunk)
+    done = index >= total
+    return {
+        "total": total,
+        "start": start,
+        "count": count,
+        "failures": rows,
+        "examined": examined,
+        "next_from": None if done else index,
+        "partial": not done and len(rows) < count,
+    }
+
+
+async def _requeue_one(db: Store, index: int, raw: bytes) -> bool:
+    data = json_object(raw)
+    if data is None:
+        return False
+    payload, queue = data.get("payload"), data.get("queue")
+    if (
+        not isinstance(payload, dict)
+        or not isinstance(payload.get("class"), str)
+        or not isinstance(queue, str)
+    ):
+        return False
+    data["retried_at"] = timefmt.ruby_failed_at()
+    keys = (db.k.failed, db.k.queues, db.k.queue(queue))
+    return bool(
+        await db.script(REQUEUE_FAILED, keys, (index, raw, dumps_text(data), queue, dumps_text(payload)))
+    )
+
+
+async def retry(db: Store, refs: Sequence[Ref]) -> tuple[int, int]:
+    """Requeue the entries named (each kept, marked ``retried_at``). -> (done, not done).
+
+    Repeat after a lost reply: the entry now carries ``retried_at``, its bytes differ,
+    nothing is pushed twice.
+    """
+    done = 0
+    for ref in refs:
+        found = await db.locate(db.k.failed, ref)
+        if found is not None and await _requeue_one(db, *found):
+            done += 1
+    return done, len(refs) - done
+
+
+async def remove(db: Store, refs: Sequence[Ref]) -> tuple[int, int]:
+    """Remove the entries named, highest index first. -> (done, not done).
+
+    Repeat after a lost reply: the entry is gone: nothing happens.
+    """
+    done = 0
+    for ref in sorted(refs, key=lambda r: r.index, reverse=True):
+        found = await db.locate(db.k.failed, ref)
+        if found is None:
+            continue
+        sentinel = f"__pyresque_removed_{uuid.uuid4().hex}"
+        if await db.script(LIST_REMOVE_IF, (db.k.failed,), (found[0], found[1], sentinel)):
+            done += 1
+    return done, len(refs) - done
+
+
+async def retry_all(db: Store) -> int:
+    """Requeue every entry (Ruby's ``requeue_all``), :data:`CHUNK` at a time."""
+    done = 0
+    index = 0
+    while True:
+        chunk: list[bytes] = await db.one("LRANGE", db.k.failed, index, index + CHUNK - 1)
+        if not chunk:
+            return done
+        for offset, raw in enumerate(chunk):
+            done += await _requeue_one(db, index + offset, raw)
+        index += len(chunk)
+
+
+async def clear(db: Store) -> int:
+    """Delete the failed list (LLEN + DEL in MULTI). Repeat after a lost reply: 0."""
+    replies = await db.writes([("MULTI",), ("LLEN", db.k.failed), ("DEL", db.k.failed), ("EXEC",)])
+    return int(replies[-1][0])

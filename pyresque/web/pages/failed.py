@@ -1,0 +1,82 @@
+"""Failed (``/failed``): the failed list paged in Redis, filters and a capped search,
+checkbox bulk retry/remove, retry all, clear. Every action names its entries by
+reference (index and digest of the bytes shown), see :mod:`pyresque.web.data.failed`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pyresque.web.actions import answer, read_action
+from pyresque.web.config import PAGE_SIZE
+from pyresque.web.data import failed as failed_data
+from pyresque.web.pages.common import int_param, paging, refs, respond, start_param, store, twin
+
+__all__ = ["ROUTES"]
+
+
+def _filters(request: Request) -> failed_data.Filters:
+    q = request.query_params
+    return failed_data.Filters(q.get("queue", ""), q.get("class", ""), q.get("exception", ""), q.get("q", ""))
+
+
+async def failed(request: Request) -> Response:
+    """A page of failures, or the matches of a search from ``from`` on."""
+    filters = _filters(request)
+    db = store(request)
+    if filters:
+        start = int_param(request, "from", 0)
+        data = await failed_data.search(db, filters, start, PAGE_SIZE)
+        data["paging"] = None
+    else:
+        start = start_param(request)
+        data = await failed_data.page(db, start, PAGE_SIZE)
+        data["paging"] = paging(data["total"], start)
+    data["filters"] = filters.as_dict()
+    data["searching"] = bool(filters)
+    data["fingerprint"] = str(data["total"])
+    return respond(request, "failed.html", data, page="failed")
+
+
+def _summary(verb: str, done: int, missed: int) -> str:
+    text = f"{done} failure(s) {verb}"
+    if missed:
+        text += f"; {missed} had changed or gone since shown and were left alone"
+    return text
+
+
+async def retry(request: Request) -> Response:
+    """POST ref...: requeue the entries shown (each kept, marked retried)."""
+    form = await read_action(request)
+    done, missed = await failed_data.retry(store(request), refs(form))
+    return answer(request, form, _summary("retried", done, missed), back="/failed", done=done, missed=missed)
+
+
+async def remove(request: Request) -> Response:
+    """POST ref...: remove the entries shown."""
+    form = await read_action(request)
+    done, missed = await failed_data.remove(store(request), refs(form))
+    return answer(request, form, _summary("removed", done, missed), back="/failed", done=done, missed=missed)
+
+
+async def retry_all(request: Request) -> Response:
+    """POST: requeue every failure."""
+    form = await read_action(request)
+    done = await failed_data.retry_all(store(request))
+    return answer(request, form, f"{done} failure(s) retried", back="/failed", done=done)
+
+
+async def clear(request: Request) -> Response:
+    """POST: delete the failed list."""
+    form = await read_action(request)
+    n = await failed_data.clear(store(request))
+    return answer(request, form, f"{n} failure(s) cleared", back="/failed", done=n)
+
+
+ROUTES = [
+    *twin("/failed", failed),
+    *twin("/failed/retry", retry, methods=("POST",)),
+    *twin("/failed/remove", remove, methods=("POST",)),
+    *twin("/failed/retry-all", retry_all, methods=("POST",)),
+    *twin("/failed/clear", clear, methods=("POST",)),
+]

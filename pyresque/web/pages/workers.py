@@ -1,0 +1,43 @@
+"""Workers (``/workers``): by host, with queues, pid, started, heartbeat age, the job
+each one runs and for how long, stale flags; ``POST /workers/prune`` removes the
+stale, unleased ones."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pyresque.web.actions import answer, read_action
+from pyresque.web.config import PAGE_SIZE, STALE_AFTER
+from pyresque.web.data import workers as worker_data
+from pyresque.web.pages.common import paging, respond, start_param, store, twin
+
+__all__ = ["ROUTES"]
+
+WORKERS_PAGE = PAGE_SIZE * 4
+
+
+async def workers(request: Request) -> Response:
+    """One page of workers, grouped by host."""
+    start = start_param(request, WORKERS_PAGE)
+    data = await worker_data.page(store(request), start, WORKERS_PAGE)
+    data["paging"] = paging(data["total"], start, WORKERS_PAGE)
+    hosts: dict[str, list[dict[str, object]]] = {}
+    for row in data["workers"]:
+        hosts.setdefault(row["host"], []).append(row)
+    data["hosts"] = hosts
+    data["stale_after"] = STALE_AFTER
+    data["working"] = sum(1 for row in data["workers"] if row["job"] is not None)
+    data["fingerprint"] = f"{data['total']}:{data['working']}"
+    return respond(request, "workers.html", data, page="workers")
+
+
+async def prune(request: Request) -> Response:
+    """POST [id...]: prune stale workers (those given, or all)."""
+    form = await read_action(request)
+    ids = form.all("id") or None
+    pruned = await worker_data.prune(store(request), ids)
+    return answer(request, form, f"{len(pruned)} dead worker(s) pruned", back="/workers", pruned=pruned)
+
+
+ROUTES = [*twin("/workers", workers), *twin("/workers/prune", prune, methods=("POST",))]
