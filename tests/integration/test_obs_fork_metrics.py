@@ -1,0 +1,85 @@
+"""Worker-side metrics with jobs run in forked children: nothing a child counted is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("prometheus_client")
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pyresque import Resque
+from pyresque.observability.metrics import multiprocess_registry
+from tests.worker_proc import start_worker, stop, wait_for
+
+pytestmark = pytest.mark.redis
+
+APP = textwrap.dedent(
+    """
+    import os
+    from pyresque import Resque
+    from pyresque.observability.metrics import PrometheusMetrics
+    import tests.worker_jobs as jobs
+
+    app = Resque(os.environ["OBS_REDIS"], plugins=[PrometheusMetrics(multiprocess_dir=os.environ["OBS_DIR"])])
+    jobs.register(app)
+    """
+)
+
+
+def _scrape(directory: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(multiprocess_registry(str(directory))).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _sum(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **want: str) -> float:
+    wanted = set(want.items())
+    return sum(v for (n, labels), v in samples.items() if n == name and wanted <= set(labels))
+
+
+@pytest.mark.parametrize("mode", ["fork", "fork-every", "count"])
+def test_a_fork_mode_worker_loses_no_sample(app: Resque, redis_url: str, tmp_path: Path, mode: str) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    app_file = tmp_path / "obs_app.py"
+    app_file.write_text(APP)
+    for n in range(6):
+        app.enqueue("obs", "noop", n)
+    app.enqueue("obs", "boom")
+    app.enqueue("obs", "kill_self")  # the child dies: the worker counts its failure
+    for n in range(4):
+        app.enqueue("obs", "noop", n)
+    args = ["--app-include", str(app_file)]
+    if mode == "count":  # a supervisor restarts a burst worker: stop it once all ran
+        args += ["--count", "2", "--interval", "0.1"]
+    else:
+        args += ["--burst", "--mode", mode] + (["--jobs-per-child", "3"] if mode == "fork-every" else [])
+    proc = start_worker(redis_url, "obs", *args, env={"OBS_REDIS": redis_url, "OBS_DIR": str(directory)})
+    if mode == "count":
+        wait_for(
+            lambda: _sum(_scrape(directory), "resque_jobs_processed_total") == 12, 60, "12 jobs counted"
+        )
+        proc.send_signal(signal.SIGQUIT)
+    assert stop(proc, timeout=60) == 0
+    samples = _scrape(directory)
+    assert _sum(samples, "resque_jobs_processed_total", outcome="success") == 10
+    assert _sum(samples, "resque_jobs_processed_total", outcome="failure") == 2
+    assert _sum(samples, "resque_jobs_processed_total", outcome="failure", **{"class": "kill_self"}) == 1
+    assert _sum(samples, "resque_job_duration_seconds_count", **{"class": "noop"}) == 10
+    assert _sum(samples, "resque_job_wait_seconds_count") == 12  # the killed child observed its wait too
+    assert _sum(samples, "resque_jobs_in_progress") == 0
+    names = {n for n, _ in samples}
+    assert not any("pid" in dict(labels) or "worker" in dict(labels) for _, labels in samples)
+    assert "resque_jobs_processed_total" in names
+    files = os.listdir(directory)
+    assert len(files) <= 3 * 8, files  # per worker process, not per child
