@@ -201,7 +201,7 @@ def run_text(run: PageRun, block: Block) -> None:
     elif block.directive("exceptions") is not None:
         check_exceptions(block)
     elif block.directive("hook-order") is not None:
-        check_hook_order(block)
+        check_hook_order(run, block)
     elif block.directive("output-of") is not None:
         import subprocess
 

@@ -219,14 +219,18 @@ def test_text_blocks_are_checked_against_the_code(doc_pool: DatabasePool) -> Non
         f"<!-- doc-test: tree pyresque/ -->\n{F}text\npyresque/\n  core/    app\n    app.py  Resque\n{F}\n\n"
         f"<!-- doc-test: tree pyresque/ -->\n{F}text\npyresque/\n  core/    app\n    nope.py  gone\n{F}\n\n"
         f"<!-- doc-test: exceptions -->\n{F}text\nPyresqueError\n└── ConfigurationError (ValueError)\n{F}\n\n"
-        f"<!-- doc-test: hook-order -->\n{F}text\nbefore_perform\nbefore_fork\n{F}\n",
+        f"<!-- doc-test: hook-order -->\n{F}text\nbefore_perform\nbefore_fork\n{F}\n\n"
+        f"<!-- doc-test: hook-order -->\n{F}text\nworker: before_fork\nworker: after_fork\n{F}\n\n"
+        f"<!-- doc-test: hook-order -->\n{F}text\nworker: before_fork\nchild:  after_fork\n{F}\n",
         doc_pool,
     )
     assert "must say what it is" in str(errors[0])
     assert errors[1] is None
     assert "pyresque/core/nope.py does not exist" in str(errors[2])
     assert "not drawn" in str(errors[3]) and "BackendError" in str(errors[3])
-    assert "a worker calls" in str(errors[4])
+    assert "a forking worker calls" in str(errors[4])
+    assert "after_fork is documented in the worker, it runs in the child" in str(errors[5])
+    assert errors[6] is None
 
 
 def test_a_failure_record_sample_has_a_real_records_shape(doc_pool: DatabasePool) -> None:

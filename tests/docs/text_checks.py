@@ -9,18 +9,19 @@ the order of hooks around one job.
   of its direct bases; ``(ValueError, ...)`` after a name are further bases; and every
   exception class of ``pyresque.core.errors`` is drawn.
 - ``hook-order``: the hook names on the lines, in order, are hooks of
-  ``pyresque.hooks.specs`` (or ``set_up``/``perform``/``tear_down``), and a real in-process
-  worker calls the ones it runs in that order.
+  ``pyresque.hooks.specs`` (or ``set_up``/``perform``/``tear_down``); a real forking
+  worker (``pyresque worker --burst --mode fork``) calls the ones it runs in that order,
+  and a line labelled ``worker:`` or ``child:`` names hooks that run in that process.
 """
 
 from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 from tests.docs.blocks import ROOT, Block
+from tests.docs.page import PageRun
 
 _ENTRY = re.compile(r"^(?P<indent> *)(?P<names>\S+(?: \S+)*?)(?:\s{2,}(?P<description>.*))?$")
 
@@ -100,76 +101,101 @@ def check_exceptions(block: Block) -> None:
         raise AssertionError(f"{block.id}: not drawn: {', '.join(sorted(missing))}")
 
 
-def check_hook_order(block: Block) -> None:
+def check_hook_order(run: PageRun, block: Block) -> None:
     """The ``hook-order`` directive (see the module docstring)."""
     from pyresque.hooks import specs
 
     known = {n.removeprefix("pyresque_") for n in dir(specs) if n.startswith("pyresque_")}
     steps = {"set_up", "perform", "tear_down"}
-    documented: list[str] = []
+    documented: list[tuple[str, str]] = []  # (hook or step, "worker" / "child" / "")
     for line in block.text.split("\n"):
-        text = line.split("(", 1)[0] if "->" not in line else line
-        for word in re.findall(r"\b[a-z_]+\b", text.split("|", 1)[0]):
+        label = re.match(r"^\s*(worker|child):", line)
+        text = line.split("|", 1)[0]
+        text = text if "->" in text else text.split("(", 1)[0]
+        for word in re.findall(r"\b[a-z_]+\b", text[label.end() :] if label else text):
             if word in known or word in steps:
-                documented.append(word)
+                documented.append((word, label.group(1) if label else ""))
     unknown = [w for w in re.findall(r"\b(?:before|after|on)_[a-z_]+\b", block.text) if w not in known]
     if unknown:
         raise AssertionError(f"{block.id}: not hooks: {unknown}")
-    seen = _record_hooks()
-    ran = [w for w in documented if w in seen]
-    if ran != [w for w in seen if w in documented]:
-        raise AssertionError(f"{block.id}: documented order {ran}, a worker calls {seen}")
+    seen, worker_pid = _record_hooks(run)
+    names = [name for name, _ in seen]
+    ran = [name for name, _ in documented if name in names]
+    if ran != [name for name in names if name in ran]:
+        raise AssertionError(f"{block.id}: documented order {ran}, a forking worker calls {names}")
+    runs = [(name, pid) for name, pid in seen if name in ran]  # aligned with ran, checked above
+    for (name, label), (_, pid) in zip([d for d in documented if d[0] in names], runs, strict=True):
+        where = "worker" if pid == worker_pid else "child"
+        if label and label != where:
+            raise AssertionError(f"{block.id}: {name} is documented in the {label}, it runs in the {where}")
 
 
-def _record_hooks() -> list[str]:
-    """The hooks and job steps, in the order an in-process worker runs them for one job."""
-    from pyresque import Resque, hookimpl
-    from pyresque.core.worker import Worker
+_RECORDER = """
+import os
+from pyresque import Resque, hookimpl
 
-    calls: list[str] = []
+def note(name):
+    with open(os.environ["DOC_TEST_HOOK_LOG"], "a") as log:
+        log.write(f"{name} {os.getpid()}\\n")
 
-    class Recorder:
-        @hookimpl
-        def pyresque_before_first_fork(self) -> None:
-            calls.append("before_first_fork")
+class Recorder:
+    @hookimpl
+    def pyresque_before_first_fork(self): note("before_first_fork")
+    @hookimpl
+    def pyresque_before_fork(self): note("before_fork")
+    @hookimpl
+    def pyresque_after_fork(self): note("after_fork")
+    @hookimpl
+    def pyresque_before_perform(self): note("before_perform")
+    @hookimpl(wrapper=True)
+    def pyresque_perform(self):
+        note("perform")  # the wrappers enter
+        return (yield)
+    @hookimpl
+    def pyresque_after_perform(self): note("after_perform")
+    @hookimpl
+    def pyresque_worker_exit(self): note("worker_exit")
 
-        @hookimpl
-        def pyresque_before_fork(self) -> None:
-            calls.append("before_fork")
+app = Resque(os.environ["REDIS_URL"], plugins=[Recorder()])
 
-        @hookimpl
-        def pyresque_before_perform(self) -> None:
-            calls.append("before_perform")
+@app.job(name="Doc::HookOrder")
+class Job:
+    def set_up(self): note("set_up")
+    def perform(self): note("perform")
+    def tear_down(self): note("tear_down")
+"""
 
-        @hookimpl(wrapper=True)
-        def pyresque_perform(self) -> Iterator[None]:
-            calls.append("perform")  # the wrappers enter
-            return (yield)
 
-        @hookimpl
-        def pyresque_after_perform(self) -> None:
-            calls.append("after_perform")
+def _record_hooks(run: PageRun) -> tuple[list[tuple[str, int]], int]:
+    """The hooks and job steps a real forking worker (``pyresque worker --burst``) runs for
+    one job, in order, each with the pid that ran it; and the worker's pid."""
+    import subprocess
 
-        @hookimpl
-        def pyresque_worker_exit(self) -> None:
-            calls.append("worker_exit")
+    from pyresque import Resque
+    from tests.docs.shell import environment
 
-    class Job:
-        def set_up(self) -> None:
-            calls.append("set_up")
-
-        def perform(self) -> None:
-            calls.append("perform")
-
-        def tear_down(self) -> None:
-            calls.append("tear_down")
-
-    app = Resque("fakeredis://doc-test-hook-order", plugins=[Recorder()])
+    folder = run.dir / ".doc-test-hook-order"
+    folder.mkdir(exist_ok=True)
+    (folder / "hookorder_jobs.py").write_text(_RECORDER, encoding="utf-8")
+    log = folder / "calls.log"
+    log.unlink(missing_ok=True)
+    client = Resque(run.url(0))
     try:
-        app.job(Job, name="Job")
-        app.enqueue("q", "Job")
-        Worker(app, "q", mode="inprocess", burst=True).work()
-        app.backend.client.flushall()  # type: ignore[attr-defined]
+        client.enqueue("doc-hook-order", "Doc::HookOrder")
     finally:
-        app.close()
-    return calls
+        client.close()
+    env = dict(environment(run), DOC_TEST_HOOK_LOG=str(log))
+    command = "pyresque worker --burst --mode fork -q doc-hook-order --app-include hookorder_jobs"
+    proc = subprocess.Popen(
+        command.split(),
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output, _ = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        text = output.decode(errors="replace")
+        raise AssertionError(f"the hook-order worker exited {proc.returncode}: {text}")
+    seen = [(name, int(pid)) for name, pid in (line.split() for line in log.read_text().splitlines())]
+    return seen, proc.pid
