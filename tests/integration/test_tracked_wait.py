@@ -15,6 +15,8 @@ import redis
 from pyresque import JobStatus, Resque, StatusInfo, WaitTimeout
 from pyresque.backends.redis import RedisBackend
 from pyresque.testing import drain
+from tests.faults import no_retry_client
+from tests.redis_server import RedisServer
 from tests.worker_proc import client_of, start_worker, stop, wait_for
 
 
@@ -166,3 +168,36 @@ def test_a_waiter_whose_connection_is_cut_blocks_again_and_still_wakes(app: Resq
     drain(app)
     threads[0].join(15)
     assert [(i.status, i.result) for i in out] == [(JobStatus.COMPLETE, "after the cut")]
+
+
+def test_a_redis_that_stalls_past_the_socket_timeout_does_not_end_the_wait() -> None:
+    """A paused server makes the block's read time out (redis.TimeoutError, which is not
+    a ConnectionError): the waiter reads again once it answers, and still wakes. (The
+    client repeats nothing itself, as a user may configure it.)"""
+    server = RedisServer()
+    server.start()
+    try:
+        client = no_retry_client(server.port, socket_timeout=0.5)
+        app = Resque(RedisBackend(client))
+
+        @app.job(name="Add")
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        job_id = app.enqueue("q", add, 1, 1, track_status=True)
+        threads, out = _waiters(app, job_id, 1, timeout=30)
+        blocked = lambda: int(server.client().info("clients")["blocked_clients"])  # noqa: E731
+        wait_for(lambda: blocked() == 1, what="a blocked waiter")
+        server.sigstop()
+        try:
+            threading.Event().wait(1.5)  # the waiter's read times out meanwhile
+        finally:
+            server.sigcont()
+        assert out == []  # still waiting, not ended by the timeout
+        drain(app)
+        threads[0].join(15)
+        assert len(out) == 1 and isinstance(out[0], StatusInfo), out
+        assert out[0].status is JobStatus.COMPLETE and out[0].result == 2
+        app.close()
+    finally:
+        server.stop()

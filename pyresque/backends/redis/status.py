@@ -119,7 +119,7 @@ class RedisStatusStore(StatusStore):
                 if seen is not None and not self._final(key):
                     # a notification left from an earlier run of this id: drop it, block again
                     self._r.lrem(done, 0, seen)
-            except redis.ConnectionError:  # TimeoutError included: a lost reply changes nothing
+            except (redis.ConnectionError, redis.TimeoutError):  # a lost reply changes nothing
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise
