@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from pyresque import Resque
-from pyresque.core.worker.voice import clean, exception_text
 from tests.redis_server import RedisServer, in_ci
 from tests.worker_proc import ROOT, start_worker, stop, wait_for
 
@@ -204,10 +203,14 @@ def _json(text: str) -> str:
     ],
 )
 def test_clean_escapes_what_could_forge_or_break_a_line(raw: str, shown: str) -> None:
+    from pyresque.core.worker.voice import clean
+
     assert clean(raw) == shown
 
 
 def test_clean_and_exception_text_truncate() -> None:
+    from pyresque.core.worker.voice import clean, exception_text
+
     assert clean("x" * 500, 20) == "x" * 19 + "\u2026"
     assert len(clean("\n" * 500, 20)) == 20
     text = exception_text(ValueError("first line\nsecond line"))
