@@ -53,6 +53,9 @@ class Resque:
         payload_form: what enqueues write by default: ``"full"`` (class, args, id,
             queue_time) or ``"ruby"`` (Ruby's exact ``{"class","args"}``, no id: see
             :meth:`enqueue`).
+        durable: make every enqueue wait until this many replicas have it (``True``: 1)
+            with Redis ``WAIT``, at most ``durable_timeout`` seconds; see
+            ``docs/scaling.md``. Off by default (replication stays asynchronous).
     """
 
     def __init__(
@@ -69,8 +72,12 @@ class Resque:
         failure_backend: FailureBackendSpec | None = None,
         idempotency_ttl: int = DEFAULT_IDEMPOTENCY_TTL,
         payload_form: PayloadForm = "full",
+        durable: bool | int = False,
+        durable_timeout: float = 1.0,
     ) -> None:
         self.backend = create_backend(backend, namespace)
+        self.durable = enqueueing.durable_replicas(durable)
+        self.durable_timeout = float(durable_timeout)
         if failure_backend is not None:
             self.backend.failures = make_failure_store(failure_backend, self.backend)
         self.serializer = get_serializer(serializer)
@@ -129,6 +136,7 @@ class Resque:
         idempotency_key: str | None = None,
         retries: int = 0,
         payload_form: PayloadForm | None = None,
+        durable: bool | int | None = None,
     ) -> str:
         """Put a job on ``queue`` and return its id (32 hex characters unless chosen).
 
@@ -156,6 +164,9 @@ class Resque:
                 no id, so the call returns ``""`` and cannot track its status, take a
                 ``job_id``, an ``idempotency_key`` or ``retries``. ``"full"`` (class,
                 args, id, queue_time); the app's ``payload_form`` by default.
+            durable: wait for this many replicas (``True``: 1) to have the job (the
+                app's ``durable`` by default); raises ``BackendConnectionError`` if
+                fewer confirm within ``durable_timeout`` (the job is on the master).
 
         Raises:
             ConfigurationError: ``job_id``, ``idempotency_key`` or ``retries`` unusable,
@@ -185,7 +196,16 @@ class Resque:
         data = self.encode(built)
         broker = self.backend.broker
         guard = plan.guard
-        if guard is None:
+        replicas = self.durable if durable is None else enqueueing.durable_replicas(durable)
+        if replicas:
+            item = PushItem(queue, data, plan.track_id, guard)
+
+            def durable_push() -> str | None:
+                with self.connection_guard():
+                    return enqueueing.push_durable(self.backend, [item], replicas, self.durable_timeout)[0]
+
+            marker = retry_on((BackendConnectionError,), plan.retries, durable_push)
+        elif guard is None:
             with self.connection_guard():
                 broker.push(queue, data, track_id=plan.track_id)
             marker = None
@@ -230,6 +250,8 @@ class Resque:
 
         def attempt() -> list[str | None]:
             with self.connection_guard():
+                if self.durable:
+                    return enqueueing.push_durable(self.backend, items, self.durable, self.durable_timeout)
                 return self.backend.broker.push_many(items)
 
         markers = retry_on((BackendConnectionError,), retries, attempt)
@@ -347,6 +369,11 @@ class Resque:
             raise
         except self.backend.connection_errors as exc:
             raise self._connection_error(exc) from exc
+        except Exception as exc:  # e.g. a missing database: an error reply on connecting
+            permanent = self.backend.permanent_error(exc)
+            if permanent is None:
+                raise
+            raise permanent from exc
 
     def _connection_error(self, exc: BaseException) -> BackendError:
         if isinstance(exc, BackendConnectionError):

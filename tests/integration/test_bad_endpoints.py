@@ -193,3 +193,20 @@ def test_library_enqueue_names_a_refused_password(auth_server: RedisServer) -> N
         assert "password" in str(caught.value).lower() and "wrong-secret" not in str(caught.value)
     finally:
         app.close()
+
+
+def test_library_calls_name_a_missing_database(redis_server: RedisServer) -> None:
+    """enqueue, size and queues on a database the server lacks raise the one-line
+    BackendError ("no such database"), not redis-py's raw ResponseError."""
+    import redis
+
+    from pyresque import BackendConnectionError, BackendError, Resque
+
+    app = Resque(f"redis://127.0.0.1:{redis_server.port}/99")
+    try:
+        for call in (lambda: app.enqueue("q", "Job"), lambda: app.size("q"), app.queues):
+            with pytest.raises(BackendError, match="no such database") as caught:
+                call()
+            assert not isinstance(caught.value, BackendConnectionError | redis.ResponseError)
+    finally:
+        app.close()
