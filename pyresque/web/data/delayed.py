@@ -1,7 +1,7 @@
 """Delayed jobs and recurring schedules, in resque-scheduler's keys.
 
 Delayed: ``delayed_queue_schedule`` (ZSET of timestamps) and one ``delayed:<ts>`` list
-each. :func:`timeline` pages the ZSET (ZCARD + ZRANGE WITHSCORES, then one pipeline of
+each. :func:`timeline` pages the ZSET (ZCARD + ZRANGE, then one pipeline of
 LLEN for the page); :func:`items` pages one timestamp's list. :func:`enqueue_now` moves
 one item to its queue with the scheduler's own ``PROMOTE`` script (the item pushed byte
 for byte, as the scheduler does); :func:`cancel` removes it with ``REMOVE_ITEMS``.
@@ -45,13 +45,9 @@ async def timeline(db: Store, start: int, count: int) -> dict[str, Any]:
     """One page of delayed timestamps (soonest first) with their item counts."""
     k = db.k
     total, members = await db.many(
-        [
-            ("ZCARD", k.delayed_schedule),
-            ("ZRANGE", k.delayed_schedule, start, start + count - 1, "WITHSCORES"),
-        ]
+        [("ZCARD", k.delayed_schedule), ("ZRANGE", k.delayed_schedule, start, start + count - 1)]
     )
-    pairs = list(zip(members[::2], members[1::2], strict=True))
-    stamps = [int(float(score)) for _, score in pairs]
+    stamps = [int(float(m)) for m in members]  # the member is the timestamp (resque-scheduler)
     sizes = await db.many([("LLEN", k.delayed(ts)) for ts in stamps])
     now = time.time()
     rows = [{"timestamp": ts, "size": int(n), "in": ts - now} for ts, n in zip(stamps, sizes, strict=True)]

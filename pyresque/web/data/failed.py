@@ -91,9 +91,11 @@ async def page(db: Store, start: int, count: int) -> dict[str, Any]:
 
 
 async def search(
-    db: Store, filters: Filters, start: int, count: int, cap: int = SEARCH_CAP
+    db: Store, filters: Filters, start: int, count: int, cap: int | None = None
 ) -> dict[str, Any]:
-    """Up to ``count`` matches from index ``start`` on, examining at most ``cap`` entries."""
+    """Up to ``count`` matches from index ``start`` on, examining at most ``cap``
+    entries (default :data:`~pyresque.web.config.SEARCH_CAP`)."""
+    cap = SEARCH_CAP if cap is None else cap
     total = int(await db.one("LLEN", db.k.failed))
     rows: list[dict[str, Any]] = []
     index = start

@@ -80,11 +80,8 @@ async def key_detail(db: Store, key: str) -> dict[str, Any]:
         entries = [show(v) for v in values]
     elif kind == "zset":
         size, values = await db.many([("ZCARD", key), ("ZRANGE", key, 0, 19, "WITHSCORES")])
-        entries = (
-            [f"{show(m)}  (score {s})" for m, s in values]
-            if values and isinstance(values[0], tuple)
-            else [show(v) for v in values]
-        )
+        flat = [x for v in values for x in v] if values and isinstance(values[0], list | tuple) else values
+        entries = [f"{show(m)}  (score {show(s, 40)})" for m, s in zip(flat[::2], flat[1::2], strict=True)]
     elif kind == "hash":
         size, (_, values) = await db.many([("HLEN", key), ("HSCAN", key, 0, "COUNT", 20)])
         entries = [f"{show(f, 300)} = {show(v)}" for f, v in dict(values).items()]

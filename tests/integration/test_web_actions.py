@@ -1,0 +1,141 @@
+"""pyresque web's actions on a real redis-server: each acts on the entry it showed
+(found again by its bytes when the list moved, refused when it is gone or changed),
+through the form (303 back with a notice) and the JSON API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pyresque import Resque
+from tests.e2e.seed import add_failures, add_worker, client, seed, web_client
+
+pytestmark = [pytest.mark.redis, pytest.mark.asyncio]
+
+
+async def _refs(http, path: str, key: str, **params: object) -> list[str]:  # type: ignore[no-untyped-def]
+    data = (await http.get(path, params=params)).json()
+    return [row["ref"] for row in data[key]]
+
+
+async def test_delete_job_removes_the_job_shown_even_after_the_queue_moved(
+    app: Resque, redis_url: str
+) -> None:
+    for i in range(5):
+        app.enqueue("mail", "SendMail", i)
+    r = client(app)
+    async with web_client(redis_url) as http:
+        refs = await _refs(http, "/api/queue", "jobs", name="mail")
+        shown = r.lindex("resque:queue:mail", 3)
+        r.lpop("resque:queue:mail")  # a worker took the head: the job is now at 2
+        reply = await http.post("/api/queues/delete-job", data={"name": "mail", "ref": refs[3]})
+        assert reply.json()["ok"]
+        left = r.lrange("resque:queue:mail", 0, -1)
+        assert shown not in left and len(left) == 3
+        again = await http.post("/api/queues/delete-job", data={"name": "mail", "ref": refs[3]})
+        assert again.status_code == 409 and not again.json()["ok"]
+        assert r.llen("resque:queue:mail") == 3
+
+
+async def test_remove_queue_and_pause_resume(app: Resque, redis_url: str) -> None:
+    app.enqueue("mail", "SendMail", 1)
+    r = client(app)
+    async with web_client(redis_url) as http:
+        form = await http.post("/queues/remove", data={"name": "mail", "next": "/queues"})
+        assert form.status_code == 303 and form.headers["location"] == "/queues"
+        assert "removed" in form.cookies.get("pyresque_flash", "")
+        assert not r.exists("resque:queue:mail") and not r.sismember("resque:queues", "mail")
+        await http.post("/api/queues/pause", data={"paused": "1"})
+        assert r.get("resque:pause-all-workers") == b"true"
+        assert "Every worker is paused" in (await http.get("/queues")).text
+        await http.post("/api/queues/pause", data={"paused": "0"})
+        assert not r.exists("resque:pause-all-workers")
+
+
+async def test_bulk_retry_and_remove_act_on_the_entries_shown(app: Resque, redis_url: str) -> None:
+    add_failures(app, 6)
+    r = client(app)
+    async with web_client(redis_url) as http:
+        refs = await _refs(http, "/api/failed", "failures")
+        wanted = [json.loads(r.lindex("resque:failed", i))["payload"]["args"][0] for i in (3, 4)]
+        r.lrem("resque:failed", 1, r.lindex("resque:failed", 0))  # the list shifted by one
+        reply = (await http.post("/api/failed/retry", data={"ref": [refs[3], refs[4]]})).json()
+        assert (reply["done"], reply["missed"]) == (2, 0)
+        requeued = [json.loads(raw)["args"][0] for raw in r.lrange("resque:queue:mail", 0, -1)]
+        assert requeued == wanted
+        entries = [json.loads(raw) for raw in r.lrange("resque:failed", 0, -1)]
+        assert [e["payload"]["args"][0] for e in entries if e.get("retried_at")] == wanted
+        # retried entries changed (retried_at): their old refs no longer name anything
+        stale = (await http.post("/api/failed/remove", data={"ref": [refs[3]]})).json()
+        assert (stale["done"], stale["missed"]) == (0, 1)
+        fresh = await _refs(http, "/api/failed", "failures")
+        gone = [json.loads(r.lindex("resque:failed", i))["payload"]["args"][0] for i in (0, 1)]
+        reply = (await http.post("/api/failed/remove", data={"ref": fresh[:2]})).json()
+        assert reply["done"] == 2
+        left = [json.loads(raw)["payload"]["args"][0] for raw in r.lrange("resque:failed", 0, -1)]
+        assert len(left) == 3 and not set(gone) & set(left)
+        form = await http.post("/failed/remove", data={"ref": "12:nothex", "next": "/failed"})
+        assert form.status_code == 400
+
+
+async def test_retry_all_and_clear(app: Resque, redis_url: str) -> None:
+    add_failures(app, 4)
+    r = client(app)
+    async with web_client(redis_url) as http:
+        assert (await http.post("/api/failed/retry-all")).json()["done"] == 4
+        assert r.llen("resque:queue:mail") == 4 and r.llen("resque:failed") == 4
+        assert (await http.post("/api/failed/clear")).json()["done"] == 4
+        assert not r.exists("resque:failed")
+
+
+async def test_delayed_enqueue_now_and_cancel(app: Resque, redis_url: str) -> None:
+    ts = 4_000_000_000
+    app.enqueue_at(ts, "mail", "SendMail", "a")
+    app.enqueue_at(ts, "mail", "SendMail", "b")
+    r = client(app)
+    async with web_client(redis_url) as http:
+        refs = await _refs(http, "/api/delayed/at", "items", ts=ts)
+        first, second = r.lrange(f"resque:delayed:{ts}", 0, -1)
+        assert (await http.post("/api/delayed/enqueue-now", data={"ts": ts, "ref": refs[0]})).json()["ok"]
+        assert r.lrange("resque:queue:mail", 0, -1) == [first]
+        assert not r.sismember(b"resque:timestamps:" + first, f"delayed:{ts}")
+        assert not (await http.post("/api/delayed/enqueue-now", data={"ts": ts, "ref": refs[0]})).json()["ok"]
+        assert (await http.post("/api/delayed/cancel", data={"ts": ts, "ref": refs[1]})).json()["ok"]
+        assert r.llen("resque:queue:mail") == 1 and not r.exists(f"resque:delayed:{ts}")
+        assert r.zcard("resque:delayed_queue_schedule") == 0 and second not in r.lrange(
+            "resque:queue:mail", 0, -1
+        )
+
+
+async def test_schedule_run_now_and_delete(app: Resque, redis_url: str) -> None:
+    seed(app)
+    r = client(app)
+    async with web_client(redis_url) as http:
+        before = r.llen("resque:queue:reports")
+        assert (await http.post("/api/schedule/run", data={"name": "nightly_report"})).json()["ok"]
+        assert r.llen("resque:queue:reports") == before + 1
+        job = json.loads(r.lindex("resque:queue:reports", -1))
+        assert job == {"class": "BuildReport", "args": [{"account": 0}]}
+        assert (await http.post("/api/schedule/delete", data={"name": "nightly_report"})).json()["ok"]
+        assert not r.hexists("resque:persistent_schedules", "nightly_report")
+        assert r.sismember("resque:schedules_changed", "nightly_report")
+        assert not (await http.post("/api/schedule/run", data={"name": "nightly_report"})).json()["ok"]
+
+
+async def test_prune_removes_stale_workers_and_fails_their_jobs(app: Resque, redis_url: str) -> None:
+    add_worker(app, "old:1:mail", heartbeat_age=3600, job={"class": "SendMail", "args": [1], "queue": "mail"})
+    add_worker(app, "leased:2:mail", heartbeat_age=3600)
+    add_worker(app, "fresh:3:mail")
+    r = client(app)
+    r.set("resque:worker:leased:2:mail:lease", "x", ex=60)
+    async with web_client(redis_url) as http:
+        reply = (await http.post("/api/workers/prune")).json()
+        assert reply["pruned"] == ["old:1:mail"]
+    assert r.smembers("resque:workers") == {b"leased:2:mail", b"fresh:3:mail"}
+    assert not r.exists("resque:worker:old:1:mail", "resque:worker:old:1:mail:started")
+    assert not r.hexists("resque:workers:heartbeat", "old:1:mail")
+    [failure] = [json.loads(raw) for raw in r.lrange("resque:failed", 0, -1)]
+    assert failure["exception"] == "Resque::PruneDeadWorkerDirtyExit"
+    assert failure["payload"] == {"class": "SendMail", "args": [1], "queue": "mail"}
+    assert r.get("resque:stat:failed") == b"1"
