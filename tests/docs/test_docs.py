@@ -17,9 +17,7 @@ from tests.docs.page import PageRun
 pytestmark = pytest.mark.redis
 
 #: pages whose blocks are known to fail, with why (non-strict xfail); the aim is an empty dict
-EXPECTED_TO_FAIL: dict[str, str] = {
-    "docs/workers.md": "being rewritten (W): `pyresque worker` needs a burst or background directive",
-}
+EXPECTED_TO_FAIL: dict[str, str] = {}
 
 PAGES = {path: parse_page(path) for path in pages()}
 
