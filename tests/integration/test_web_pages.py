@@ -139,7 +139,8 @@ async def test_the_dashboard_mounts_inside_fastapi(seeded: Resque, redis_url: st
     from pyresque.web import create_app
 
     api = FastAPI()
-    api.mount("/jobs", create_app(redis_url))
+    dashboard = create_app(redis_url)
+    api.mount("/jobs", dashboard)
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         page = await http.get("/jobs/failed")
@@ -153,3 +154,4 @@ async def test_the_dashboard_mounts_inside_fastapi(seeded: Resque, redis_url: st
         )
         assert form.status_code == 303 and form.headers["location"] == "/jobs/queues"
         assert client(seeded).get("resque:pause-all-workers") == b"true"
+    await dashboard.state.backend.aclose()  # a mounted app's lifespan is the host's
