@@ -30,8 +30,9 @@ def main(
 
 
 def _register() -> None:
-    from pyresque.cli import ops, scheduler, web, worker
+    from pyresque.cli import metrics, ops, scheduler, web, worker
 
+    main.add_command(metrics.metrics)
     main.add_command(worker.worker)
     main.add_command(web.web)
     main.add_command(scheduler.scheduler)

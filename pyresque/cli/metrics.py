@@ -1,0 +1,74 @@
+"""``pyresque metrics``: a Prometheus exporter that reads the Resque Redis on each scrape.
+
+It counts what every worker on that Redis does (Ruby, PHP, node, pyresque): see
+:mod:`pyresque.observability.exporter` for the metrics. Needs ``pyresque[metrics]``.
+Stops on INT/TERM. A bad endpoint or a port in use is one line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+from redis import RedisError
+
+from pyresque.cli.common import (
+    backend_failure,
+    backend_options,
+    make_app,
+    resolve_logging_flags,
+    setup_logging,
+)
+from pyresque.core.errors import PyresqueError
+
+
+@click.command("metrics")
+@click.option("--port", type=click.IntRange(0, 65535), default=9121, show_default=True, help="HTTP port.")
+@click.option("--addr", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@backend_options
+def metrics(
+    port: int,
+    addr: str,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    logging_flag: bool | None,
+    verbose: int,
+    vverbose: bool | None,
+) -> None:
+    """Serve Prometheus metrics read from Redis at http://ADDR:PORT/metrics."""
+    setup_logging(*resolve_logging_flags(logging_flag, verbose, vverbose))
+    try:
+        from pyresque.observability.exporter import exporter_registry
+        from pyresque.observability.metrics import serve
+    except ImportError as exc:
+        raise click.ClickException(
+            f"pyresque metrics needs prometheus-client: pip install 'pyresque[metrics]' ({exc})"
+        ) from exc
+    app = make_app(redis, prefix, app_include, db=redis_db)
+    try:
+        registry = exporter_registry(app)
+        registry.get_sample_value("resque_failed_jobs")  # one scrape now: a bad endpoint says so at once
+    except (PyresqueError, RedisError) as exc:
+        why = backend_failure(app.backend, exc) or f"cannot read the backend: {exc}"
+        raise click.ClickException(why) from exc
+    try:
+        stop = serve(port, registry, addr)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {addr}:{port}: {exc.strerror or exc}") from exc
+    done = threading.Event()
+
+    def stopping(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stopping)
+    click.echo(f"serving Resque metrics on http://{addr}:{port}/metrics", err=True)
+    try:
+        done.wait()
+    finally:
+        stop()
+        app.close()
