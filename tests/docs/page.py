@@ -27,6 +27,7 @@ from tests.docs.blocks import ROOT, Block, Page
 #: ``redis://localhost:6379/N`` (and rediss://, user:pass@, 127.0.0.1)
 _URL = re.compile(
     r"(?P<scheme>rediss?)://(?P<auth>[^@/\s'\"]*@)?(?:localhost|127\.0\.0\.1):6379(?:/(?P<db>\d+))?"
+    r"(?P<query>\?[^\s'\"`]*)?"
 )
 #: php-resque's / Ruby's host forms: ``localhost:6379``, ``localhost:6379:2``
 _HOST = re.compile(r"(?<![\w/@.:])(?:localhost|127\.0\.0\.1):6379(?::(?P<db>\d+))?(?![\d])")
@@ -97,8 +98,11 @@ class PageRun:
         """The text with every ``localhost:6379`` pointed at the page's test databases."""
 
         def url(match: re.Match[str]) -> str:
-            db = self.db(int(match.group("db") or 0))
-            return f"{match.group('scheme')}://{match.group('auth') or ''}127.0.0.1:{self.port}/{db}"
+            query = match.group("query") or ""
+            in_query = re.search(r"(?<=[?&])db=(\d+)", query)
+            db = self.db(int(in_query.group(1)) if in_query else int(match.group("db") or 0))
+            query = re.sub(r"(?<=[?&])db=\d+", f"db={db}", query)
+            return f"{match.group('scheme')}://{match.group('auth') or ''}127.0.0.1:{self.port}/{db}{query}"
 
         def host(match: re.Match[str]) -> str:
             return f"127.0.0.1:{self.port}:{self.db(int(match.group('db') or 0))}"

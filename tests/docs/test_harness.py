@@ -105,6 +105,7 @@ def test_urls_point_at_fresh_databases_of_the_test_server(doc_pool: DatabasePool
             == f"REDIS_BACKEND=127.0.0.1:{doc_pool.port}:{run.db(0)}"
         )
         assert run.rewrite("--redis-db 1") == f"--redis-db {run.db(1)}"
+        assert run.rewrite("redis://localhost:6379?db=1&timeout=2") == f"{second}?db={run.db(1)}&timeout=2"
         assert run.client(0).dbsize() == 0
     finally:
         run.close()
