@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
 
@@ -32,7 +33,7 @@ def _bad() -> None:
 @pytest.fixture
 def metered() -> tuple[Resque, PrometheusMetrics]:
     plugin = PrometheusMetrics()
-    app = Resque("fakeredis://obs-metrics", plugins=[plugin])
+    app = Resque(f"fakeredis://obs-metrics-{uuid.uuid4().hex}", plugins=[plugin])
     app.job(_ok, name="Ok")
     app.job(_bad, name="Bad")
     yield app, plugin
