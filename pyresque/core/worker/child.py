@@ -14,21 +14,17 @@ A child talks to its parent over a pipe, one line per message:
   with its next reserve.
 
 A *spare* child is forked ahead of time (fork per job, no ``before_fork`` hook): it
-waits on a second pipe for its job (framed: 4-byte queue length, 4-byte payload
-length, 4-byte token length, queue, payload, token), so the fork is off the job's
-critical path.
+waits on a second pipe for its job (framed: :mod:`pyresque.core.worker.childpipe`),
+so the fork is off the job's critical path.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import dataclasses
 import gc
 import logging
 import os
 import signal
-import struct
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +33,7 @@ from pyresque.core.failure import FailureRecord
 from pyresque.core.job import Job
 from pyresque.core.reservation import NOT_HELD, Reservation, Step
 from pyresque.core.status_result import status_result_json
+from pyresque.core.worker.childpipe import ChildProc, die_with_parent, load_libc, read_job, send_job
 from pyresque.core.worker.loop import Pending, reserve_step
 from pyresque.core.worker.perform import (
     Outcome,
@@ -61,18 +58,6 @@ log = logging.getLogger("pyresque.worker")
 #: Extra seconds the parent gives a child past its job's timeout before SIGKILL.
 TIMEOUT_GRACE = 2.0
 
-_FRAME = struct.Struct("!III")
-
-
-@dataclasses.dataclass(slots=True)
-class ChildProc:
-    """A forked child as the parent sees it."""
-
-    pid: int
-    status_r: int
-    job_w: int | None = None  # a spare's job pipe (closed once the job is sent)
-
-
 _CHILD_SIGNALS = {
     signal.SIGQUIT,
     signal.SIGTERM,
@@ -86,7 +71,7 @@ _CHILD_SIGNALS = {
 def spawn(worker: Worker, per_child: int, job: Job | None, token: str = "") -> ChildProc:
     """Fork a child for ``job`` (reserved with ``token``), or a spare waiting for one
     (``job=None``)."""
-    _load_libc()
+    load_libc()
     gc.freeze()  # the child then touches (and copies) fewer pages
     r, wfd = os.pipe()
     jr, jw = os.pipe() if job is None else (-1, -1)
@@ -129,61 +114,9 @@ def _log_crash(worker: Worker, exc: BaseException) -> None:
         log.error("child %d of %s crashed: %s", os.getpid(), worker.id, exception_text(exc), exc_info=exc)
 
 
-def send_job(proc: ChildProc, res: Reservation) -> bool:
-    """Give a spare its job. ``False`` when the spare is gone (the job stays reserved)."""
-    if proc.job_w is None:
-        return False
-    queue = res.queue.encode("utf-8")
-    token = res.token.encode("ascii")
-    data = _FRAME.pack(len(queue), len(res.payload), len(token)) + queue + res.payload + token
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(proc.job_w, view) :]
-        return True
-    except OSError:
-        return False
-    finally:
-        os.close(proc.job_w)
-        proc.job_w = None
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks = []
-    while n > 0:
-        chunk = os.read(fd, n)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
 def result_json(result: Any) -> str:
     """A job's return value as status JSON (see :mod:`pyresque.core.status_result`)."""
     return status_result_json(result)
-
-
-_prctl: Any = None
-
-
-def _load_libc() -> None:
-    """Look ``prctl`` up once, in the parent (a child should not pay for it)."""
-    global _prctl
-    if _prctl is None:
-        try:
-            _prctl = ctypes.CDLL(None, use_errno=True).prctl
-        except (OSError, AttributeError):
-            _prctl = False
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel SIGKILLs this child if the parent dies (no orphaned job runner)."""
-    if not _prctl:
-        return
-    _prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 class _ChildWake(Exception):
@@ -233,7 +166,8 @@ class Child:
         """Become a child: die with the parent, own signal handlers, no GC."""
         w = self.worker
         gc.disable()  # a short-lived child: collecting would only copy pages
-        _die_with_parent(w.pid)
+        if not die_with_parent(w.pid):
+            os._exit(1)
         signal.set_wakeup_fd(-1)
         for sig in (signal.SIGQUIT, signal.SIGUSR2):
             signal.signal(sig, self._on_stop)
@@ -259,17 +193,14 @@ class Child:
             with contextlib.suppress(*self.worker.app.backend.connection_errors):
                 self.backend.warm_up()
         try:
-            head = _read_exact(job_r, _FRAME.size)
-            if head is None:
-                return None
-            qlen, plen, tlen = _FRAME.unpack(head)
-            body = _read_exact(job_r, qlen + plen + tlen)
+            framed = read_job(job_r)
         finally:
             os.close(job_r)
-        if body is None:
+        if framed is None:
             return None
-        job = decode_job(self.worker, body[qlen : qlen + plen], body[:qlen].decode("utf-8"))
-        return job, body[qlen + plen :].decode("ascii")
+        queue, payload, token = framed
+        job = decode_job(self.worker, payload, queue)
+        return job, token
 
     def run(self, job: Job, token: str) -> int:
         """Run jobs; return the exit code (0: every job's outcome was written)."""

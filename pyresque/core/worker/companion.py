@@ -29,7 +29,6 @@ checks its parent each second.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -38,6 +37,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from pyresque.core.worker.childpipe import die_with_parent
 from pyresque.core.worker.voice import exception_text
 
 if TYPE_CHECKING:
@@ -149,7 +149,8 @@ class Companion:
     def _child(self, worker: Worker, parent: int, mask: set[int | signal.Signals]) -> int:
         with contextlib.suppress(ValueError, OSError):
             signal.set_wakeup_fd(-1)
-        _die_with_parent(parent)
+        if not die_with_parent(parent, signal.SIGTERM):  # TERM: it releases its lock
+            os.kill(os.getpid(), signal.SIGTERM)  # the worker died before: stop at once
         task = self.make(worker)
 
         def _stop(signum: int, frame: object) -> None:
@@ -177,14 +178,6 @@ def _how_it_ended(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
     return f"exited with status {os.waitstatus_to_exitcode(status)}"
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: the kernel sends TERM to this process when the worker's process ends."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the worker died before the call above
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _watch_parent(parent: int, task: CompanionTask) -> None:
