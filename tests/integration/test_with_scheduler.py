@@ -11,6 +11,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,3 +192,15 @@ def test_it_shares_the_lock_with_pyresque_scheduler(
         wait_for(lambda: _lock(app) == w.lock_value, 30, "the worker's scheduler to take over")
     finally:
         standalone.close()
+
+
+def test_a_fakeredis_app_is_refused_in_one_line() -> None:
+    """fakeredis lives in one process: a scheduler process beside the worker cannot share it."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyresque", "worker", "-q", "q", "--burst",
+         "--mode", "inprocess", "--with-scheduler", "--redis", "fakeredis://with-scheduler"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "cannot share it" in proc.stderr

@@ -14,7 +14,10 @@ is the executor's business: in the worker process (``inprocess.py``, with
 Around it: ``identity.py`` (the worker id and its lease), ``pruning.py`` (dead
 workers' jobs recovered), ``queue_select.py`` (queue patterns), ``options.py``
 (:class:`WorkerOptions`), ``proctitle.py``, ``supervisor.py`` (several workers under
-one parent: ``pyresque worker -c N``).
+one parent: ``pyresque worker -c N``), ``signals.py`` (signals -> intents),
+``heartbeat.py``, ``voice.py`` (what the worker logs), ``ctrl_c.py`` (the Ctrl-C notice
+on a terminal), ``companion.py`` (a process beside the worker: ``--with-scheduler``),
+``childpipe.py`` (a child's handle and its job pipe).
 """
 
 from __future__ import annotations

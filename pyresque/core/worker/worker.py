@@ -101,6 +101,12 @@ class Worker:
             raise ConfigurationError(
                 "a fakeredis app lives in one process: only mode='inprocess' can work with it"
             )
+        companions = list(companions)
+        if companions and app.backend.process_local:
+            raise ConfigurationError(
+                "a fakeredis app lives in one process: a scheduler beside the worker (another "
+                "process) cannot share it; use a Redis server"
+            )
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
         self.id = f"{self.hostname}:{self.pid}:{self.selector}"
@@ -356,6 +362,8 @@ class Worker:
         """Stop taking jobs; with ``kill``, stop the running one too."""
         first = not self.shutdown
         self.shutdown = True
+        if self.stop_reason is None:
+            self.stop_reason = "asked to stop"
         if first:
             try:
                 self.app.hooks.shutdown(self)
