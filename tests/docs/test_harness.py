@@ -274,3 +274,27 @@ def test_a_pytest_block_is_run_by_pytest(doc_pool: DatabasePool) -> None:
         doc_pool,
     )
     assert errors[0] is None and "1 failed" in str(errors[1])
+
+
+def test_copied_files_are_importable_and_rewritten(doc_pool: DatabasePool) -> None:
+    """``copy`` brings a repository file into the page's folder, its URLs rewritten."""
+    errors = run_page(
+        "<!-- doc-test: copy docs/examples/testing/shop.py -->\n"
+        f"{F}python\nimport shop\nassert ':6379/' not in shop.app.backend.describe()\n{F}\n",
+        doc_pool,
+    )
+    assert errors == [None]
+
+
+def test_drain_performs_the_queued_jobs_and_fails_with_them(doc_pool: DatabasePool) -> None:
+    job = (
+        "from pyresque import Resque\napp = Resque('fakeredis://selftest-drain')\n"
+        "@app.job(name='Div')\ndef div(a, b):\n    return a / b\n"
+    )
+    errors = run_page(
+        f"<!-- doc-test: drain -->\n{F}python\n{job}app.enqueue('q', div, 1, 2)\n{F}\n\n"
+        "<!-- doc-test: then assert app.size('q') == 0 -->\n"
+        f"<!-- doc-test: drain app -->\n{F}python\napp.enqueue('q', div, 1, 0)\n{F}\n",
+        doc_pool,
+    )
+    assert errors[0] is None and isinstance(errors[1], ZeroDivisionError)
