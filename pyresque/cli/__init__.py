@@ -30,9 +30,10 @@ def main(
 
 
 def _register() -> None:
-    from pyresque.cli import metrics, ops, scheduler, web, worker
+    from pyresque.cli import metrics, ops, scheduler, stats, web, worker
 
     main.add_command(metrics.metrics)
+    main.add_command(stats.stats)
     main.add_command(worker.worker)
     main.add_command(web.web)
     main.add_command(scheduler.scheduler)
