@@ -197,11 +197,12 @@ def resolve_logging_flags(
     )
 
 
-def setup_logging(logging_flag: bool, verbose: bool, vverbose: bool) -> None:
+def setup_logging(logging_flag: bool, verbose: bool, vverbose: bool, log_format: str = "text") -> None:
     """Configure the root logger on stderr.
 
     Default: warnings and errors only (nothing per job). ``LOGGING``/``VERBOSE``: info,
-    one line per job. ``VVERBOSE``: debug.
+    one line per job. ``VVERBOSE``: debug. ``log_format="json"``: one JSON object per
+    line (:class:`pyresque.observability.jsonlog.JsonFormatter`) instead of text.
     """
     if vverbose:
         level = logging.DEBUG
@@ -213,7 +214,12 @@ def setup_logging(logging_flag: bool, verbose: bool, vverbose: bool) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    if log_format == "json":
+        from pyresque.observability.jsonlog import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root.addHandler(handler)
     root.setLevel(level)
 
