@@ -116,4 +116,7 @@ def web(
     mode = "read-only" if read_only else "read-write"
     auth = f"basic auth as {user}" if password else "no auth"
     click.echo(f"pyresque web on http://{host}:{port}/ for {redact_url(url)} ({mode}, {auth})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    # live streams never end by themselves: a stop waits at most 2 s for them
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", server_header=False, timeout_graceful_shutdown=2
+    )
