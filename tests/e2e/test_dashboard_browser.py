@@ -75,7 +75,7 @@ def test_every_page_by_its_navigation_with_scripts_running(browser: Any, web: st
     browser.get(web + "/")
     browser.get_log("browser")  # start clean
     for label, heading in NAV:
-        link = [a for a in all_css(browser, "header nav a") if a.text.split(" ")[0] == label][0]
+        link = next(a for a in all_css(browser, "header nav a") if a.text.split(" ")[0] == label)
         link.click()
         wait_for(lambda h=heading: h in by_css(browser, "main").text, what=f"{label} page")
         assert "aria-current" in by_css(browser, "header nav a.active").get_attribute("outerHTML")
