@@ -197,6 +197,8 @@ class ForkExecutor(LoopBase):
             if term_sent is not None:
                 waits.append(max(0.0, term_sent + w.options.term_timeout - now))
             ready, _, _ = select.select(fds, [], [], min(waits))
+            for companion in w.companions:  # a long job does not delay a restart
+                companion.check(w)
             if w.wakeup_fd is not None and w.wakeup_fd in ready:
                 w.drain_wakeup()
             if r in ready:
