@@ -67,17 +67,16 @@ class CtrlCNotice:
         what = f"the running job {clean(class_name)}" if class_name else "the running job"
         if job_id:
             what += f" (id {clean(job_id)})"
-        if not recorded:
+        index = self._index_of(job_id, class_name)
+        if index is None and not recorded:
             lines = [
                 f"Ctrl-C: {what} was stopped; an on_failure plugin handled its failure "
-                "(a retry, for instance), so it is not in the failed list."
+                "(a retry, for instance): it is not in the failed list."
             ]
         else:
             lines = [f"Ctrl-C: {what} was stopped and recorded as failed."]
-            index = self._index_of(job_id, class_name)
-            command = self._command("failed", "requeue", str(index)) if index is not None else None
-            if command is not None:
-                lines.append(f"  To run it again: {command}")
+            if index is not None:
+                lines.append(f"  To run it again: {self._command('failed', 'requeue', str(index))}")
             else:
                 listing = self._command("failed", "list")
                 lines.append(f"  Find it with: {listing} (then: pyresque failed requeue INDEX)")

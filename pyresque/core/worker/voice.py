@@ -111,7 +111,7 @@ def log_job(job: Job | None, outcome: Outcome, started: float, *, queue: str | N
     else:
         what = f"failed: {exception_text(outcome.exception)}"
         if outcome.record is None:
-            what += " (handled by an on_failure plugin, e.g. retried: not in the failed list)"
+            what += " (handled by an on_failure plugin: retried, or recorded its own way)"
     jobs_log.log(
         level,
         "%s %s id=%s %.1fms %s",
