@@ -240,6 +240,7 @@ class Worker:
                 lost = exc  # logged once, in the stop line
                 time.sleep(0.5 * (attempt + 1))
         self.ctrl_c.finish()
+        trace = False
         if error is None:
             line = stop_line(self, self.stop_reason or "the executor returned")
         else:
@@ -253,7 +254,7 @@ class Worker:
         if error is None and lost is None:
             log.info("%s", line)
         else:
-            log.error("%s", line, exc_info=error if error is not None and trace else None)
+            log.error("%s", line, exc_info=error if trace else None)
             self.exit_logged = True
 
     def describe_error(self, exc: BaseException) -> tuple[str, bool]:
