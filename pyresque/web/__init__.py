@@ -20,7 +20,7 @@ never imports this package.
 
 from __future__ import annotations
 
-from pyresque.web.app import create_app
+from pyresque.web.app import aclose, create_app
 from pyresque.web.config import WebConfig
 
-__all__ = ["WebConfig", "create_app"]
+__all__ = ["WebConfig", "aclose", "create_app"]

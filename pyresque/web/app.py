@@ -31,7 +31,7 @@ from pyresque.web.data.store import Store
 from pyresque.web.pages import delayed, failed, live, overview, queues, stats, workers
 from pyresque.web.security import Security
 
-__all__ = ["create_app"]
+__all__ = ["aclose", "create_app"]
 
 
 def _backend(redis_: Any, namespace: str | None) -> tuple[AsyncRedisBackend, bool]:
@@ -115,4 +115,13 @@ def create_app(
     app.state.config = config
     app.state.store = Store(backend.client, Keys(backend.keys.namespace))
     app.state.backend = backend
+    app.state.owned = owned
     return app
+
+
+async def aclose(app: Starlette) -> None:
+    """Close the Redis connections of a dashboard :func:`create_app` connected itself
+    (its lifespan does it when served alone; a mounted app's lifespan is the host's,
+    so call this from the host's shutdown). A client passed in is left open."""
+    if app.state.owned:
+        await app.state.backend.aclose()

@@ -136,7 +136,7 @@ async def test_the_live_stream_sends_ticks_with_the_counters(seeded: Resque, red
 async def test_the_dashboard_mounts_inside_fastapi(seeded: Resque, redis_url: str) -> None:
     from fastapi import FastAPI
 
-    from pyresque.web import create_app
+    from pyresque.web import aclose, create_app
 
     api = FastAPI()
     dashboard = create_app(redis_url)
@@ -154,4 +154,4 @@ async def test_the_dashboard_mounts_inside_fastapi(seeded: Resque, redis_url: st
         )
         assert form.status_code == 303 and form.headers["location"] == "/jobs/queues"
         assert client(seeded).get("resque:pause-all-workers") == b"true"
-    await dashboard.state.backend.aclose()  # a mounted app's lifespan is the host's
+    await aclose(dashboard)  # a mounted app's lifespan is the host's
