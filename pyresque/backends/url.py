@@ -8,19 +8,26 @@ Accepted:
 - php-resque DSN options ``timeout``, ``persistent``, ``max_connect_retries`` are
   understood (``timeout`` -> socket timeout) or ignored instead of breaking redis-py
 - ``fakeredis://[name]``: an in-process fake Redis; apps using the same name share data
+- ``redis+sentinel://[[user]:pass@]host:port[,host:port...]/service[/db]`` (and
+  ``rediss+sentinel://``, TLS): the master of ``service`` as the sentinels name it;
+  ``redis+cluster://[[user]:pass@]host:port[,host:port...]`` (and ``rediss+cluster://``):
+  a Redis Cluster, the namespace in one hash slot. :func:`parse_multi_host` reads
+  them into a :class:`MultiHostLocation` (``pyresque/backends/redis/sentinel.py`` and
+  ``cluster.py`` connect).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from pyresque.core.errors import UnknownBackendError
 
-__all__ = ["BackendURL", "parse_backend_url", "redact_url"]
+__all__ = ["BackendURL", "MultiHostLocation", "parse_backend_url", "parse_multi_host", "redact_url"]
 
-_SCHEMES = ("redis", "rediss", "unix", "fakeredis")
+_MULTI_HOST_SCHEMES = ("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
+_SCHEMES = ("redis", "rediss", "unix", "fakeredis", *_MULTI_HOST_SCHEMES)
 _PHP_ONLY_OPTIONS = {"persistent", "max_connect_retries"}
 
 
@@ -29,8 +36,10 @@ class BackendURL:
     """A parsed backend location.
 
     Attributes:
-        scheme: ``redis``, ``rediss``, ``unix`` or ``fakeredis``.
-        url: a URL redis-py's ``from_url`` accepts (or the fakeredis one).
+        scheme: ``redis``, ``rediss``, ``unix``, ``fakeredis``, or one of the several-host
+            forms ``redis+sentinel``, ``rediss+sentinel``, ``redis+cluster``, ``rediss+cluster``.
+        url: a URL redis-py's ``from_url`` accepts (or the fakeredis one; for the
+            several-host forms the URL as given, read by :func:`parse_multi_host`).
         namespace: a namespace given inside the URL (Ruby's ``host:port/ns``), else None.
     """
 
@@ -47,6 +56,14 @@ class BackendURL:
 
 def redact_url(url: str) -> str:
     """``url`` with any password replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.lower() in _MULTI_HOST_SCHEMES:
+        netloc, slash, tail = rest.partition("/")
+        userinfo, at, hosts = netloc.rpartition("@")
+        if at and ":" in userinfo:
+            user = userinfo.partition(":")[0]
+            return f"{scheme}://{user}:***@{hosts}{slash}{tail}"
+        return url
     try:
         parts = urlsplit(url)
         if parts.password is None:
@@ -85,6 +102,11 @@ def parse_backend_url(spec: str, *, db: int | None = None) -> BackendURL:
         )
     if scheme == "fakeredis":
         return BackendURL("fakeredis", text)
+    if scheme in _MULTI_HOST_SCHEMES:
+        if db is not None:
+            text = _with_db(text, db)
+        parse_multi_host(text)  # refuse a bad one now, in one line
+        return BackendURL(scheme, text)
     parts = urlsplit(text)
     _check_location(parts.netloc, scheme, text)
     query = []
@@ -151,3 +173,161 @@ def _parse_host_form(text: str, db: int | None) -> BackendURL:
         raise UnknownBackendError(f"cannot read backend {text!r}: db {database!r} is not a number")
     chosen_db = db if db is not None else int(database or 0)
     return BackendURL("redis", f"redis://{host}:{port}/{chosen_db}", namespace or None)
+
+
+# -- several hosts: Sentinel and Cluster ---------------------------------------------------
+
+#: Query options of the several-host forms, and how each value is read.
+_MULTI_OPTIONS: dict[str, type] = {
+    "socket_timeout": float,
+    "socket_connect_timeout": float,
+    "sentinel_username": str,
+    "sentinel_password": str,
+    "ssl_cert_reqs": str,
+    "ssl_ca_certs": str,
+    "ssl_certfile": str,
+    "ssl_keyfile": str,
+    "ssl_check_hostname": bool,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MultiHostLocation:
+    """A Sentinel or Cluster URL, read.
+
+    Attributes:
+        kind: ``"sentinel"`` or ``"cluster"``.
+        tls: ``rediss+...``: TLS to every host (sentinels, masters, cluster nodes).
+        hosts: the sentinels (or the cluster's start-up nodes), in the URL's order.
+        service: the sentinels' name for the master (Sentinel only, else ``""``).
+        db: the database on the master (Sentinel; always 0 on a cluster).
+        username: the data servers' user (ACL), or None.
+        password: the data servers' password, or None (sentinels take
+            ``?sentinel_password=``, as they usually have their own or none).
+        options: the other query options, typed (``socket_timeout=2.5`` ...).
+    """
+
+    kind: str
+    tls: bool
+    hosts: tuple[tuple[str, int], ...]
+    service: str = ""
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    options: tuple[tuple[str, str | float | bool], ...] = ()
+
+    def __repr__(self) -> str:
+        hosts = ",".join(f"{h}:{p}" for h, p in self.hosts)
+        return f"MultiHostLocation({self.kind}, {hosts}, service={self.service!r}, db={self.db})"
+
+
+def _with_db(text: str, db: int) -> str:
+    scheme, _, rest = text.partition("://")
+    netloc, _, path = rest.partition("/")
+    path, q, query = path.partition("?")
+    service = path.split("/")[0]
+    return f"{scheme}://{netloc}/{service}/{db}{q}{query}" if scheme.endswith("sentinel") else text
+
+
+def parse_multi_host(url: str) -> MultiHostLocation:
+    """Read a ``redis+sentinel://``, ``rediss+sentinel://``, ``redis+cluster://`` or
+    ``rediss+cluster://`` URL.
+
+    Raises:
+        UnknownBackendError: another scheme, no host, a port or database that is not
+            a number, no service name (Sentinel), a database other than 0 (Cluster),
+            or an unknown query option; one line, without the password.
+    """
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    scheme = scheme.lower()
+    shown = redact_url(text)
+    if not sep or scheme not in _MULTI_HOST_SCHEMES:
+        raise UnknownBackendError(f"not a Sentinel or Cluster URL: {shown!r}")
+    kind = scheme.partition("+")[2]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, host_list = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, secret = userinfo.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    hosts = tuple(_read_host(item, shown) for item in host_list.split(","))
+    segments = [unquote(s) for s in path.split("/")] if path else []
+    service, db = "", 0
+    if kind == "sentinel":
+        if not segments or not segments[0]:
+            raise UnknownBackendError(
+                f"cannot read backend {shown!r}: name the master's service: "
+                "redis+sentinel://host:26379[,host:port...]/SERVICE[/db]"
+            )
+        service = segments[0]
+        db_text = segments[1] if len(segments) > 1 and segments[1] else "0"
+        if len(segments) > 2 and any(segments[2:]):
+            raise UnknownBackendError(
+                f"cannot read backend {shown!r}: expected /service[/db] after the hosts"
+            )
+    else:
+        db_text = segments[0] if segments and segments[0] else "0"
+        if len(segments) > 1 and any(segments[1:]):
+            raise UnknownBackendError(f"cannot read backend {shown!r}: a cluster URL has no path beyond /0")
+    options: list[tuple[str, str | float | bool]] = []
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key == "timeout":
+            key = "socket_timeout"
+        if key == "db":
+            db_text = value
+            continue
+        kind_of = _MULTI_OPTIONS.get(key)
+        if kind_of is None:
+            known = ", ".join(["db", "timeout", *_MULTI_OPTIONS])
+            raise UnknownBackendError(
+                f"cannot read backend {shown!r}: unknown option {key!r} (known: {known})"
+            )
+        options.append((key, _read_option(key, value, kind_of, shown)))
+    _check_db(db_text, text)
+    db = int(db_text)
+    if kind == "cluster" and db != 0:
+        raise UnknownBackendError(f"cannot read backend {shown!r}: a Redis Cluster has database 0 only")
+    return MultiHostLocation(
+        kind, scheme.startswith("rediss"), hosts, service, db, username, password, tuple(options)
+    )
+
+
+def _read_host(item: str, shown: str) -> tuple[str, int]:
+    item = item.strip()
+    if item.startswith("["):  # [ipv6]:port
+        host, _, port = item[1:].partition("]")
+        port = port.removeprefix(":")
+    else:
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", "")
+    if not host:
+        raise UnknownBackendError(
+            f"cannot read backend {shown!r}: a host is missing (host:port[,host:port...])"
+        )
+    if not port:
+        raise UnknownBackendError(
+            f"cannot read backend {shown!r}: give every host a port ({host!r} has none)"
+        )
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise UnknownBackendError(f"cannot read backend {shown!r}: port {port!r} is not a number in 1-65535")
+    return host, int(port)
+
+
+def _read_option(key: str, value: str, kind_of: type, shown: str) -> str | float | bool:
+    if kind_of is float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not number > 0 or number == float("inf"):
+            raise UnknownBackendError(
+                f"cannot read backend {shown!r}: {key} {value!r} is not a number of seconds"
+            )
+        return number
+    if kind_of is bool:
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise UnknownBackendError(f"cannot read backend {shown!r}: {key} {value!r} is not true or false")
+        return value.lower() in ("true", "1", "yes")
+    return value

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pyresque.backends.base import EnqueueGuard, PushItem
 from pyresque.core.delayed_item import checked_timestamp, encode_item, now_seconds
+from pyresque.core.errors import ConfigurationError
 from pyresque.core.idempotency import call_token, make_guard, parse_marker, validate_job_id, validate_retries
 from pyresque.core.job import (
     Job,
@@ -379,3 +380,27 @@ class SchedulerWarning:
             self.interval,
         )
         return True
+
+
+def durable_replicas(value: object) -> int:
+    """How many replicas a ``durable`` setting asks for: ``False``/``0`` none, ``True`` 1,
+    an ``int`` that many.
+
+    Raises:
+        ConfigurationError: not a bool or an ``int`` >= 0.
+    """
+    if isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"durable must be True, False or a number of replicas >= 0: {value!r}")
+    return value
+
+
+def push_durable(backend: Any, items: Sequence[PushItem], replicas: int, timeout: float) -> list[str | None]:
+    """``backend.push_durable`` (push, then ``WAIT`` for ``replicas``), or a plain
+    ConfigurationError for a backend without replicas to wait for."""
+    push = getattr(backend, "push_durable", None)
+    if push is None:
+        raise ConfigurationError(f"durable enqueue needs a Redis backend with replicas, not {backend!r}")
+    markers: list[str | None] = push(items, replicas=replicas, timeout=timeout)
+    return markers

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+
 import redis
 
-from pyresque.backends.base import Backend
+from pyresque.backends.base import Backend, PushItem
 from pyresque.backends.redis.broker import RedisBroker
 from pyresque.backends.redis.delayed import RedisDelayedStore
 from pyresque.backends.redis.failure import RedisFailureStore
@@ -12,7 +15,7 @@ from pyresque.backends.redis.keys import Keys
 from pyresque.backends.redis.spin import SpinMode, set_mode
 from pyresque.backends.redis.status import RedisStatusStore
 from pyresque.backends.redis.workers import RedisStats, RedisWorkerRegistry
-from pyresque.backends.url import parse_backend_url, redact_url
+from pyresque.backends.url import parse_backend_url, parse_multi_host, redact_url
 from pyresque.core.errors import BackendConnectionError, BackendError, ConfigurationError
 
 __all__ = ["RedisBackend", "Keys"]
@@ -64,7 +67,9 @@ class RedisBackend(Backend):
     def from_url(
         cls, url: str, namespace: str = "resque", *, db: int | None = None, spin: SpinMode = "auto"
     ) -> RedisBackend:
-        """Connect lazily to ``url`` (any Redis form ``parse_backend_url`` accepts).
+        """Connect lazily to ``url`` (any Redis form ``parse_backend_url`` accepts,
+        ``redis+sentinel://`` and ``redis+cluster://`` included: see
+        :mod:`~pyresque.backends.redis.sentinel` and :mod:`~pyresque.backends.redis.cluster`).
 
         Raises:
             ConfigurationError: a ``fakeredis://`` URL: :class:`~pyresque.backends.fake.FakeBackend`
@@ -76,10 +81,34 @@ class RedisBackend(Backend):
                 "fakeredis:// URLs are served by FakeBackend: "
                 "use create_backend(url) or FakeBackend.from_url(url)"
             )
-        client = redis.Redis.from_url(
-            parsed.url, socket_connect_timeout=CONNECT_TIMEOUT, decode_responses=False
-        )
+        if parsed.scheme.endswith("+sentinel"):
+            from pyresque.backends.redis.sentinel import sentinel_client
+
+            client = sentinel_client(parse_multi_host(parsed.url), connect_timeout=CONNECT_TIMEOUT)
+        else:
+            client = redis.Redis.from_url(
+                parsed.url, socket_connect_timeout=CONNECT_TIMEOUT, decode_responses=False
+            )
         return cls(client, parsed.namespace or namespace, redact_url(parsed.url), spin=spin)
+
+    def push_durable(self, items: Sequence[PushItem], *, replicas: int, timeout: float) -> list[str | None]:
+        """Push ``items`` and wait for ``replicas`` replicas to have them (``WAIT``), in one
+        round trip per chunk; see :mod:`~pyresque.backends.redis.durable`.
+
+        Raises:
+            BackendConnectionError: fewer replicas confirmed within ``timeout`` seconds.
+        """
+        from pyresque.backends.redis.durable import push_durable
+
+        return push_durable(
+            self.client,
+            self.keys,
+            self.keys.queue,
+            items,
+            replicas=replicas,
+            timeout=timeout,
+            now=int(time.time()),
+        )
 
     def ping(self) -> None:
         """Round trips: 1.

@@ -1,0 +1,155 @@
+"""Redis Sentinel: a client for the current master of a service, found again after a
+fail-over.
+
+Start with :func:`sentinel_client` (sync) or :func:`async_sentinel_client`; both take a
+:class:`~pyresque.backends.url.MultiHostLocation` read from a ``redis+sentinel://`` or
+``rediss+sentinel://`` URL and return an ordinary ``redis.Redis`` (or
+``redis.asyncio.Redis``) over redis-py's ``SentinelConnectionPool``. Every *new*
+connection asks the sentinels where the master is, so nothing here caches an address:
+
+- a connection to a master that died is refused (``ConnectionError``), and so is
+  asking sentinels that do not yet agree on a new one (``MasterNotFoundError``, a
+  ``ConnectionError``); the worker's steps retry with backoff on a new connection,
+  which goes to the new master once the sentinels have promoted one;
+- a master demoted by a fail-over answers writes with ``READONLY``: redis-py's
+  ``SentinelManagedConnection`` then drops the connection and raises
+  ``ConnectionError``; here :class:`FailoverConnection` does the same for the pool's
+  idle connections too (and for ``NOREPLICAS``), so the hot path's kept connection
+  (``workers.py``) is given up and the next attempt reconnects through the sentinels. A write refused with ``READONLY`` did not run (a replica refuses every
+  write, and a script's first write aborts it before anything is written), so a
+  repeat of the step is a first run;
+- Sentinel itself cuts every normal client of the demoted master (``CLIENT KILL TYPE
+  normal``), so idle kept connections find out on their next use.
+
+What a fail-over can lose: replication is asynchronous, so writes the old master
+acknowledged but had not yet sent to the promoted replica are gone (an enqueued job,
+or a job's completion: a completed job then shows again in its queue or under its
+worker, and runs again). ``Resque(..., durable=True)`` makes each enqueue wait until
+one replica has it (``WAIT``); see ``docs/scaling.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
+
+from pyresque.backends.url import MultiHostLocation
+
+__all__ = [
+    "AsyncFailoverConnection",
+    "DemotedMasterError",
+    "FailoverConnection",
+    "async_sentinel_client",
+    "sentinel_client",
+]
+
+_SSL_OPTIONS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
+
+
+class DemotedMasterError(redis.ConnectionError):
+    """The server this connection reached is no longer the master (``READONLY``), or
+    refuses writes for want of replicas (``NOREPLICAS``, with ``min-replicas-to-write``):
+    the command did not run; reconnect through the sentinels and try again."""
+
+
+def _demoted(error: redis.ResponseError) -> bool:
+    return isinstance(error, redis.exceptions.ReadOnlyError) or str(error).startswith("NOREPLICAS")
+
+
+class FailoverConnection(redis.sentinel.SentinelManagedConnection):
+    """A sentinel-managed connection that, on ``READONLY`` or ``NOREPLICAS``, drops
+    itself *and every idle connection of its pool* (all of them reach the same old
+    master) and raises :class:`DemotedMasterError`; redis-py's own drops only itself."""
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        """As redis-py's, with the fail-over replies turned into a connection error."""
+        try:
+            return redis.Connection.read_response(self, *args, **kwargs)
+        except redis.ResponseError as error:
+            if not _demoted(error):
+                raise
+            self.disconnect()  # type: ignore[no-untyped-call]
+            pool = self.connection_pool.connection_pool_ref()
+            if pool is not None:
+                pool.disconnect(inuse_connections=False)
+            raise DemotedMasterError(f"the master's address no longer takes writes ({error})") from error
+
+
+class FailoverSSLConnection(FailoverConnection, redis.SSLConnection):
+    """:class:`FailoverConnection` over TLS."""
+
+
+class AsyncFailoverConnection(redis.asyncio.sentinel.SentinelManagedConnection):
+    """The asyncio twin of :class:`FailoverConnection`."""
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        """As redis-py's, with the fail-over replies turned into a connection error."""
+        try:
+            return await redis.asyncio.Connection.read_response(self, *args, **kwargs)
+        except redis.ResponseError as error:
+            if not _demoted(error):
+                raise
+            await self.disconnect()
+            await self.connection_pool.disconnect(inuse_connections=False)
+            raise DemotedMasterError(f"the master's address no longer takes writes ({error})") from error
+
+
+class AsyncFailoverSSLConnection(AsyncFailoverConnection, redis.asyncio.SSLConnection):
+    """:class:`AsyncFailoverConnection` over TLS."""
+
+
+def _kwargs(location: MultiHostLocation, connect_timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(master connection options, sentinel connection options)."""
+    options = dict(location.options)
+    common: dict[str, Any] = {
+        "socket_connect_timeout": options.pop("socket_connect_timeout", connect_timeout)
+    }
+    if "socket_timeout" in options:
+        common["socket_timeout"] = options.pop("socket_timeout")
+    if location.tls:
+        common["ssl"] = True
+        common.update({key: options.pop(key) for key in _SSL_OPTIONS if key in options})
+    sentinel: dict[str, Any] = dict(common)
+    if "sentinel_password" in options:
+        sentinel["password"] = options.pop("sentinel_password")
+    if "sentinel_username" in options:
+        sentinel["username"] = options.pop("sentinel_username")
+    master: dict[str, Any] = dict(common, db=location.db, decode_responses=False)
+    if location.password is not None:
+        master["password"] = location.password
+    if location.username is not None:
+        master["username"] = location.username
+    return master, sentinel
+
+
+def sentinel_client(location: MultiHostLocation, *, connect_timeout: float) -> redis.Redis:
+    """A ``redis.Redis`` whose connections go to the current master of
+    ``location.service`` (asked of the sentinels on each new connection). Nothing
+    connects until first use."""
+    master, sentinel_kwargs = _kwargs(location, connect_timeout)
+    master["connection_class"] = FailoverSSLConnection if master.pop("ssl", False) else FailoverConnection
+    sentinels = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(location.hosts), sentinel_kwargs=sentinel_kwargs
+    )
+    client: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
+        location.service, redis_class=redis.Redis, **master
+    )
+    return client
+
+
+def async_sentinel_client(location: MultiHostLocation, *, connect_timeout: float) -> redis.asyncio.Redis:
+    """The asyncio twin of :func:`sentinel_client`."""
+    master, sentinel_kwargs = _kwargs(location, connect_timeout)
+    ssl = master.pop("ssl", False)
+    master["connection_class"] = AsyncFailoverSSLConnection if ssl else AsyncFailoverConnection
+    sentinels = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(location.hosts), sentinel_kwargs=sentinel_kwargs
+    )
+    client: redis.asyncio.Redis = sentinels.master_for(
+        location.service, redis_class=redis.asyncio.Redis, **master
+    )
+    return client

@@ -1,0 +1,242 @@
+"""Throwaway Redis topologies of the test session's own, on free ports: a master with
+replicas watched by ``redis-sentinel`` processes (:class:`SentinelGroup`), and a Redis
+Cluster of three masters (:class:`Cluster`). Never the machine's Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from tests.redis_server import free_port
+
+SERVICE = "pyresque-test"
+
+
+def _wait(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except (redis.RedisError, OSError) as exc:
+            last = exc
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what} (last error: {last})")
+
+
+class Node:
+    """One redis-server (or redis-sentinel) process with extra arguments."""
+
+    def __init__(self, args: list[str], *, sentinel: bool = False) -> None:
+        binary = shutil.which("redis-sentinel" if sentinel else "redis-server")
+        if binary is None:
+            raise FileNotFoundError(
+                "redis-sentinel is not installed" if sentinel else "redis-server is not installed"
+            )
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="pyresque-topo-")
+        self.args = args
+        self.sentinel = sentinel
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **kwargs)
+
+    def start(self) -> None:
+        if self.sentinel:
+            conf = os.path.join(self.dir, "sentinel.conf")
+            with open(conf, "w", encoding="utf-8") as out:
+                out.write(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n" + "\n".join(self.args) + "\n")
+            command = [self.binary, conf]
+        else:
+            command = [
+                self.binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", self.dir,
+                "--daemonize", "no",
+                *self.args,
+            ]  # fmt: skip
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(f"port {self.port}", lambda: self.client().ping(), 10)
+
+    def kill(self) -> None:
+        """``kill -9``."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SentinelGroup:
+    """A master, ``replicas`` replicas and ``sentinels`` sentinels (quorum 2) watching
+    them as :data:`SERVICE`; fail-over within about 1-3 s of the master dying."""
+
+    def __init__(self, replicas: int = 2, sentinels: int = 3, *, down_after_ms: int = 1000) -> None:
+        self.master = Node([])
+        self.replicas = [Node([]) for _ in range(replicas)]
+        self.sentinels: list[Node] = []
+        self.down_after_ms = down_after_ms
+        self._count = sentinels
+
+    @property
+    def servers(self) -> list[Node]:
+        return [self.master, *self.replicas]
+
+    def url(self, db: int = 0, scheme: str = "redis+sentinel") -> str:
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"{scheme}://{hosts}/{SERVICE}/{db}"
+
+    def start(self) -> None:
+        self.master.start()
+        for replica in self.replicas:
+            replica.args = ["--replicaof", "127.0.0.1", str(self.master.port)]
+            replica.start()
+        for replica in self.replicas:
+            _wait(
+                "replication link",
+                lambda r=replica: r.client().info("replication")["master_link_status"] == "up",
+            )
+        for _ in range(self._count):
+            node = Node(
+                [
+                    f"sentinel monitor {SERVICE} 127.0.0.1 {self.master.port} 2",
+                    f"sentinel down-after-milliseconds {SERVICE} {self.down_after_ms}",
+                    f"sentinel failover-timeout {SERVICE} 10000",
+                    f"sentinel parallel-syncs {SERVICE} 2",
+                ],
+                sentinel=True,
+            )
+            node.start()
+            self.sentinels.append(node)
+        _wait("sentinels to see every replica and each other", self._settled)
+
+    def _settled(self) -> bool:
+        for node in self.sentinels:
+            info = node.client().sentinel_master(SERVICE)
+            if (
+                int(info["num-slaves"]) < len(self.replicas)
+                or int(info["num-other-sentinels"]) < self._count - 1
+            ):
+                return False
+        return True
+
+    def master_port(self) -> int:
+        """The port the first sentinel names as master now, as clients read it
+        (``SENTINEL MASTERS``: during a fail-over ``get-master-addr-by-name`` already
+        names the replica being promoted, ``SENTINEL MASTERS`` the old master until the
+        fail-over ends, and redis-py reads the latter)."""
+        return int(self.sentinels[0].client().sentinel_masters()[SERVICE]["port"])
+
+    def node_on(self, port: int) -> Node:
+        return next(s for s in self.servers if s.port == port)
+
+    def failover(self) -> int:
+        """``SENTINEL FAILOVER``; returns the new master's port once every sentinel names it
+        and it answers as a master."""
+        old = self.master_port()
+        self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", SERVICE)
+        return self.wait_new_master(old)
+
+    def kill_master(self) -> int:
+        """``kill -9`` of the current master; returns the promoted one's port."""
+        old = self.master_port()
+        self.node_on(old).kill()
+        return self.wait_new_master(old)
+
+    def wait_new_master(self, old: int, timeout: float = 60.0) -> int:
+        def promoted() -> int:
+            ports = {int(n.client().sentinel_masters()[SERVICE]["port"]) for n in self.sentinels if n.proc}
+            if len(ports) != 1 or old in ports:
+                return 0
+            port = ports.pop()
+            return port if self.node_on(port).client().info("replication")["role"] == "master" else 0
+
+        port: int = _wait("a new master", promoted, timeout)
+        return port
+
+    def close(self) -> None:
+        for node in [*self.sentinels, *self.servers]:
+            node.close()
+
+
+class Cluster:
+    """A Redis Cluster of ``masters`` masters (and ``replicas_each`` replicas each), made
+    with ``redis-cli --cluster create``."""
+
+    def __init__(self, masters: int = 3, replicas_each: int = 0) -> None:
+        self.nodes = [
+            Node(
+                [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                ]
+            )
+            for _ in range(masters * (1 + replicas_each))
+        ]
+        self.replicas_each = replicas_each
+
+    def url(self, scheme: str = "redis+cluster") -> str:
+        return f"{scheme}://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise FileNotFoundError("redis-cli is not installed")
+        subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+             "--cluster-replicas", str(self.replicas_each), "--cluster-yes"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        _wait("cluster state ok", self._ok)
+
+    def _ok(self) -> bool:
+        return all(n.client().cluster("info")["cluster_state"] == "ok" for n in self.nodes)
+
+    def owner_of(self, key: str) -> Node:
+        """The master serving ``key``'s slot now."""
+        slot = int(self.nodes[0].client().cluster("keyslot", key))
+        for low, high, *nodes in self.nodes[0].client().execute_command("CLUSTER", "SLOTS"):
+            if low <= slot <= high:
+                port = int(nodes[0][1])
+                return next(n for n in self.nodes if n.port == port)
+        raise RuntimeError(f"no node serves slot {slot}")
+
+    def close(self) -> None:
+        for node in self.nodes:
+            with contextlib.suppress(Exception):
+                node.close()
