@@ -175,7 +175,8 @@ def main() -> None:
         for label, (big_ms, big_cmds) in figures["big"].items():
             small_ms, small_cmds = figures["small"][label]
             print(
-                f"{label:<26} {big_ms:>8.2f} {small_ms:>9.2f} {big_ms / small_ms:>8.2f}x {big_cmds:>9} {small_cmds:>10}"
+                f"{label:<26} {big_ms:>8.2f} {small_ms:>9.2f} {big_ms / small_ms:>8.2f}x "
+                f"{big_cmds:>9} {small_cmds:>10}"
             )
     finally:
         server.close()
