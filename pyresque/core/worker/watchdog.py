@@ -103,8 +103,10 @@ class Watchdog:
                 handled = w.app.hooks.on_failure(w, job, exc)
             except Exception:
                 log.exception("an on_failure hook raised; the failure is recorded regardless")
-            record = None if handled else FailureRecord.from_exception(
-                exc, payload=job.to_payload(), queue=job.queue, worker=w.id
+            record = (
+                None
+                if handled
+                else FailureRecord.from_exception(exc, payload=job.to_payload(), queue=job.queue, worker=w.id)
             )
             registry = w.app.backend.workers
             registry.fail(w.id, record, job.id, token=token, pooled=True)

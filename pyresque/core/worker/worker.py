@@ -56,6 +56,7 @@ __all__ = ["Worker", "WorkerOptions", "make_executor"]
 
 log = logging.getLogger("pyresque.worker")
 
+
 class _Wake(Exception):
     """Raised by a signal handler to cut an idle wait short."""
 
