@@ -12,10 +12,11 @@ window before it was demoted are lost; durable ones are not.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
-import sys
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -282,3 +283,25 @@ def test_worker_cli_and_scheduler_accept_a_sentinel_url(group: SentinelGroup) ->
     assert out.returncode == 0, out.stderr
     assert QUEUE in out.stdout
     app.close()
+
+
+def test_async_client_on_a_sentinel_url_follows_a_failover(group: SentinelGroup) -> None:
+    from pyresque.aio import AsyncResque
+
+    async def run() -> int:
+        app = AsyncResque(group.url())
+        await app.enqueue(QUEUE, "Job", 1)
+        new = group.failover()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                await app.enqueue(QUEUE, "Job", 2)
+            except BackendConnectionError:
+                continue
+            if group.node_on(new).client().llen(f"resque:queue:{QUEUE}") >= 2:
+                break
+        size = await app.size(QUEUE)
+        await app.aclose()
+        return size
+
+    assert asyncio.run(run()) >= 2

@@ -15,7 +15,8 @@ connection asks the sentinels where the master is, so nothing here caches an add
   ``SentinelManagedConnection`` then drops the connection and raises
   ``ConnectionError``; here :class:`FailoverConnection` does the same for the pool's
   idle connections too (and for ``NOREPLICAS``), so the hot path's kept connection
-  (``workers.py``) is given up and the next attempt reconnects through the sentinels. A write refused with ``READONLY`` did not run (a replica refuses every
+  (``workers.py``) is given up and the next attempt reconnects through the
+  sentinels. A write refused with ``READONLY`` did not run (a replica refuses every
   write, and a script's first write aborts it before anything is written), so a
   repeat of the step is a first run;
 - Sentinel itself cuts every normal client of the demoted master (``CLIENT KILL TYPE

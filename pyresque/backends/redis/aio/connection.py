@@ -23,7 +23,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from pyresque.backends.url import parse_backend_url, redact_url
+from pyresque.backends.url import parse_backend_url, parse_multi_host, redact_url
 from pyresque.core.errors import ConfigurationError
 
 __all__ = [
@@ -117,6 +117,12 @@ def connect(url: str, *, db: int | None = None, **options: Any) -> AsyncConnecti
         **options,
         "decode_responses": False,
     }
+    if parsed.scheme.endswith("+sentinel"):  # the master, found through the sentinels
+        from pyresque.backends.redis.sentinel import async_sentinel_client
+
+        location = parse_multi_host(parsed.url)
+        client = async_sentinel_client(location, connect_timeout=options["socket_connect_timeout"])
+        return AsyncConnection(client, parsed.namespace, redact_url(parsed.url))
     pool = redis.asyncio.BlockingConnectionPool.from_url(parsed.url, **options)
     return AsyncConnection(redis.asyncio.Redis.from_pool(pool), parsed.namespace, redact_url(parsed.url))
 
