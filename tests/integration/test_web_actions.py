@@ -139,3 +139,51 @@ async def test_prune_removes_stale_workers_and_fails_their_jobs(app: Resque, red
     assert failure["exception"] == "Resque::PruneDeadWorkerDirtyExit"
     assert failure["payload"] == {"class": "SendMail", "args": [1], "queue": "mail"}
     assert r.get("resque:stat:failed") == b"1"
+
+
+async def test_clear_retried_and_groups(app: Resque, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyresque.web.data.failed as failed_data
+
+    monkeypatch.setattr(failed_data, "CHUNK", 3)  # several chunks, removals across them
+    add_failures(app, 5)
+    add_failures(app, 2, queue="reports", cls="BuildReport")
+    r = client(app)
+    async with web_client(redis_url) as http:
+        refs = await _refs(http, "/api/failed", "failures")
+        assert (
+            await http.post("/api/failed/retry", data={"ref": [refs[1], refs[2], refs[3], refs[6]]})
+        ).json()["done"] == 4
+        grouped = (await http.get("/api/failed/groups", params={"by": "class"})).json()
+        assert [(g["value"], g["count"]) for g in grouped["groups"]] == [("SendMail", 5), ("BuildReport", 2)]
+        assert not grouped["partial"]
+        monkeypatch.setattr(failed_data, "SEARCH_CAP", 4)
+        capped = (await http.get("/api/failed/groups", params={"by": "queue"})).json()
+        assert capped["partial"] and sum(g["count"] for g in capped["groups"]) == 4
+        assert "Partial results" in (await http.get("/failed/groups", params={"by": "queue"})).text
+        assert (await http.get("/api/failed/groups", params={"by": "args"})).status_code == 400
+        assert (await http.post("/api/failed/clear-retried")).json()["done"] == 4
+        left = [json.loads(raw) for raw in r.lrange("resque:failed", 0, -1)]
+        assert [e["payload"]["args"][0] for e in left] == [0, 4, 0] and not any(
+            "retried_at" in e for e in left
+        )
+
+
+async def test_clear_delayed(app: Resque, redis_url: str) -> None:
+    for i in range(3):
+        app.enqueue_at(4_000_000_000 + i, "mail", "SendMail", i)
+    r = client(app)
+    async with web_client(redis_url) as http:
+        assert (await http.post("/api/delayed/clear")).json()["done"] == 3
+    assert r.zcard("resque:delayed_queue_schedule") == 0 and not r.keys("resque:timestamps:*")
+
+
+async def test_a_form_goes_back_only_to_a_page_of_the_dashboard(app: Resque, redis_url: str) -> None:
+    async with web_client(redis_url) as http:
+        for target, landing in (
+            ("/failed?start=25", "/failed?start=25"),
+            ("//evil.example/x", "/queues"),
+            ("https://evil.example/", "/queues"),
+            ("/\\evil.example", "/queues"),
+        ):
+            reply = await http.post("/queues/pause", data={"paused": "0", "next": target})
+            assert reply.status_code == 303 and reply.headers["location"] == landing, target

@@ -11,7 +11,8 @@ compare-and-act retry and removal.
   digest of its bytes), found again by :meth:`Store.locate`, then acted on with the
   sync backend's check-and-act scripts (``REQUEUE_FAILED``, ``LIST_REMOVE_IF``), which
   re-check the exact bytes atomically.
-- :func:`retry_all` (reads in batches of :data:`CHUNK`, one script per entry) and :func:`clear`.
+- :func:`retry_all` and :func:`clear_retried` (a chunk at a time, one pipeline each),
+  :func:`groups` (counts per exception, class or queue, capped), :func:`clear`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,19 @@ from pyresque.web.config import SEARCH_CAP, SHOW_LIMIT
 from pyresque.web.data.decode import epoch, json_object, pretty
 from pyresque.web.data.store import Ref, Store, show
 
-__all__ = ["CHUNK", "Filters", "clear", "page", "remove", "retry", "retry_all", "search"]
+__all__ = [
+    "CHUNK",
+    "GROUPS",
+    "Filters",
+    "clear",
+    "clear_retried",
+    "groups",
+    "page",
+    "remove",
+    "retry",
+    "retry_all",
+    "search",
+]
 
 #: Entries read per LRANGE while searching or retrying all.
 CHUNK = 500
@@ -127,22 +140,28 @@ async def search(
     }
 
 
-async def _requeue_one(db: Store, index: int, raw: bytes) -> bool:
+def _requeue_command(db: Store, index: int, raw: bytes) -> tuple[object, ...] | None:
+    """The REQUEUE_FAILED call (EVAL with its source: it may go in a pipeline) that
+    requeues the entry ``raw`` at ``index``; None when it names no class or queue."""
     data = json_object(raw)
     if data is None:
-        return False
+        return None
     payload, queue = data.get("payload"), data.get("queue")
     if (
         not isinstance(payload, dict)
         or not isinstance(payload.get("class"), str)
         or not isinstance(queue, str)
     ):
-        return False
+        return None
     data["retried_at"] = timefmt.ruby_failed_at()
     keys = (db.k.failed, db.k.queues, db.k.queue(queue))
-    return bool(
-        await db.script(REQUEUE_FAILED, keys, (index, raw, dumps_text(data), queue, dumps_text(payload)))
-    )
+    args = (index, raw, dumps_text(data), queue, dumps_text(payload))
+    return ("EVAL", REQUEUE_FAILED.source, len(keys), *keys, *args)
+
+
+async def _requeue_one(db: Store, index: int, raw: bytes) -> bool:
+    command = _requeue_command(db, index, raw)
+    return command is not None and bool(await db.write(*command))
 
 
 async def retry(db: Store, refs: Sequence[Ref]) -> tuple[int, int]:
@@ -176,16 +195,66 @@ async def remove(db: Store, refs: Sequence[Ref]) -> tuple[int, int]:
 
 
 async def retry_all(db: Store) -> int:
-    """Requeue every entry (Ruby's ``requeue_all``), :data:`CHUNK` at a time."""
+    """Requeue every entry (Ruby's ``requeue_all``): one LRANGE of :data:`CHUNK`
+    entries, then one pipeline of REQUEUE_FAILED scripts, per chunk. Not repeated after
+    a lost reply (a repeat would be harmless: retried entries no longer match)."""
     done = 0
     index = 0
     while True:
         chunk: list[bytes] = await db.one("LRANGE", db.k.failed, index, index + CHUNK - 1)
         if not chunk:
             return done
-        for offset, raw in enumerate(chunk):
-            done += await _requeue_one(db, index + offset, raw)
+        commands = [
+            c for i, raw in enumerate(chunk) if (c := _requeue_command(db, index + i, raw)) is not None
+        ]
+        done += sum(int(n) for n in await db.writes(commands))
         index += len(chunk)
+
+
+async def clear_retried(db: Store) -> int:
+    """Remove the entries already retried (``retried_at`` set): per chunk, one pipeline
+    of ``LREM 1 <exact bytes>``. Not repeated after a lost reply (a repeat could remove
+    an identical copy)."""
+    removed = 0
+    index = 0
+    while True:
+        chunk: list[bytes] = await db.one("LRANGE", db.k.failed, index, index + CHUNK - 1)
+        if not chunk:
+            return removed
+        doomed = [raw for raw in chunk if b"retried_at" in raw and (json_object(raw) or {}).get("retried_at")]
+        gone = sum(int(n) for n in await db.writes([("LREM", db.k.failed, 1, raw) for raw in doomed]))
+        removed += gone
+        index += len(chunk) - gone
+
+
+GROUPS = ("exception", "class", "queue")
+
+
+async def groups(db: Store, by: str, cap: int | None = None) -> dict[str, Any]:
+    """Counts of failures per exception, class or queue, over at most ``cap`` entries
+    (default :data:`~pyresque.web.config.SEARCH_CAP`) from the newest back; ``partial``
+    when the list is longer."""
+    cap = SEARCH_CAP if cap is None else cap
+    total = int(await db.one("LLEN", db.k.failed))
+    counts: dict[str, int] = {}
+    stop = total
+    floor = max(0, total - cap)
+    while stop > floor:
+        start = max(floor, stop - CHUNK)
+        for raw in await db.one("LRANGE", db.k.failed, start, stop - 1):
+            rec = decode_failure(raw)
+            if by == "exception":
+                value = rec.exception
+            elif by == "queue":
+                value = rec.queue
+            else:
+                value = str(rec.payload.get("class")) if isinstance(rec.payload, dict) else "None"
+            counts[value] = counts.get(value, 0) + 1
+        stop = start
+    rows = [
+        {"value": show(v, 300), "key": v, "count": n} for v, n in sorted(counts.items(), key=lambda p: -p[1])
+    ]
+    return {"by": by, "total": total, "examined": total - floor, "partial": floor > 0, "groups": rows[:200]}
 
 
 async def clear(db: Store) -> int:

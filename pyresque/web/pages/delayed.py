@@ -64,6 +64,13 @@ async def cancel(request: Request) -> Response:
     return answer(request, form, message, back=f"/delayed/at?ts={ts}", ok=ok)
 
 
+async def clear(request: Request) -> Response:
+    """POST: drop every delayed job (the async client's delayed store ``clear``)."""
+    form = await read_action(request)
+    n = await request.app.state.backend.delayed.clear()
+    return answer(request, form, f"{n} delayed job(s) cleared", back="/delayed", done=n)
+
+
 async def schedule(request: Request) -> Response:
     """The recurring schedule entries."""
     data = await delayed_data.schedules(store(request))
@@ -91,6 +98,7 @@ ROUTES = [
     *twin("/delayed/at", at),
     *twin("/delayed/enqueue-now", enqueue_now, methods=("POST",)),
     *twin("/delayed/cancel", cancel, methods=("POST",)),
+    *twin("/delayed/clear", clear, methods=("POST",)),
     *twin("/schedule", schedule),
     *twin("/schedule/run", run_now, methods=("POST",)),
     *twin("/schedule/delete", delete, methods=("POST",)),

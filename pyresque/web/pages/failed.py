@@ -4,6 +4,7 @@ reference (index and digest of the bytes shown), see :mod:`pyresque.web.data.fai
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -73,7 +74,26 @@ async def clear(request: Request) -> Response:
     return answer(request, form, f"{n} failure(s) cleared", back="/failed", done=n)
 
 
+async def clear_retried(request: Request) -> Response:
+    """POST: remove the failures already retried."""
+    form = await read_action(request)
+    n = await failed_data.clear_retried(store(request))
+    return answer(request, form, f"{n} retried failure(s) cleared", back="/failed", done=n)
+
+
+async def groups(request: Request) -> Response:
+    """Failures counted per exception, class or queue (capped)."""
+    by = request.query_params.get("by", "exception")
+    if by not in failed_data.GROUPS:
+        raise HTTPException(400, "group by exception, class or queue")
+    data = await failed_data.groups(store(request), by)
+    data["choices"] = failed_data.GROUPS
+    return respond(request, "failed_groups.html", data, page="failed")
+
+
 ROUTES = [
+    *twin("/failed/groups", groups),
+    *twin("/failed/clear-retried", clear_retried, methods=("POST",)),
     *twin("/failed", failed),
     *twin("/failed/retry", retry, methods=("POST",)),
     *twin("/failed/remove", remove, methods=("POST",)),
