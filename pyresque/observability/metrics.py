@@ -261,6 +261,7 @@ class PrometheusMetrics:
             "resque_job_wait_seconds", "Time from enqueue (queue_time) to start", ["queue"],
             buckets=WAIT_BUCKETS, registry=reg,
         )
+        self._cache: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self.enqueued = Counter(
             "resque_jobs_enqueued", "Jobs enqueued by this client", ["queue", "class"], registry=reg
         )
@@ -278,28 +279,44 @@ class PrometheusMetrics:
         if self.multiprocess:
             _Identity.owner = os.getpid()
 
+    def _children(self, job: Job) -> tuple[Any, Any, Any]:
+        """The (wait, duration, success) children of ``job``'s labels, cached: a
+        ``labels()`` lookup costs more than the observation."""
+        key = (job.queue, job.class_name)
+        found = self._cache.get(key)
+        if found is None:
+            queue, name = self.queues(job.queue), self.classes(job.class_name)
+            found = (
+                self.wait.labels(queue),
+                self.duration.labels(queue, name),
+                self.processed.labels(queue, name, "success"),
+            )
+            if len(self._cache) < 4 * self.classes.limit:
+                self._cache[key] = found
+        return found
+
     @hookimpl(wrapper=True)
     def pyresque_perform(self, job: Job) -> Generator[None, Any, Any]:
         """Time the job and count it in progress; observe its wait from ``queue_time``."""
-        queue = self.queues(job.queue)
+        wait, duration, _ = self._children(job)
         started = time.time()
         enqueued = job.extra.get("queue_time")
         if isinstance(enqueued, int | float) and not isinstance(enqueued, bool):
             waited = started - float(enqueued)
             if 0 <= waited < _MAX_WAIT:
-                self.wait.labels(queue).observe(waited)
+                wait.observe(waited)
         clock = time.perf_counter()
         self.in_progress.inc()
         try:
             return (yield)
         finally:
             self.in_progress.dec()
-            self.duration.labels(queue, self.classes(job.class_name)).observe(time.perf_counter() - clock)
+            duration.observe(time.perf_counter() - clock)
 
     @hookimpl(trylast=True)
     def pyresque_after_perform(self, job: Job) -> None:
         """Count a success (last of the ``after_perform`` hooks: none of them failed it)."""
-        self.processed.labels(self.queues(job.queue), self.classes(job.class_name), "success").inc()
+        self._children(job)[2].inc()
 
     @hookimpl(trylast=True)
     def pyresque_on_failure(self, worker: Worker, job: Job, exception: BaseException) -> None:

@@ -9,9 +9,10 @@ on the item) and reads, so a trace crosses languages. A job runs in a CONSUMER s
 ``<queue> process``, *linked* to the producer (Ruby's default ``propagation_style:
 :link``) or, with ``style="child"``, its child. Attributes follow the messaging
 semantic conventions (``messaging.system=resque``, ``messaging.destination.name``,
-``messaging.operation.type``, ``messaging.message.id``) plus the names Ruby's
-instrumentation sets (``messaging.destination``, ``messaging.destination_kind``,
-``messaging.resque.job_class``).
+``messaging.operation.type``, ``messaging.message.id``) plus Ruby's
+``messaging.resque.job_class`` (Ruby's instrumentation still writes the older
+``messaging.destination``/``messaging.destination_kind``; they are not repeated here:
+each attribute costs on every job).
 
 Opting out writes the plain payload (no trace keys): per app with
 ``TracingPlugin(propagate=False)`` (spans still made, consumers become roots), per
@@ -156,10 +157,17 @@ class TracingPlugin:
             span = self.tracer.start_span(
                 name, context=root, kind=SpanKind.CONSUMER, attributes=attributes, links=links
             )
+        token = otel_context.attach(trace.set_span_in_context(span))
         try:
-            with trace.use_span(span, end_on_exit=True, record_exception=True, set_status_on_exception=True):
-                return (yield)
+            return (yield)
+        except BaseException as exc:
+            if span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:200]))
+            raise
         finally:
+            otel_context.detach(token)
+            span.end()
             if os.getpid() != getattr(worker, "pid", os.getpid()):
                 self._flush()  # a forked child may exit right after this job
 
@@ -176,9 +184,6 @@ def _attributes(job: Job, operation: str) -> dict[str, str]:
         "messaging.system": "resque",
         "messaging.destination.name": job.queue,
         "messaging.operation.type": operation,
-        "messaging.operation.name": operation,
-        "messaging.destination": job.queue,
-        "messaging.destination_kind": "queue",
         "messaging.resque.job_class": job.class_name[:200],
     }
     if job.id is not None:

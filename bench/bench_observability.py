@@ -1,0 +1,147 @@
+"""What observability costs: the in-process drain of no-op jobs with metrics and tracing
+on vs off (and with history on), in one run, taking turns.
+
+    .venv/bin/python -m bench.bench_observability [--jobs 5000] [--rounds 4]
+
+Starts its own redis-server. Each round enqueues ``--jobs`` no-op jobs (outside the
+timed window, through the app being measured, so traced payloads carry their
+``traceparent``) and drains them with an in-process burst worker, for each variant:
+
+- ``off``: a plain app;
+- ``on``: :class:`~pyresque.observability.metrics.PrometheusMetrics` and
+  :class:`~pyresque.observability.tracing.TracingPlugin` (an SDK provider with a
+  batch processor and an exporter that drops the spans: the cost of making them);
+- ``metrics``, ``tracing``: one of the two alone;
+- ``sampled``: ``on`` with 1 % of the traces sampled (``TraceIdRatioBased(0.01)``);
+- ``history``: ``on`` plus :class:`~pyresque.observability.history.HistoryPlugin`
+  (one more round trip per job).
+
+The variants take turns at going first (ABBA, as ``bench_compare`` does: the second
+drain of a pair runs slower on a busy 2-core machine). Reported per variant: median
+jobs/s and the loss against ``off`` (the target: ``on`` loses at most 15 %), and this
+process's CPU per job (``time.process_time``; the span processor's thread included),
+steadier than wall time on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from bench._server import RedisServer
+from pyresque import Resque
+from pyresque.backends.redis import RedisBackend
+from pyresque.core.worker import Worker
+from pyresque.observability.history import HistoryPlugin
+from pyresque.observability.metrics import PrometheusMetrics
+from pyresque.observability.tracing import TracingPlugin
+
+QUEUE = "bench"
+
+
+class _Drop(SpanExporter):
+    """Accepts spans and forgets them."""
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def noop() -> None:
+    """The job."""
+
+
+def _app(port: int, plugins: list[object]) -> Resque:
+    app = Resque(RedisBackend(redis.Redis(port=port)), plugins=plugins)
+    app.job(noop, name="noop")
+    return app
+
+
+def _variants(port: int) -> dict[str, Callable[[], tuple[Resque, Callable[[], None]]]]:
+    def off() -> tuple[Resque, Callable[[], None]]:
+        return _app(port, []), lambda: None
+
+    def on(
+        metrics: bool = True, tracing: bool = True, history: bool = False, ratio: float = 1.0
+    ) -> tuple[Resque, Callable[[], None]]:
+        provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
+        provider.add_span_processor(BatchSpanProcessor(_Drop()))
+        plugins: list[object] = []
+        if metrics:
+            plugins.append(PrometheusMetrics())
+        if tracing:
+            plugins.append(TracingPlugin(provider))
+        if history:
+            plugins.append(HistoryPlugin())
+        return _app(port, plugins), provider.shutdown
+
+    return {
+        "off": off,
+        "on": on,
+        "metrics": lambda: on(tracing=False),
+        "tracing": lambda: on(metrics=False),
+        "sampled": lambda: on(ratio=0.01),
+        "history": lambda: on(history=True),
+    }
+
+
+def _drain(
+    make: Callable[[], tuple[Resque, Callable[[], None]]], client: redis.Redis, jobs: int
+) -> tuple[float, float]:
+    """One drain: (jobs/s, this process's CPU microseconds per job)."""
+    client.flushall()
+    app, close = make()
+    try:
+        app.enqueue_many([(QUEUE, "noop", ()) for _ in range(jobs)])
+        start, cpu = time.perf_counter(), time.process_time()
+        Worker(app, QUEUE, mode="inprocess", burst=True, heartbeat_interval=0).work()
+        rate = jobs / (time.perf_counter() - start)
+        cpu_us = (time.process_time() - cpu) / jobs * 1e6
+        assert client.llen(f"resque:queue:{QUEUE}") == 0
+        return rate, cpu_us
+    finally:
+        close()
+        app.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=4, help="an even number keeps the turns fair")
+    opts = parser.parse_args()
+    server = RedisServer()
+    server.start()
+    try:
+        client = redis.Redis(port=server.port)
+        variants = _variants(server.port)
+        names = list(variants)
+        rates: dict[str, list[float]] = {name: [] for name in names}
+        cpus: dict[str, list[float]] = {name: [] for name in names}
+        for round_no in range(opts.rounds):
+            order = names if round_no % 2 == 0 else names[::-1]
+            for name in order:
+                rate, cpu = _drain(variants[name], client, opts.jobs)
+                rates[name].append(rate)
+                cpus[name].append(cpu)
+        base = statistics.median(rates["off"])
+        base_cpu = statistics.median(cpus["off"])
+        print(f"{opts.jobs} no-op jobs, in-process drain, {opts.rounds} rounds (ABBA), medians:")
+        for name in names:
+            median, cpu = statistics.median(rates[name]), statistics.median(cpus[name])
+            loss = (1 - median / base) * 100
+            extra = cpu - base_cpu
+            more = "" if name == "off" else f"  throughput loss {loss:+.1f} %, CPU +{extra:.1f} us/job"
+            print(f"  {name:8} {median:7.0f} jobs/s  {cpu:6.1f} us CPU/job{more}")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
