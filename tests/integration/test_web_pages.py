@@ -147,6 +147,9 @@ async def test_the_dashboard_mounts_inside_fastapi(seeded: Resque, redis_url: st
         assert page.status_code == 200
         assert 'href="/jobs/static/app.css"' in page.text and 'href="/jobs/queues"' in page.text
         assert (await http.get("/jobs/static/app.js")).status_code == 200
+        later = (await http.get("/jobs/failed?start=25")).text
+        assert 'name="next" value="/failed?start=25"' in later and 'href="/jobs/failed?start=0"' in later
+        assert (await http.get("/jobs/api/failed")).json()["total"] == 44
         form = await http.post(
             "/jobs/queues/pause",
             data={"paused": "1", "next": "/queues"},
