@@ -2,14 +2,20 @@
 
 It counts what every worker on that Redis does (Ruby, PHP, node, pyresque): see
 :mod:`pyresque.observability.exporter` for the metrics. Needs ``pyresque[metrics]``.
-Stops on INT/TERM. A bad endpoint or a port in use is one line and exit status 1.
+Stops on INT/TERM/QUIT. A bad endpoint or a port in use is one line and exit status 1.
+
+:func:`worker_observability` is what ``pyresque worker --metrics-port P --log-format
+json`` sets up around its workers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 from redis import RedisError
@@ -22,6 +28,9 @@ from pyresque.cli.common import (
     setup_logging,
 )
 from pyresque.core.errors import PyresqueError
+
+if TYPE_CHECKING:
+    from pyresque.core.app import Resque
 
 
 @click.command("metrics")
@@ -64,7 +73,7 @@ def metrics(
     def stopping(signum: int, frame: FrameType | None) -> None:
         done.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
         signal.signal(sig, stopping)
     click.echo(f"serving Resque metrics on http://{addr}:{port}/metrics", err=True)
     try:
@@ -72,3 +81,46 @@ def metrics(
     finally:
         stop()
         app.close()
+
+
+@contextlib.contextmanager
+def worker_observability(
+    metrics_port: int | None, log_format: str = "text"
+) -> Iterator[Callable[[Resque], None]]:
+    """For ``pyresque worker``: with ``metrics_port``, a multiprocess directory this
+    process owns (removed on exit) served on that port; yields the function that
+    registers the plugins on each worker's app (metrics, and the worker id for JSON logs).
+
+    Raises:
+        click.ClickException: prometheus-client is missing, or the port cannot be bound.
+    """
+    plugins: list[Callable[[], object]] = []
+    if log_format == "json":
+        from pyresque.observability.jsonlog import WorkerTag
+
+        plugins.append(WorkerTag)
+
+    def register(app: Resque) -> None:
+        for make in plugins:
+            app.plugins.register(make())
+
+    if metrics_port is None:
+        yield register
+        return
+    try:
+        from pyresque.observability import metrics as obs
+    except ImportError as exc:
+        raise click.ClickException(
+            f"--metrics-port needs prometheus-client: pip install 'pyresque[metrics]' ({exc})"
+        ) from exc
+    with obs.MetricsDirectory() as directory:
+        try:
+            stop = obs.serve(metrics_port, obs.multiprocess_registry(directory.path))
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise click.ClickException(f"cannot serve metrics on port {metrics_port}: {why}") from exc
+        plugins.append(lambda: obs.PrometheusMetrics(multiprocess_dir=directory.path))
+        try:
+            yield register
+        finally:
+            stop()
