@@ -103,6 +103,24 @@ class AsyncFailoverSSLConnection(AsyncFailoverConnection, redis.asyncio.SSLConne
     """:class:`AsyncFailoverConnection` over TLS."""
 
 
+class _SentinelPool(redis.sentinel.SentinelConnectionPool):
+    """redis-py's pool, whose ``disconnect`` also closes the connections to the sentinels."""
+
+    def disconnect(self, inuse_connections: bool = True) -> None:
+        super().disconnect(inuse_connections)
+        for sentinel in self.sentinel_manager.sentinels:
+            sentinel.connection_pool.disconnect()
+
+
+class _AsyncSentinelPool(redis.asyncio.sentinel.SentinelConnectionPool):
+    """The asyncio twin of :class:`_SentinelPool` (``aclose()`` of the client closes all)."""
+
+    async def disconnect(self, inuse_connections: bool = True) -> None:
+        await super().disconnect(inuse_connections)
+        for sentinel in self.sentinel_manager.sentinels:
+            await sentinel.connection_pool.disconnect()
+
+
 def _kwargs(location: MultiHostLocation, connect_timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """(master connection options, sentinel connection options)."""
     options = dict(location.options)
@@ -137,7 +155,7 @@ def sentinel_client(location: MultiHostLocation, *, connect_timeout: float) -> r
         list(location.hosts), sentinel_kwargs=sentinel_kwargs
     )
     client: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
-        location.service, redis_class=redis.Redis, **master
+        location.service, redis_class=redis.Redis, connection_pool_class=_SentinelPool, **master
     )
     return client
 
@@ -151,6 +169,6 @@ def async_sentinel_client(location: MultiHostLocation, *, connect_timeout: float
         list(location.hosts), sentinel_kwargs=sentinel_kwargs
     )
     client: redis.asyncio.Redis = sentinels.master_for(
-        location.service, redis_class=redis.asyncio.Redis, **master
+        location.service, redis_class=redis.asyncio.Redis, connection_pool_class=_AsyncSentinelPool, **master
     )
     return client
