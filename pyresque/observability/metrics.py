@@ -56,6 +56,7 @@ __all__ = [
     "WAIT_BUCKETS",
     "MetricsDirectory",
     "PrometheusMetrics",
+    "disable_multiprocess",
     "enable_multiprocess",
     "multiprocess_registry",
     "serve",
@@ -89,6 +90,8 @@ def _identity() -> str:
 
 _multiprocess_dir: str | None = None
 _setup_lock = threading.Lock()
+#: what :func:`enable_multiprocess` replaced: (ValueClass, PROMETHEUS_MULTIPROC_DIR)
+_saved: tuple[Any, str | None] | None = None
 
 
 def enable_multiprocess(directory: str) -> None:
@@ -102,7 +105,7 @@ def enable_multiprocess(directory: str) -> None:
         ConfigurationError: another directory is already in use in this process, or
             ``directory`` is not a directory.
     """
-    global _multiprocess_dir
+    global _multiprocess_dir, _saved
     directory = os.path.abspath(directory)
     if not os.path.isdir(directory):
         raise ConfigurationError(f"metrics directory {directory!r} does not exist")
@@ -113,9 +116,29 @@ def enable_multiprocess(directory: str) -> None:
             raise ConfigurationError(
                 f"this process already writes metrics to {_multiprocess_dir!r}, not {directory!r}"
             )
+        _saved = (values.ValueClass, os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
         values.ValueClass = values.MultiProcessValue(process_identifier=_identity)  # type: ignore[no-untyped-call]
         _multiprocess_dir = directory
+
+
+def disable_multiprocess() -> None:
+    """Undo :func:`enable_multiprocess`: close the files, restore the value class and
+    ``PROMETHEUS_MULTIPROC_DIR``. Metrics made meanwhile must not be used any more."""
+    global _multiprocess_dir, _saved
+    with _setup_lock:
+        if _saved is None:
+            return
+        values.close_all_multiprocess_files()  # type: ignore[no-untyped-call]
+        value_class, env = _saved
+        values.ValueClass = value_class
+        if env is None:
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        else:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = env
+        _multiprocess_dir = None
+        _saved = None
+        _Identity.owner = None
 
 
 _LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)c?\.db")
@@ -159,7 +182,8 @@ def multiprocess_registry(directory: str) -> CollectorRegistry:
 class MetricsDirectory:
     """A multiprocess directory this process owns: made on entry (a fresh temporary one
     unless ``path`` is given, which is emptied of old ``*.db`` files), enabled with
-    :func:`enable_multiprocess`, and removed (or emptied) on exit."""
+    :func:`enable_multiprocess`, and on exit disabled (:func:`disable_multiprocess`)
+    and removed (or emptied). Create the plugins inside it."""
 
     def __init__(self, path: str | None = None) -> None:
         self.given = path
@@ -182,7 +206,7 @@ class MetricsDirectory:
                     os.remove(os.path.join(self.path, name))
 
     def __exit__(self, *exc_info: object) -> None:
-        values.close_all_multiprocess_files()  # type: ignore[no-untyped-call]
+        disable_multiprocess()
         if self.given is None:
             shutil.rmtree(self.path, ignore_errors=True)
         else:

@@ -100,3 +100,26 @@ def test_class_labels_are_bounded() -> None:
 def test_two_apps_keep_their_own_registries() -> None:
     first, second = PrometheusMetrics(), PrometheusMetrics()
     assert first.registry is not second.registry
+
+
+def test_a_metrics_directory_is_undone_on_exit() -> None:
+    import os
+
+    from prometheus_client import values
+
+    from pyresque.observability.metrics import MetricsDirectory, multiprocess_registry
+
+    before = (values.ValueClass, os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    with MetricsDirectory() as directory:
+        plugin = PrometheusMetrics(multiprocess_dir=directory.path)
+        app = Resque(f"fakeredis://obs-mp-{uuid.uuid4().hex}", plugins=[plugin])
+        app.job(_ok, name="Ok")
+        app.enqueue("q", "Ok", 1)
+        _work(app)
+        app.close()
+        scraped = multiprocess_registry(directory.path)
+        labels = {"queue": "q", "class": "Ok", "outcome": "success"}
+        assert scraped.get_sample_value("resque_jobs_processed_total", labels) == 1
+        assert os.listdir(directory.path)
+    assert not os.path.exists(directory.path)
+    assert (values.ValueClass, os.environ.get("PROMETHEUS_MULTIPROC_DIR")) == before
