@@ -10,6 +10,7 @@
 - text: must say what it is with a directive (``tree``, ``exceptions``, ``hook-order``,
   ``output-of``), or be a console transcript (first line ``$ ...``), or be an
   ``excerpt-of`` a file (its non-blank lines appear in the file in order).
+- js / javascript: syntax-checked by ``node --check`` (not run).
 - ``file PATH`` writes any of these into the page's folder first (a schedule file a later
   shell block passes to ``pyresque scheduler``, a pyproject.toml ...).
 """
@@ -233,3 +234,20 @@ def run_text(run: PageRun, block: Block) -> None:
             f"{block.id}: a text block must say what it is: <!-- doc-test: tree ROOT -->, "
             "exceptions, hook-order, output-of COMMAND, excerpt-of PATH, or start with '$ command'"
         )
+
+
+def run_javascript(run: PageRun, block: Block) -> None:
+    """A js / javascript block (a node-resque side of an example): its syntax is checked
+    with ``node --check``; it is not run (it would need node-resque and its own Redis)."""
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        raise AssertionError(f"{block.id}: a javascript block is checked with node, which is not installed")
+    path = run.write(f".doc-test-{block.line}.js", block.text)
+    proc = subprocess.run(
+        [node, "--check", str(path)], capture_output=True, text=True, timeout=30, check=False
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"{block.id}: not valid javascript:\n{proc.stderr}")

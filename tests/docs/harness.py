@@ -9,8 +9,8 @@ The conventions (tests/docs/README.md has them with examples):
   temporary folder; ``sh``/``bash``/``shell`` commands run with ``bash -c``; ``console``
   runs ``$ `` lines and compares the lines under them (``...`` elides); ``yaml``/``json``/
   ``toml`` are parsed (a schedule is loaded by ``load_schedule_file``); ``ini`` is parsed
-  (a systemd unit is checked); ``text`` must say what it is. Any other language, or none,
-  FAILS.
+  (a systemd unit is checked); ``text`` must say what it is; ``js`` is syntax-checked by
+  node. Any other language, or none, FAILS.
 - ``redis://localhost:6379/N`` and ``localhost:6379[:N]`` in any block are rewritten to
   the session's redis-server, each database a page uses mapped to a fresh one (1-15).
 - A python block whose first line is ``# some/path.py`` is that file: written to the
@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.docs.blocks import Block, Page
-from tests.docs.data_blocks import run_data, run_ini, run_text
+from tests.docs.data_blocks import run_data, run_ini, run_javascript, run_text
 from tests.docs.page import PageRun
 from tests.docs.python_blocks import conclude, no_machine_redis, prepare, run_python
 from tests.docs.shell import run_shell
@@ -59,6 +59,8 @@ HANDLERS: dict[str, Callable[[PageRun, Block], None]] = {
     "toml": run_data,
     "ini": run_ini,
     "text": run_text,
+    "js": run_javascript,
+    "javascript": run_javascript,
 }
 
 

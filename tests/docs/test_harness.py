@@ -16,6 +16,7 @@ from tests.docs.blocks import parse_page
 from tests.docs.harness import exemptions, run_block
 from tests.docs.page import DatabasePool, PageRun
 from tests.docs.shell import matches
+from tests.redis_server import in_ci
 
 pytestmark = pytest.mark.redis
 
@@ -298,3 +299,14 @@ def test_drain_performs_the_queued_jobs_and_fails_with_them(doc_pool: DatabasePo
         doc_pool,
     )
     assert errors[0] is None and isinstance(errors[1], ZeroDivisionError)
+
+
+def test_javascript_is_syntax_checked(doc_pool: DatabasePool) -> None:
+    import shutil
+
+    if shutil.which("node") is None:
+        if in_ci():
+            pytest.fail("CI needs node to check javascript doc blocks")
+        pytest.skip("no node on this machine")
+    errors = run_page(f"{F}js\nconst x = 1;\n{F}\n\n{F}javascript\nconst = ;\n{F}\n", doc_pool)
+    assert errors[0] is None and "not valid javascript" in str(errors[1])
