@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pyresque.backends.redis.aio import AsyncRedisBackend
@@ -67,6 +67,7 @@ def create_app(
     read_only: bool = False,
     auth: tuple[str, str] | None = None,
     title: str = "pyresque",
+    metrics: bool = True,
 ) -> Starlette:
     """The dashboard as an ASGI app (serve it, or mount it: ``app.mount("/jobs", ...)``).
 
@@ -78,6 +79,9 @@ def create_app(
         read_only: refuse every change and hide the buttons.
         auth: ``(user, password)`` for HTTP Basic auth.
         title: the header's title.
+        metrics: serve ``/metrics`` (the Prometheus exporter of
+            :mod:`pyresque.observability.exporter`, behind the same auth) when
+            ``prometheus-client`` is installed (the ``metrics`` extra) and ``redis`` is a URL.
 
     Nothing connects until the first request.
     """
@@ -90,11 +94,12 @@ def create_app(
         description=backend.describe(),
     )
 
+    exporter = _metrics_app(redis, backend.keys.namespace) if metrics and isinstance(redis, str) else None
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        if owned:
-            await backend.aclose()
+        await aclose(app)
 
     routes: list[BaseRoute] = [
         *overview.ROUTES,
@@ -106,6 +111,8 @@ def create_app(
         *live.ROUTES,
         Mount("/static", StaticFiles(packages=[("pyresque.web", "static")]), name="static"),
     ]
+    if exporter is not None:
+        routes.append(Route("/metrics", _Asgi(exporter[0])))
     app = Starlette(
         routes=routes,
         middleware=[Middleware(Security, config=config)],
@@ -116,12 +123,41 @@ def create_app(
     app.state.store = Store(backend.client, Keys(backend.keys.namespace))
     app.state.backend = backend
     app.state.owned = owned
+    app.state.metrics_app = exporter[1] if exporter is not None else None
     return app
 
 
 async def aclose(app: Starlette) -> None:
     """Close the Redis connections of a dashboard :func:`create_app` connected itself
     (its lifespan does it when served alone; a mounted app's lifespan is the host's,
-    so call this from the host's shutdown). A client passed in is left open."""
+    so call this from the host's shutdown), and the exporter's. A client passed in is
+    left open."""
     if app.state.owned:
         await app.state.backend.aclose()
+    if app.state.metrics_app is not None:
+        app.state.metrics_app.close()
+
+
+class _Asgi:
+    """An ASGI callable as a route's endpoint (a plain function would be taken for a
+    request handler)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def _metrics_app(url: str, namespace: str) -> tuple[Any, Any] | None:
+    """The exporter's ``/metrics`` ASGI app over a sync app of its own (the exporter reads
+    with redis-py: two round trips a scrape), and that app; None without prometheus-client."""
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        return None
+    from pyresque.core.app import Resque
+    from pyresque.observability.exporter import make_metrics_asgi_app
+
+    sync_app = Resque(url, namespace=namespace)
+    return make_metrics_asgi_app(sync_app), sync_app

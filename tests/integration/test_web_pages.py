@@ -158,3 +158,34 @@ async def test_the_dashboard_mounts_inside_fastapi(seeded: Resque, redis_url: st
         assert form.status_code == 303 and form.headers["location"] == "/jobs/queues"
         assert client(seeded).get("resque:pause-all-workers") == b"true"
     await aclose(dashboard)  # a mounted app's lifespan is the host's
+
+
+async def test_the_overview_draws_the_daily_history(app: Resque, redis_url: str) -> None:
+    import datetime as dt
+
+    r = client(app)
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    r.set(f"resque:stat:processed:{today}", 120)
+    r.set(f"resque:stat:failed:{today}", 30)
+    async with web_client(redis_url) as http:
+        history = (await http.get("/api/overview")).json()["history"]
+        assert len(history["days"]) == 30 and history["days"][-1] == {
+            "date": today,
+            "processed": 120,
+            "failed": 30,
+        }
+        assert history["top"] == 120 and history["any"]
+        page = (await http.get("/")).text
+        assert f"<title>{today}: 120 processed, 30 failed</title>" in page
+        assert 'class="bar-ok"' in page and " style=" not in page
+
+
+async def test_metrics_are_served_behind_the_same_auth(app: Resque, redis_url: str) -> None:
+    app.enqueue("mail", "SendMail", 1)
+    async with web_client(redis_url) as http:
+        text = (await http.get("/metrics")).text
+        assert 'resque_queue_size{queue="mail"} 1.0' in text
+    async with web_client(redis_url, auth=("admin", "pw")) as http:
+        assert (await http.get("/metrics")).status_code == 401
+    async with web_client(redis_url, metrics=False) as http:
+        assert (await http.get("/metrics")).status_code == 404
