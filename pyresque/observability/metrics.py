@@ -156,20 +156,26 @@ def _alive(pid: int) -> bool:
 
 class _PruningCollector(Collector):
     """The directory's samples, after removing the live gauges of dead worker processes
-    (their counters stay: a count never goes back)."""
+    (their counters stay: a count never goes back). A file another process is creating
+    this instant (shorter than its header) is left for the next scrape."""
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self.inner = MultiProcessCollector(None, path=directory)  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterable[Metric]:
+        files = []
         with contextlib.suppress(FileNotFoundError):
             for name in os.listdir(self.directory):
+                path = os.path.join(self.directory, name)
                 match = _LIVE_FILE.fullmatch(name)
                 if match and not _alive(int(match.group(1))):
                     with contextlib.suppress(FileNotFoundError):
-                        os.remove(os.path.join(self.directory, name))
-        return self.inner.collect()  # type: ignore[no-untyped-call,no-any-return]
+                        os.remove(path)
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if name.endswith(".db") and os.path.getsize(path) >= 8:
+                        files.append(path)
+        return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def multiprocess_registry(directory: str) -> CollectorRegistry:
