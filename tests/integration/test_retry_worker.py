@@ -182,3 +182,80 @@ def test_job_of_a_dead_worker_found_by_pruning_is_retried(app: Resque, tmp_path:
     assert _failed(app) == [] and dead_id not in app.backend.workers.all()
     assert app.backend.stats.get("failed") == 1 and app.backend.stats.get("processed") == 2
     assert not _client(app).exists("resque:resque-retry:Once:" + str(retry_identifier([str(trace)])))
+
+
+_ATTEMPTS: dict[str, int] = {}
+
+
+class FlakyOnce:
+    """Fails its first attempt, succeeds on the retry (at once, or delayed)."""
+
+    retry_limit = 2
+
+    def perform(self, key: str) -> str:
+        _ATTEMPTS[key] = _ATTEMPTS.get(key, 0) + 1
+        if _ATTEMPTS[key] == 1:
+            raise ConnectionError("first attempt fails")
+        return f"ok on attempt {_ATTEMPTS[key]}"
+
+
+class FlakyLater(FlakyOnce):
+    """FlakyOnce, retried through the delayed queue."""
+
+    retry_delay = 60
+
+
+def test_a_tracked_job_waited_for_ends_with_its_retry_not_its_first_failure(app: Resque) -> None:
+    """After a failure that is retried the status is WAITING with no done notification
+    (the retry sets WAITING, which the worker's FAIL leaves), so wait() blocks on and
+    returns the retry's COMPLETE."""
+    import threading
+
+    app.job(FlakyOnce, name="FlakyOnce")
+    job_id = app.enqueue("q", "FlakyOnce", "now", track_status=True)
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0, max_jobs=1).work()
+    status = app.tracked(job_id).get()
+    assert status is not None and status.status.name == "WAITING"
+    assert not _client(app).exists(f"resque:job:{job_id}:status:done")
+    assert app.size("q") == 1  # the retry
+    seen: list[Any] = []
+    waiter = threading.Thread(target=lambda: seen.append(app.tracked(job_id).wait(30)), daemon=True)
+    waiter.start()
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    waiter.join(30)
+    (info,) = seen
+    assert info.status.name == "COMPLETE" and info.result == "ok on attempt 2"
+    assert _failed(app) == []
+
+
+def test_a_tracked_jobs_delayed_retry_keeps_its_id_and_status(app: Resque) -> None:
+    """The delayed retry of a tracked job carries the job id (pyresque's id form), the
+    status says WAITING meanwhile, and the retried run completes that same status."""
+    app.job(FlakyLater, name="FlakyLater")
+    job_id = app.enqueue("q", "FlakyLater", "later", track_status=True)
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    client = _client(app)
+    (stamp,) = client.zrange("resque:delayed_queue_schedule", 0, -1)
+    (item,) = client.lrange(b"resque:delayed:" + stamp, 0, -1)
+    assert json.loads(item) == {"class": "FlakyLater", "args": ["later"], "queue": "q", "id": job_id}
+    status = app.tracked(job_id).get()
+    assert status is not None and status.status.name == "WAITING"
+    assert not client.exists(f"resque:job:{job_id}:status:done")
+    # the scheduler would move it back; do it by hand and run the retry
+    client.delete(b"resque:delayed:" + stamp, "resque:delayed_queue_schedule")
+    client.rpush("resque:queue:q", item)
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    info = app.tracked(job_id).wait(5)
+    assert info is not None and info.status.name == "COMPLETE" and info.result == "ok on attempt 2"
+
+
+def test_an_untracked_jobs_delayed_retry_stays_resque_retrys_bytes(app: Resque) -> None:
+    """Without tracking the retry item is the id-free {"class","args","queue"} Ruby writes."""
+    app.job(FlakyLater, name="FlakyLater")
+    app.enqueue("q", "FlakyLater", "plain")
+    Worker(app, "q", mode="inprocess", burst=True, heartbeat_interval=0).work()
+    client = _client(app)
+    (stamp,) = client.zrange("resque:delayed_queue_schedule", 0, -1)
+    assert client.lrange(b"resque:delayed:" + stamp, 0, -1) == [
+        b'{"class":"FlakyLater","args":["plain"],"queue":"q"}'
+    ]

@@ -181,6 +181,9 @@ return {finished}
 #: ARGV: failure JSON ('' when a plugin handled it), status key or '', now,
 #:       token of the failed job's reservation ('' = whatever is held: the test kit)
 #: Returns 1 when recorded, 0 when the worker no longer holds that job (nothing written).
+#: The status goes FAILED, except after a failure a plugin handled by putting the job
+#: back (the retry plugin sets it WAITING first): a WAITING status is left as it is, so
+#: ``tracked(id).wait()`` keeps waiting for the retry's outcome.
 #:
 #: Repeat after a lost reply: the record is gone, so the repeat writes nothing and
 #: returns 0 (never a failure recorded twice); the caller, knowing it repeated, reads
@@ -195,7 +198,14 @@ redis.call('INCR', KEYS[3])
 redis.call('INCR', KEYS[4])
 redis.call('INCR', KEYS[5])
 redis.call('INCR', KEYS[6])
-if ARGV[2] ~= '' then set_status(ARGV[2], '3', ARGV[3], 'null', '86400') end
+if ARGV[2] ~= '' then
+  local put_back = false
+  if ARGV[1] == '' then
+    local cur = redis.call('GET', ARGV[2])
+    put_back = cur and string.sub(cur, 1, 12) == '{"status":1,'
+  end
+  if not put_back then set_status(ARGV[2], '3', ARGV[3], 'null', '86400') end
+end
 return 1
 """
 )
@@ -205,7 +215,8 @@ return 1
 #: KEYS: worker key, failed list, stat:failed, stat:processed, queues set, target queue key
 #: ARGV: expected record, mode ('fail'/'requeue'/'handled'), failure JSON, queue name,
 #:       payload to requeue, status key or '', now
-#: Returns 1 when done, 0 when the record changed (someone else recovered it).
+#: Returns 1 when done, 0 when the record changed (someone else recovered it). As in
+#: FAIL, a 'handled' job whose status a retry set WAITING keeps that status.
 #:
 #: Repeat after a lost reply: the record is gone, so the repeat does nothing (0).
 RECOVER = LuaScript(
@@ -222,7 +233,12 @@ end
 if ARGV[2] == 'fail' then redis.call('RPUSH', KEYS[2], ARGV[3]) end
 redis.call('INCR', KEYS[3])
 redis.call('INCR', KEYS[4])
-if ARGV[6] ~= '' then set_status(ARGV[6], '3', ARGV[7], 'null', '86400') end
+if ARGV[6] ~= '' then
+  local cur = ARGV[2] == 'handled' and redis.call('GET', ARGV[6])
+  if not (cur and string.sub(cur, 1, 12) == '{"status":1,') then
+    set_status(ARGV[6], '3', ARGV[7], 'null', '86400')
+  end
+end
 return 1
 """
 )

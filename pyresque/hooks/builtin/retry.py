@@ -48,6 +48,7 @@ from pyresque.core import timefmt
 from pyresque.core.delayed_item import encode_item
 from pyresque.core.errors import ConfigurationError, UnknownJobClass
 from pyresque.core.failure import FailureRecord
+from pyresque.core.status import JobStatus
 from pyresque.hooks import hookimpl
 from pyresque.hooks.builtin.retry_policy import RetryPolicy, retry_identifier
 from pyresque.serializers.json import dumps_text
@@ -179,7 +180,8 @@ class RetryPlugin:
         """Retry the job, or give up and write the final failure record.
 
         Returns ``True`` (handled) for every job under a policy, ``None`` otherwise.
-        Round trips: 2 (read the count, then schedule or record), 3 for a delayed retry.
+        Round trips: 2 (read the count, then schedule or record), one more for a delayed
+        retry and one more for a job with an id (its status).
         """
         app = worker.app
         policy = self.policy_for(app, job)
@@ -227,12 +229,19 @@ class RetryPlugin:
     def retry(self, app: Resque, job: Job, delay: float) -> int | None:
         """Put ``job`` back: at once when ``delay <= 0``, else as a delayed item.
 
-        Returns the due timestamp of a delayed retry, ``None`` for an immediate one.
-        Round trips: 1.
+        Returns the due timestamp of a delayed retry, ``None`` for an immediate one. A
+        tracked job's status goes WAITING, and its delayed retry keeps the job id.
+        Round trips: 2 (1 for a job without id).
         """
+        # A tracked job waits for its retry: WAITING now (the worker's FAIL leaves it so,
+        # and tracked(id).wait() does not wake with this attempt's failure).
+        tracked = job.id is not None and app.backend.statuses.update(job.id, JobStatus.WAITING)
         if delay <= 0:
             app.backend.broker.push(job.queue, app.encode(job))
             return None
         due = math.ceil(self.clock() + delay)
-        app.backend.delayed.schedule(due, encode_item(job.class_name, job.args, job.queue))
+        # The delayed item is resque-retry's id-free bytes, but a tracked job's keeps its
+        # id (pyresque's id form) so the retried run reports to the same status.
+        job_id = job.id if tracked else None
+        app.backend.delayed.schedule(due, encode_item(job.class_name, job.args, job.queue, job_id))
         return due
