@@ -11,12 +11,13 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pyresque.cli.common import inherited
 
-__all__ = ["is_loopback", "web"]
+__all__ = ["is_loopback", "pairs", "web"]
 
 PASSWORD_ENV = "PYRESQUE_WEB_PASSWORD"
 
@@ -29,6 +30,28 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[] ")).is_loopback
     except ValueError:
         return False
+
+
+def _many(ctx: click.Context, param: click.Parameter, value: Any) -> tuple[str, ...]:
+    """A repeatable option that may also come from the group (one value there)."""
+    given = inherited(ctx, param, value)
+    return (given,) if isinstance(given, str) else tuple(given or ())
+
+
+def pairs(urls: tuple[str, ...], namespaces: tuple[str, ...]) -> list[tuple[str, str | None]]:
+    """``--redis`` and ``--namespace`` paired by position (one namespace: for every URL).
+
+    Raises:
+        click.UsageError: more namespaces than URLs.
+    """
+    urls = urls or ("redis://localhost:6379/0",)
+    if len(namespaces) > max(1, len(urls)):
+        raise click.UsageError(
+            f"{len(namespaces)} --namespace for {len(urls)} --redis: give one, or one per --redis"
+        )
+    if len(namespaces) == 1:
+        return [(url, namespaces[0]) for url in urls]
+    return [(url, namespaces[i] if i < len(namespaces) else None) for i, url in enumerate(urls)]
 
 
 def _password(password_file: Path | None) -> str | None:
@@ -52,20 +75,21 @@ def _password(password_file: Path | None) -> str | None:
     "--backend",
     "redis",
     envvar=["REDIS_BACKEND", "REDIS_URL"],
-    default=None,
-    callback=inherited,
+    multiple=True,
+    callback=_many,
     metavar="URL",
-    help="Redis to show (env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
+    help="Redis to show; repeat it for several instances in one dashboard "
+    "(env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
 )
 @click.option(
     "--prefix",
     "--namespace",
     "prefix",
     envvar="PREFIX",
-    default=None,
-    callback=inherited,
+    multiple=True,
+    callback=_many,
     metavar="NS",
-    help="Key namespace, default 'resque' (env PREFIX).",
+    help="Key namespace, default 'resque' (env PREFIX); one per --redis, or one for all.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5678, show_default=True, type=click.IntRange(0, 65535), help="Port.")
@@ -82,8 +106,8 @@ def _password(password_file: Path | None) -> str | None:
 @click.option("--insecure", is_flag=True, help="Allow listening beyond loopback without auth.")
 @click.option("--title", default="pyresque", show_default=True, help="Title in the header.")
 def web(
-    redis: str | None,
-    prefix: str | None,
+    redis: tuple[str, ...],
+    prefix: tuple[str, ...],
     host: str,
     port: int,
     read_only: bool,
@@ -93,6 +117,7 @@ def web(
     title: str,
 ) -> None:
     """Serve the web dashboard for a Resque Redis (any Resque: Ruby, PHP, node, pyresque)."""
+    instances = pairs(redis, prefix)
     password = _password(password_file)
     if password is None and not is_loopback(host) and not insecure:
         raise click.ClickException(
@@ -102,20 +127,26 @@ def web(
     try:
         import uvicorn
 
-        from pyresque.web import create_app
+        from pyresque.web import create_app, create_multi_app
     except ImportError as exc:
         raise click.ClickException(
             f"pyresque web needs the web extra (pip install 'pyresque[web]'): {exc}"
         ) from None
     from pyresque.backends.url import redact_url
 
-    url = redis or "redis://localhost:6379/0"
-    app = create_app(
-        url, prefix, read_only=read_only, auth=(user, password) if password else None, title=title
-    )
+    options: dict[str, Any] = {
+        "read_only": read_only,
+        "auth": (user, password) if password else None,
+        "title": title,
+    }
+    if len(instances) == 1:
+        app = create_app(*instances[0], **options)
+    else:
+        app = create_multi_app(instances, **options)
     mode = "read-only" if read_only else "read-write"
     auth = f"basic auth as {user}" if password else "no auth"
-    click.echo(f"pyresque web on http://{host}:{port}/ for {redact_url(url)} ({mode}, {auth})", err=True)
+    where = ", ".join(redact_url(url) + (f" ({ns})" if ns else "") for url, ns in instances)
+    click.echo(f"pyresque web on http://{host}:{port}/ for {where} ({mode}, {auth})", err=True)
     # live streams never end by themselves: a stop waits at most 2 s for them
     uvicorn.run(
         app, host=host, port=port, log_level="warning", server_header=False, timeout_graceful_shutdown=2

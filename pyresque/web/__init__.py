@@ -9,8 +9,9 @@ Start at :func:`create_app` (in :mod:`pyresque.web.app`): it builds the app that
     api = FastAPI()
     api.mount("/jobs", pyresque.web.create_app(redis="redis://localhost:6379/0"))
 
-Layout: ``app.py`` (the factory and routes), ``security.py`` (headers, CSP nonce,
-Basic auth, cross-site POST refusal, read-only), ``render.py`` (Jinja2, filters),
+Layout: ``app.py`` (the factory and routes), ``multi.py`` (several instances in one),
+``security.py`` (headers, CSP nonce, Basic auth, cross-site POST refusal, read-only),
+``render.py`` (Jinja2, filters),
 ``actions.py`` (the one door every change goes through), ``pages/`` (one module per
 page, each with its JSON twin under ``/api``), ``data/`` (the Redis reads and writes,
 over the async client), ``templates/`` and ``static/`` (CSS and JS, shipped in the
@@ -22,5 +23,6 @@ from __future__ import annotations
 
 from pyresque.web.app import aclose, create_app
 from pyresque.web.config import WebConfig
+from pyresque.web.multi import create_multi_app
 
-__all__ = ["WebConfig", "aclose", "create_app"]
+__all__ = ["WebConfig", "aclose", "create_app", "create_multi_app"]

@@ -68,6 +68,8 @@ def create_app(
     auth: tuple[str, str] | None = None,
     title: str = "pyresque",
     metrics: bool = True,
+    instances: tuple[str, ...] = (),
+    instance: int = 0,
 ) -> Starlette:
     """The dashboard as an ASGI app (serve it, or mount it: ``app.mount("/jobs", ...)``).
 
@@ -82,6 +84,7 @@ def create_app(
         metrics: serve ``/metrics`` (the Prometheus exporter of
             :mod:`pyresque.observability.exporter`, behind the same auth) when
             ``prometheus-client`` is installed (the ``metrics`` extra) and ``redis`` is a URL.
+        instances, instance: set by :func:`~pyresque.web.multi.create_multi_app`.
 
     Nothing connects until the first request.
     """
@@ -92,6 +95,8 @@ def create_app(
         auth=auth,
         title=title,
         description=backend.describe(),
+        instances=instances,
+        instance=instance,
     )
 
     exporter = _metrics_app(redis, backend.keys.namespace) if metrics and isinstance(redis, str) else None

@@ -27,6 +27,9 @@ class WebConfig:
         auth: ``(user, password)`` for HTTP Basic auth, or ``None`` (no auth).
         title: shown in the header and the page titles.
         description: where the Redis is (without password), shown in the footer.
+        instances: the labels of every instance of a multi-instance dashboard
+            (:func:`~pyresque.web.multi.create_multi_app`), empty for one.
+        instance: this one's position among them (its path is ``/<instance>``).
     """
 
     namespace: str = "resque"
@@ -34,6 +37,8 @@ class WebConfig:
     auth: tuple[str, str] | None = None
     title: str = "pyresque"
     description: str = ""
+    instances: tuple[str, ...] = ()
+    instance: int = 0
 
     def __repr__(self) -> str:  # never show the password
         auth = None if self.auth is None else (self.auth[0], "***")

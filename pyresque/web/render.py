@@ -88,6 +88,9 @@ def render(request: Request, template: str, data: dict[str, Any], *, page: str) 
         "namespace": config.namespace,
         "description": config.description,
         "page": page,
+        "instances": config.instances,
+        "instance": config.instance,
+        "multi_root": base_path(request)[: -len(f"/{config.instance}")] if config.instances else "",
         "flash": flash,
         "here": request.url.path[len(base_path(request)) :]
         + (f"?{request.url.query}" if request.url.query else ""),
