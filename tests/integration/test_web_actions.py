@@ -187,3 +187,27 @@ async def test_a_form_goes_back_only_to_a_page_of_the_dashboard(app: Resque, red
         ):
             reply = await http.post("/queues/pause", data={"paused": "0", "next": target})
             assert reply.status_code == 303 and reply.headers["location"] == landing, target
+
+
+async def test_the_multi_queue_failure_lists(app: Resque, redis_url: str) -> None:
+    add_failures(app, 2)
+    r = client(app)
+    entries = r.lrange("resque:failed", 0, -1)
+    r.delete("resque:failed")
+    r.rpush("resque:mail_failed", *entries)  # Ruby's RedisMultiQueue: <queue>_failed lists
+    r.sadd("resque:failed_queues", "mail_failed", "empty_failed")
+    async with web_client(redis_url) as http:
+        page = (await http.get("/failed")).text
+        assert 'href="/failed?list=mail_failed"' in page and "empty_failed" not in page
+        data = (await http.get("/api/failed", params={"list": "mail_failed"})).json()
+        assert data["total"] == 2 and data["list"] == "mail_failed"
+        html = (await http.get("/failed", params={"list": "mail_failed", "q": "timeout"})).text
+        assert "2 match(es)" in html and '<input type="hidden" name="list" value="mail_failed">' in html
+        reply = await http.post(
+            "/api/failed/retry", data={"list": "mail_failed", "ref": data["failures"][0]["ref"]}
+        )
+        assert reply.json()["done"] == 1 and r.llen("resque:queue:mail") == 1
+        assert (await http.get("/api/failed", params={"list": "queue:mail"})).status_code == 400
+        assert (await http.post("/api/failed/clear", data={"list": "nope_failed"})).status_code == 400
+        assert (await http.post("/api/failed/clear", data={"list": "mail_failed"})).json()["done"] == 2
+    assert not r.exists("resque:mail_failed")

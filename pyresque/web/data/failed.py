@@ -96,26 +96,28 @@ def _row(index: int, raw: bytes) -> dict[str, Any]:
     }
 
 
-async def page(db: Store, start: int, count: int) -> dict[str, Any]:
-    """One page of the failed list, in list order (oldest first)."""
-    total, raws = await db.many([("LLEN", db.k.failed), ("LRANGE", db.k.failed, start, start + count - 1)])
+async def page(db: Store, start: int, count: int, *, key: str = "") -> dict[str, Any]:
+    """One page of the failed list (or of ``key``), in list order (oldest first)."""
+    key = key or db.k.failed
+    total, raws = await db.many([("LLEN", key), ("LRANGE", key, start, start + count - 1)])
     rows = [_row(start + i, raw) for i, raw in enumerate(raws)]
     return {"total": int(total), "start": start, "count": count, "failures": rows, "partial": False}
 
 
 async def search(
-    db: Store, filters: Filters, start: int, count: int, cap: int | None = None
+    db: Store, filters: Filters, start: int, count: int, cap: int | None = None, *, key: str = ""
 ) -> dict[str, Any]:
     """Up to ``count`` matches from index ``start`` on, examining at most ``cap``
     entries (default :data:`~pyresque.web.config.SEARCH_CAP`)."""
+    key = key or db.k.failed
     cap = SEARCH_CAP if cap is None else cap
-    total = int(await db.one("LLEN", db.k.failed))
+    total = int(await db.one("LLEN", key))
     rows: list[dict[str, Any]] = []
     index = start
     examined = 0
     while index < total and len(rows) < count and examined < cap:
         size = min(CHUNK, cap - examined)
-        chunk: list[bytes] = await db.one("LRANGE", db.k.failed, index, index + size - 1)
+        chunk: list[bytes] = await db.one("LRANGE", key, index, index + size - 1)
         if not chunk:
             break
         for offset, raw in enumerate(chunk):
@@ -140,7 +142,7 @@ async def search(
     }
 
 
-def _requeue_command(db: Store, index: int, raw: bytes) -> tuple[object, ...] | None:
+def _requeue_command(db: Store, key: str, index: int, raw: bytes) -> tuple[object, ...] | None:
     """The REQUEUE_FAILED call (EVAL with its source: it may go in a pipeline) that
     requeues the entry ``raw`` at ``index``; None when it names no class or queue."""
     data = json_object(raw)
@@ -154,75 +156,79 @@ def _requeue_command(db: Store, index: int, raw: bytes) -> tuple[object, ...] | 
     ):
         return None
     data["retried_at"] = timefmt.ruby_failed_at()
-    keys = (db.k.failed, db.k.queues, db.k.queue(queue))
+    keys = (key, db.k.queues, db.k.queue(queue))
     args = (index, raw, dumps_text(data), queue, dumps_text(payload))
     return ("EVAL", REQUEUE_FAILED.source, len(keys), *keys, *args)
 
 
-async def _requeue_one(db: Store, index: int, raw: bytes) -> bool:
-    command = _requeue_command(db, index, raw)
+async def _requeue_one(db: Store, key: str, index: int, raw: bytes) -> bool:
+    command = _requeue_command(db, key, index, raw)
     return command is not None and bool(await db.write(*command))
 
 
-async def retry(db: Store, refs: Sequence[Ref]) -> tuple[int, int]:
+async def retry(db: Store, refs: Sequence[Ref], *, key: str = "") -> tuple[int, int]:
     """Requeue the entries named (each kept, marked ``retried_at``). -> (done, not done).
 
     Repeat after a lost reply: the entry now carries ``retried_at``, its bytes differ,
     nothing is pushed twice.
     """
+    key = key or db.k.failed
     done = 0
     for ref in refs:
-        found = await db.locate(db.k.failed, ref)
-        if found is not None and await _requeue_one(db, *found):
+        found = await db.locate(key, ref)
+        if found is not None and await _requeue_one(db, key, *found):
             done += 1
     return done, len(refs) - done
 
 
-async def remove(db: Store, refs: Sequence[Ref]) -> tuple[int, int]:
+async def remove(db: Store, refs: Sequence[Ref], *, key: str = "") -> tuple[int, int]:
     """Remove the entries named, highest index first. -> (done, not done).
 
     Repeat after a lost reply: the entry is gone: nothing happens.
     """
+    key = key or db.k.failed
     done = 0
     for ref in sorted(refs, key=lambda r: r.index, reverse=True):
-        found = await db.locate(db.k.failed, ref)
+        found = await db.locate(key, ref)
         if found is None:
             continue
         sentinel = f"__pyresque_removed_{uuid.uuid4().hex}"
-        if await db.script(LIST_REMOVE_IF, (db.k.failed,), (found[0], found[1], sentinel)):
+        if await db.script(LIST_REMOVE_IF, (key,), (found[0], found[1], sentinel)):
             done += 1
     return done, len(refs) - done
 
 
-async def retry_all(db: Store) -> int:
+async def retry_all(db: Store, *, key: str = "") -> int:
     """Requeue every entry (Ruby's ``requeue_all``): one LRANGE of :data:`CHUNK`
     entries, then one pipeline of REQUEUE_FAILED scripts, per chunk. Not repeated after
     a lost reply (a repeat would be harmless: retried entries no longer match)."""
+    key = key or db.k.failed
     done = 0
     index = 0
     while True:
-        chunk: list[bytes] = await db.one("LRANGE", db.k.failed, index, index + CHUNK - 1)
+        chunk: list[bytes] = await db.one("LRANGE", key, index, index + CHUNK - 1)
         if not chunk:
             return done
         commands = [
-            c for i, raw in enumerate(chunk) if (c := _requeue_command(db, index + i, raw)) is not None
+            c for i, raw in enumerate(chunk) if (c := _requeue_command(db, key, index + i, raw)) is not None
         ]
         done += sum(int(n) for n in await db.writes(commands))
         index += len(chunk)
 
 
-async def clear_retried(db: Store) -> int:
+async def clear_retried(db: Store, *, key: str = "") -> int:
     """Remove the entries already retried (``retried_at`` set): per chunk, one pipeline
     of ``LREM 1 <exact bytes>``. Not repeated after a lost reply (a repeat could remove
     an identical copy)."""
+    key = key or db.k.failed
     removed = 0
     index = 0
     while True:
-        chunk: list[bytes] = await db.one("LRANGE", db.k.failed, index, index + CHUNK - 1)
+        chunk: list[bytes] = await db.one("LRANGE", key, index, index + CHUNK - 1)
         if not chunk:
             return removed
         doomed = [raw for raw in chunk if b"retried_at" in raw and (json_object(raw) or {}).get("retried_at")]
-        gone = sum(int(n) for n in await db.writes([("LREM", db.k.failed, 1, raw) for raw in doomed]))
+        gone = sum(int(n) for n in await db.writes([("LREM", key, 1, raw) for raw in doomed]))
         removed += gone
         index += len(chunk) - gone
 
@@ -230,18 +236,19 @@ async def clear_retried(db: Store) -> int:
 GROUPS = ("exception", "class", "queue")
 
 
-async def groups(db: Store, by: str, cap: int | None = None) -> dict[str, Any]:
+async def groups(db: Store, by: str, cap: int | None = None, *, key: str = "") -> dict[str, Any]:
     """Counts of failures per exception, class or queue, over at most ``cap`` entries
     (default :data:`~pyresque.web.config.SEARCH_CAP`) from the newest back; ``partial``
     when the list is longer."""
+    key = key or db.k.failed
     cap = SEARCH_CAP if cap is None else cap
-    total = int(await db.one("LLEN", db.k.failed))
+    total = int(await db.one("LLEN", key))
     counts: dict[str, int] = {}
     stop = total
     floor = max(0, total - cap)
     while stop > floor:
         start = max(floor, stop - CHUNK)
-        for raw in await db.one("LRANGE", db.k.failed, start, stop - 1):
+        for raw in await db.one("LRANGE", key, start, stop - 1):
             rec = decode_failure(raw)
             if by == "exception":
                 value = rec.exception
@@ -257,7 +264,19 @@ async def groups(db: Store, by: str, cap: int | None = None) -> dict[str, Any]:
     return {"by": by, "total": total, "examined": total - floor, "partial": floor > 0, "groups": rows[:200]}
 
 
-async def clear(db: Store) -> int:
+async def clear(db: Store, *, key: str = "") -> int:
     """Delete the failed list (LLEN + DEL in MULTI). Repeat after a lost reply: 0."""
-    replies = await db.writes([("MULTI",), ("LLEN", db.k.failed), ("DEL", db.k.failed), ("EXEC",)])
+    key = key or db.k.failed
+    replies = await db.writes([("MULTI",), ("LLEN", key), ("DEL", key), ("EXEC",)])
     return int(replies[-1][0])
+
+
+async def lists(db: Store) -> list[dict[str, Any]]:
+    """The failure lists: ``failed``, and Ruby's ``RedisMultiQueue`` lists named in
+    ``failed_queues`` (``<queue>_failed``), each with its length. Round trips: 2."""
+    names = sorted(show(n, 0) for n in await db.one("SMEMBERS", db.k.failed_queues))
+    keys = [db.k.failed, *(db.k.prefix + n for n in names)]
+    sizes = await db.many([("LLEN", k) for k in keys])
+    return [
+        {"name": name, "size": int(n)} for name, n in zip(["", *names], sizes, strict=True) if name == "" or n
+    ]

@@ -41,6 +41,8 @@ async def snapshot(db: Store, page: str, params: dict[str, str]) -> dict[str, An
         fingerprint = ",".join(f"{q['name']}={q['size']}" for q in queues)
     elif page == "queue" and params.get("name"):
         fingerprint = str(await db.one("LLEN", db.k.queue(params["name"])))
+    elif page == "failed" and params.get("name"):
+        fingerprint = str(await db.one("LLEN", db.k.prefix + params["name"]))
     elif page == "failed":
         fingerprint = str(data["failed_entries"])
     elif page == "workers":
