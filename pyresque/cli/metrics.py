@@ -36,10 +36,14 @@ if TYPE_CHECKING:
 @click.command("metrics")
 @click.option("--port", type=click.IntRange(0, 65535), default=9121, show_default=True, help="HTTP port.")
 @click.option("--addr", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option(
+    "--once", is_flag=True, help="Print one scrape on stdout and exit (node_exporter's textfile collector)."
+)
 @backend_options
 def metrics(
     port: int,
     addr: str,
+    once: bool,
     redis: str | None,
     redis_db: int | None,
     prefix: str | None,
@@ -48,7 +52,8 @@ def metrics(
     verbose: int,
     vverbose: bool | None,
 ) -> None:
-    """Serve Prometheus metrics read from Redis at http://ADDR:PORT/metrics."""
+    """Serve Prometheus metrics read from Redis at http://ADDR:PORT/metrics (or print one
+    scrape with --once)."""
     setup_logging(*resolve_logging_flags(logging_flag, verbose, vverbose))
     try:
         from pyresque.observability.exporter import exporter_registry
@@ -64,6 +69,12 @@ def metrics(
     except (PyresqueError, RedisError) as exc:
         why = backend_failure(app.backend, exc) or f"cannot read the backend: {exc}"
         raise click.ClickException(why) from exc
+    if once:
+        from prometheus_client import generate_latest
+
+        click.echo(generate_latest(registry).decode(), nl=False)
+        app.close()
+        return
     try:
         stop = serve(port, registry, addr)
     except OSError as exc:

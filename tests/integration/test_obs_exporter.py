@@ -162,3 +162,11 @@ def test_the_cli_says_a_bad_endpoint_in_one_line() -> None:
     assert done.returncode == 1
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_cli_prints_one_scrape_with_once(app: Resque, redis_url: str) -> None:
+    app.enqueue("jobs", "X")
+    cmd = [sys.executable, "-m", "pyresque", "metrics", "--redis", redis_url, "--once"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert 'resque_queue_size{queue="jobs"} 1.0' in done.stdout.splitlines()
