@@ -5,6 +5,7 @@ through the form (303 back with a notice) and the JSON API."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -127,12 +128,26 @@ async def test_prune_removes_stale_workers_and_fails_their_jobs(app: Resque, red
     add_worker(app, "old:1:mail", heartbeat_age=3600, job={"class": "SendMail", "args": [1], "queue": "mail"})
     add_worker(app, "leased:2:mail", heartbeat_age=3600)
     add_worker(app, "fresh:3:mail")
+    add_worker(app, "node:4:mail", heartbeat_age=3600)
+    add_worker(app, "php:5:mail")
     r = client(app)
     r.set("resque:worker:leased:2:mail:lease", "x", ex=60)
+    r.hdel("resque:workers:heartbeat", "node:4:mail", "php:5:mail")  # node pings; php writes none
+    r.set(
+        "resque:worker:ping:node:4",
+        json.dumps({"time": int(time.time()), "name": "node:4", "queues": "mail"}),
+    )
     async with web_client(redis_url) as http:
+        workers = {w["id"]: w for w in (await http.get("/api/workers")).json()["workers"]}
+        assert workers["node:4:mail"]["heartbeat_age"] < 60 and not workers["node:4:mail"]["stale"]
+        assert workers["php:5:mail"]["heartbeat_age"] is None and not workers["php:5:mail"]["stale"]
+        assert "no heartbeat" in (await http.get("/workers")).text
         reply = (await http.post("/api/workers/prune")).json()
         assert reply["pruned"] == ["old:1:mail"]
-    assert r.smembers("resque:workers") == {b"leased:2:mail", b"fresh:3:mail"}
+        r.set("resque:worker:ping:node:4", json.dumps({"time": int(time.time()) - 3600}))
+        assert (await http.post("/api/workers/prune")).json()["pruned"] == ["node:4:mail"]
+        assert not r.exists("resque:worker:ping:node:4")
+    assert r.smembers("resque:workers") == {b"leased:2:mail", b"fresh:3:mail", b"php:5:mail"}
     assert not r.exists("resque:worker:old:1:mail", "resque:worker:old:1:mail:started")
     assert not r.hexists("resque:workers:heartbeat", "old:1:mail")
     [failure] = [json.loads(raw) for raw in r.lrange("resque:failed", 0, -1)]

@@ -2,12 +2,14 @@
 
 Ids are Resque's ``host:pid:queue1,queue2``. :func:`page` reads one page of ids (the
 SMEMBERS is the only read that grows with the number of workers) and, for that page
-only, one pipeline of each worker's record, started time, counters, heartbeat and
-pyresque lease. :func:`prune` removes workers whose heartbeat is older than
-:data:`~pyresque.web.config.STALE_AFTER` and that no live pyresque process leases,
-each with :data:`PRUNE_WORKER` (compare-and-act: it acts only if the heartbeat and job
-record are still the ones read), recording the job a dead worker held as failed, as
-Ruby's prune does.
+only, one pipeline of each worker's record, started time, counters, heartbeat (Ruby's
+and pyresque's ``workers:heartbeat``, else node-resque's ``worker:ping:<host:pid>``)
+and pyresque lease. A worker with no heartbeat at all (php-resque writes none) is shown
+as such, never stale: nothing says it is dead. :func:`prune` removes workers whose
+heartbeat is older than :data:`~pyresque.web.config.STALE_AFTER` and that no live
+pyresque process leases, each with :data:`PRUNE_WORKER` (compare-and-act: it acts only
+if the heartbeat, ping and job record are still the ones read), recording the job a
+dead worker held as failed, as Ruby's prune does.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from pyresque.web.data.store import Store, show
 __all__ = ["PRUNE_WORKER", "page", "prune"]
 
 #: KEYS: workers set, worker:<id>, worker:<id>:started, stat:processed:<id>,
-#: stat:failed:<id>, workers:heartbeat, worker:<id>:lease, failed list, stat:failed
-#: ARGV: id, heartbeat as read ('' = none), job record as read ('' = none), failure entry ('' = none)
-#: Removes the worker only if it is still registered, unleased, with the same heartbeat
-#: and job record; pushes the failure entry of the job it held. -> 1 pruned, 0 not.
+#: stat:failed:<id>, workers:heartbeat, worker:<id>:lease, failed list, stat:failed,
+#: node-resque's worker:ping:<host:pid>
+#: ARGV: id, heartbeat as read ('' = none), job record as read ('' = none), failure entry
+#: ('' = none), ping as read ('' = none)
+#: Removes the worker only if it is still registered, unleased, with the same heartbeat,
+#: ping and job record; pushes the failure entry of the job it held. -> 1 pruned, 0 not.
 #: Repeat after a lost reply: the worker is no longer registered: nothing happens (0).
 PRUNE_WORKER = LuaScript(
     """
@@ -38,8 +42,9 @@ if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
 if redis.call('EXISTS', KEYS[7]) == 1 then return 0 end
 if (redis.call('HGET', KEYS[6], ARGV[1]) or '') ~= ARGV[2] then return 0 end
 if (redis.call('GET', KEYS[2]) or '') ~= ARGV[3] then return 0 end
+if (redis.call('GET', KEYS[10]) or '') ~= ARGV[5] then return 0 end
 redis.call('SREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[10])
 redis.call('HDEL', KEYS[6], ARGV[1])
 if ARGV[4] ~= '' then
   redis.call('RPUSH', KEYS[8], ARGV[4])
@@ -48,6 +53,11 @@ end
 return 1
 """
 )
+
+
+def _ping_name(worker_id: str) -> str:
+    """node-resque's worker name (``host:pid``), which names its ping key."""
+    return ":".join(worker_id.split(":", 2)[:2])
 
 
 def _fields(worker_id: str) -> tuple[str, str, list[str]]:
@@ -67,14 +77,17 @@ async def _details(db: Store, ids: list[str]) -> list[dict[str, Any]]:
             ("GET", k.stat(f"failed:{wid}")),
             ("HGET", k.heartbeats, wid),
             ("EXISTS", k.worker_lease(wid)),
+            ("GET", k.worker_ping(_ping_name(wid))),
         ]
     replies = await db.many(commands)
     now = time.time()
     rows = []
     for i, wid in enumerate(ids):
-        job_raw, started, processed, failed, beat, leased = replies[6 * i : 6 * i + 6]
+        job_raw, started, processed, failed, beat, leased, ping = replies[7 * i : 7 * i + 7]
         job = json_object(job_raw)
         beat_at = epoch(show(beat, 100)) if beat is not None else None
+        if beat_at is None and ping is not None:  # node-resque: {"time": <epoch s>, ...}
+            beat_at = epoch((json_object(ping) or {}).get("time"))
         host, pid, queues = _fields(wid)
         run_at = epoch(job.get("run_at")) if job else None
         payload = job.get("payload") if job else None
@@ -87,7 +100,7 @@ async def _details(db: Store, ids: list[str]) -> list[dict[str, Any]]:
                 "queues": queues,
                 "started": epoch(show(started, 100)) if started is not None else None,
                 "heartbeat_age": age,
-                "stale": age is None or age > STALE_AFTER,
+                "stale": age is not None and age > STALE_AFTER,
                 "leased": bool(leased),
                 "processed": int(processed or 0),
                 "failed": int(failed or 0),
@@ -138,7 +151,10 @@ async def prune(db: Store, worker_ids: list[str] | None = None) -> list[str]:
         if not row["stale"] or row["leased"]:
             continue
         wid = row["id"]
-        beat, job_raw = await db.many([("HGET", k.heartbeats, wid), ("GET", k.worker(wid))])
+        ping_key = k.worker_ping(_ping_name(wid))
+        beat, job_raw, ping = await db.many(
+            [("HGET", k.heartbeats, wid), ("GET", k.worker(wid)), ("GET", ping_key)]
+        )
         keys = (
             k.workers,
             k.worker(wid),
@@ -149,9 +165,10 @@ async def prune(db: Store, worker_ids: list[str] | None = None) -> list[str]:
             k.worker_lease(wid),
             k.failed,
             k.stat("failed"),
+            ping_key,
         )
         failure = _failure(wid, job_raw) if job_raw else b""
-        args = (wid, beat or b"", job_raw or b"", failure)
+        args = (wid, beat or b"", job_raw or b"", failure, ping or b"")
         if await db.script(PRUNE_WORKER, keys, args):
             pruned.append(wid)
     return pruned
