@@ -189,3 +189,16 @@ async def test_metrics_are_served_behind_the_same_auth(app: Resque, redis_url: s
         assert (await http.get("/metrics")).status_code == 401
     async with web_client(redis_url, metrics=False) as http:
         assert (await http.get("/metrics")).status_code == 404
+
+
+async def test_an_unreachable_redis_is_one_plain_line(redis_url: str) -> None:
+    from tests.redis_server import free_port
+
+    async with web_client(f"redis://127.0.0.1:{free_port()}/0") as http:
+        page = await http.get("/failed")
+        assert page.status_code == 503 and page.text.startswith("Redis: ") and page.text.count("\n") == 1
+        assert "Traceback" not in page.text
+        api = await http.get("/api/queues")
+        assert api.status_code == 503 and api.json()["error"].startswith("Redis: ")
+        stream = await http.get("/api/live", params={"limit": 1})
+        assert "event: trouble" in stream.text
