@@ -226,3 +226,29 @@ async def test_the_multi_queue_failure_lists(app: Resque, redis_url: str) -> Non
         assert (await http.post("/api/failed/clear", data={"list": "nope_failed"})).status_code == 400
         assert (await http.post("/api/failed/clear", data={"list": "mail_failed"})).json()["done"] == 2
     assert not r.exists("resque:mail_failed")
+
+
+async def test_delayed_search_with_a_cost_cap(
+    app: Resque, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyresque.web.data.delayed as delayed_data
+
+    ts = 4_000_000_000
+    for i in range(150):
+        app.enqueue_at(ts + i, "mail", "SendMail", f"user{i}")
+    app.enqueue_at(ts + 149, "mail", "SendMail", "needle@example.com")
+    async with web_client(redis_url) as http:
+        found = (await http.get("/api/delayed", params={"q": "NEEDLE"})).json()
+        assert [(i["timestamp"], i["class"]) for i in found["items"]] == [(ts + 149, "SendMail")]
+        assert found["next_from"] is None and not found["partial"]
+        monkeypatch.setattr(delayed_data, "SEARCH_TIMESTAMPS", 100)
+        capped = (await http.get("/api/delayed", params={"q": "needle"})).json()
+        assert capped["items"] == [] and capped["partial"] and capped["next_from"] == 100
+        assert "Partial results" in (await http.get("/delayed", params={"q": "needle"})).text
+        rest = (await http.get("/api/delayed", params={"q": "needle", "from": 100})).json()
+        [item] = rest["items"]
+        form = {"ts": item["timestamp"], "ref": item["ref"], "next": "/delayed?q=needle"}
+        reply = await http.post("/delayed/enqueue-now", data=form)
+        assert reply.status_code == 303 and reply.headers["location"] == "/delayed?q=needle"
+    [job] = [json.loads(raw) for raw in client(app).lrange("resque:queue:mail", 0, -1)]
+    assert job["args"] == ["needle@example.com"]

@@ -2,7 +2,8 @@
 
 Delayed: ``delayed_queue_schedule`` (ZSET of timestamps) and one ``delayed:<ts>`` list
 each. :func:`timeline` pages the ZSET (ZCARD + ZRANGE, then one pipeline of
-LLEN for the page); :func:`items` pages one timestamp's list. :func:`enqueue_now` moves
+LLEN for the page); :func:`items` pages one timestamp's list; :func:`search` looks
+for a substring with a cost cap. :func:`enqueue_now` moves
 one item to its queue with the scheduler's own ``PROMOTE`` script (the item pushed byte
 for byte, as the scheduler does); :func:`cancel` removes it with ``REMOVE_ITEMS``.
 Both find the item by its :class:`Ref` first.
@@ -28,7 +29,7 @@ from pyresque.web.config import SHOW_LIMIT
 from pyresque.web.data.decode import epoch, json_object, pretty
 from pyresque.web.data.store import Ref, Store, show
 
-__all__ = ["cancel", "delete_schedule", "enqueue_now", "items", "run_now", "schedules", "timeline"]
+__all__ = ["cancel", "delete_schedule", "enqueue_now", "items", "run_now", "schedules", "search", "timeline"]
 
 
 def _pairs(reply: Any) -> list[tuple[bytes, bytes]]:
@@ -54,22 +55,61 @@ async def timeline(db: Store, start: int, count: int) -> dict[str, Any]:
     return {"total": int(total), "start": start, "count": count, "timestamps": rows}
 
 
+#: Timestamps one delayed search reads per request, and items read per timestamp.
+SEARCH_TIMESTAMPS, SEARCH_ITEMS = 2_000, 100
+
+
+async def search(db: Store, q: str, start: int, count: int) -> dict[str, Any]:
+    """Delayed items whose bytes hold ``q`` (case-insensitive), from the ``start``-th
+    timestamp on: at most :data:`SEARCH_TIMESTAMPS` timestamps and the first
+    :data:`SEARCH_ITEMS` items of each are read (ZRANGE, then one pipeline of LRANGE per
+    100 timestamps); ``next_from`` says where to go on, ``partial`` that the cap stopped it."""
+    k = db.k
+    needle = q[:200].lower().encode("utf-8")
+    total = int(await db.one("ZCARD", k.delayed_schedule))
+    rows: list[dict[str, Any]] = []
+    index = start
+    while index < total and index - start < SEARCH_TIMESTAMPS and len(rows) < count:
+        members = await db.one("ZRANGE", k.delayed_schedule, index, index + 99)
+        if not members:
+            break
+        stamps = [int(float(m)) for m in members]
+        lists = await db.many([("LRANGE", k.delayed(ts), 0, SEARCH_ITEMS - 1) for ts in stamps])
+        for ts, raws in zip(stamps, lists, strict=True):
+            index += 1
+            for position, raw in enumerate(raws):
+                if needle in raw.lower():
+                    rows.append({"timestamp": ts, **_item(position, raw)})
+            if len(rows) >= count:
+                break
+    done = index >= total
+    return {
+        "q": q,
+        "total": total,
+        "start": start,
+        "items": rows,
+        "examined": index - start,
+        "next_from": None if done else index,
+        "partial": not done and len(rows) < count,
+    }
+
+
+def _item(position: int, raw: bytes) -> dict[str, Any]:
+    data = json_object(raw)
+    return {
+        "ref": str(Ref.of(position, raw)),
+        "class": show(str(data.get("class")), 300) if data else "(not a JSON object)",
+        "queue": show(str(data.get("queue", "")), 200) if data else "",
+        "args": pretty(data.get("args"), SHOW_LIMIT) if data else show(raw),
+        "bytes": len(raw),
+    }
+
+
 async def items(db: Store, timestamp: int, start: int, count: int) -> dict[str, Any]:
     """One page of the items due at ``timestamp``."""
     key = db.k.delayed(timestamp)
     size, raws = await db.many([("LLEN", key), ("LRANGE", key, start, start + count - 1)])
-    rows = []
-    for offset, raw in enumerate(raws):
-        data = json_object(raw)
-        rows.append(
-            {
-                "ref": str(Ref.of(start + offset, raw)),
-                "class": show(str(data.get("class")), 300) if data else "(not a JSON object)",
-                "queue": show(str(data.get("queue", "")), 200) if data else "",
-                "args": pretty(data.get("args"), SHOW_LIMIT) if data else show(raw),
-                "bytes": len(raw),
-            }
-        )
+    rows = [_item(start + offset, raw) for offset, raw in enumerate(raws)]
     return {"timestamp": timestamp, "size": int(size), "start": start, "count": count, "items": rows}
 
 

@@ -17,7 +17,11 @@ __all__ = ["ROUTES"]
 
 
 async def timeline(request: Request) -> Response:
-    """Delayed timestamps, soonest first, with their item counts."""
+    """Delayed timestamps, soonest first, with their item counts; or a search."""
+    q = request.query_params.get("q", "")
+    if q:
+        found = await delayed_data.search(store(request), q, int_param(request, "from", 0), PAGE_SIZE)
+        return respond(request, "delayed_search.html", found, page="delayed")
     start = start_param(request)
     data = await delayed_data.timeline(store(request), start, PAGE_SIZE)
     data["paging"] = paging(data["total"], start)
