@@ -14,11 +14,10 @@ plugins=[PrometheusMetrics()])``) and it counts, through the hooks:
 Forked children (``fork``, ``fork-every`` modes, ``COUNT``) count through
 prometheus-client's multiprocess mode: give a directory (:class:`MetricsDirectory`
 makes and removes one) and every process writes its samples to a memory-mapped file
-there, so a child's counts outlive it. Files are named per *worker process*, not per
-child: a worker's children run one at a time and take turns on one ``<pid>c`` file
-(each reads it back on its first sample), so the directory holds two files of each
-kind per worker process however many jobs it forks. :func:`multiprocess_registry`
-reads the directory for a scrape; :func:`serve` exposes it over HTTP.
+there, so a child's counts outlive it; the directory holds two files of each kind per
+worker process however many jobs it forks (:mod:`pyresque.observability.multiprocess`).
+:func:`multiprocess_registry` reads the directory for a scrape; :func:`serve` exposes
+it over HTTP (both re-exported here).
 
 No worker id, pid or argument label exists; class and queue labels are bounded by
 :class:`~pyresque.observability.labels.ClassLabels`.
@@ -26,30 +25,32 @@ No worker id, pid or argument label exists; class and queue labels are bounded b
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
-import re
-import shutil
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pyresque.core.errors import ConfigurationError, DirtyExit, JobTimeoutError, UnknownJobClass, WorkerLost
+from pyresque.core.errors import DirtyExit, JobTimeoutError, UnknownJobClass, WorkerLost
 from pyresque.hooks import hookimpl
 from pyresque.observability.labels import UNKNOWN, ClassLabels
+from pyresque.observability.multiprocess import (
+    MetricsDirectory,
+    _Identity,
+    disable_multiprocess,
+    enable_multiprocess,
+    multiprocess_registry,
+    serve,
+)
 
 if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
-
     from pyresque.core.app import Resque
     from pyresque.core.job import Job
     from pyresque.core.worker import Worker
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -68,170 +69,6 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 WAIT_BUCKETS = (0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400)
 #: A ``queue_time`` further from now than this is not a wait (a clock gone wrong, or a lie).
 _MAX_WAIT = 365 * 86400.0
-
-
-# -- multiprocess identity -------------------------------------------------------------
-class _Identity:
-    """Which file this process writes: ``<pid>`` for a worker (or any process), ``<owner
-    pid>c`` for a forked child of worker ``owner``. Children of one worker run one at a
-    time, so they share one file; ``as_child`` lets the worker write its child's file
-    (to zero the in-progress gauge of a child it killed or saw die)."""
-
-    owner: int | None = None
-    as_child = False
-
-
-def _identity() -> str:
-    pid = os.getpid()
-    owner = _Identity.owner
-    if owner is None or (pid == owner and not _Identity.as_child):
-        return str(pid)
-    return f"{owner}c"
-
-_multiprocess_dir: str | None = None
-_setup_lock = threading.Lock()
-#: what :func:`enable_multiprocess` replaced: (ValueClass, PROMETHEUS_MULTIPROC_DIR)
-_saved: tuple[Any, str | None] | None = None
-
-
-def enable_multiprocess(directory: str) -> None:
-    """Write every metric created from now on in this process (and its forks) to
-    ``directory`` (prometheus-client's multiprocess mode, with per-worker files).
-
-    Sets ``PROMETHEUS_MULTIPROC_DIR``, which prometheus-client reads as it opens a file.
-    One directory per process: calling again with the same one does nothing.
-
-    Raises:
-        ConfigurationError: another directory is already in use in this process, or
-            ``directory`` is not a directory.
-    """
-    global _multiprocess_dir, _saved
-    directory = os.path.abspath(directory)
-    if not os.path.isdir(directory):
-        raise ConfigurationError(f"metrics directory {directory!r} does not exist")
-    with _setup_lock:
-        if _multiprocess_dir == directory:
-            return
-        if _multiprocess_dir is not None:
-            raise ConfigurationError(
-                f"this process already writes metrics to {_multiprocess_dir!r}, not {directory!r}"
-            )
-        _saved = (values.ValueClass, os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-        values.ValueClass = values.MultiProcessValue(process_identifier=_identity)  # type: ignore[no-untyped-call]
-        _multiprocess_dir = directory
-
-
-def disable_multiprocess() -> None:
-    """Undo :func:`enable_multiprocess`: close the files, restore the value class and
-    ``PROMETHEUS_MULTIPROC_DIR``. Metrics made meanwhile must not be used any more."""
-    global _multiprocess_dir, _saved
-    with _setup_lock:
-        if _saved is None:
-            return
-        values.close_all_multiprocess_files()  # type: ignore[no-untyped-call]
-        value_class, env = _saved
-        values.ValueClass = value_class
-        if env is None:
-            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        else:
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = env
-        _multiprocess_dir = None
-        _saved = None
-        _Identity.owner = None
-
-
-_LIVE_FILE = re.compile(r"gauge_live\w*?_(\d+)c?\.db")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class _PruningCollector(Collector):
-    """The directory's samples, after removing the live gauges of dead worker processes
-    (their counters stay: a count never goes back). A file another process is creating
-    this instant (shorter than its header) is left for the next scrape."""
-
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-
-    def collect(self) -> Iterable[Metric]:
-        files = []
-        with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(self.directory):
-                path = os.path.join(self.directory, name)
-                match = _LIVE_FILE.fullmatch(name)
-                if match and not _alive(int(match.group(1))):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.remove(path)
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    if name.endswith(".db") and os.path.getsize(path) >= 8:
-                        files.append(path)
-        return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call,no-any-return]
-
-
-def multiprocess_registry(directory: str) -> CollectorRegistry:
-    """A registry whose scrape sums every process's samples in ``directory``."""
-    registry = CollectorRegistry()
-    registry.register(_PruningCollector(directory))
-    return registry
-
-
-class MetricsDirectory:
-    """A multiprocess directory this process owns: made on entry (a fresh temporary one
-    unless ``path`` is given, which is emptied of old ``*.db`` files), enabled with
-    :func:`enable_multiprocess`, and on exit disabled (:func:`disable_multiprocess`)
-    and removed (or emptied). Create the plugins inside it."""
-
-    def __init__(self, path: str | None = None) -> None:
-        self.given = path
-        self.path = ""
-
-    def __enter__(self) -> MetricsDirectory:
-        if self.given is None:
-            self.path = tempfile.mkdtemp(prefix="pyresque-metrics-")
-        else:
-            self.path = os.path.abspath(self.given)
-            os.makedirs(self.path, exist_ok=True)
-            self._wipe()
-        enable_multiprocess(self.path)
-        return self
-
-    def _wipe(self) -> None:
-        for name in os.listdir(self.path):
-            if name.endswith(".db"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(os.path.join(self.path, name))
-
-    def __exit__(self, *exc_info: object) -> None:
-        disable_multiprocess()
-        if self.given is None:
-            shutil.rmtree(self.path, ignore_errors=True)
-        else:
-            self._wipe()
-
-
-def serve(port: int, registry: CollectorRegistry, addr: str = "0.0.0.0") -> Callable[[], None]:
-    """Serve ``registry`` on ``http://addr:port/metrics`` from a daemon thread; returns
-    a function that stops the server."""
-    from prometheus_client import start_http_server
-
-    server, thread = start_http_server(port, addr=addr, registry=registry)
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(2)
-
-    return stop
 
 
 # -- the plugin --------------------------------------------------------------------------
@@ -305,9 +142,16 @@ class PrometheusMetrics:
     # worker ---------------------------------------------------------------------------
     @hookimpl
     def pyresque_before_first_fork(self, worker: Worker) -> None:
-        """This process is a worker: its forked children write its ``<pid>c`` file."""
+        """This process is a worker: its forked children write its ``<pid>c`` file.
+        Without a directory, a forking worker's children count in vain: a WARNING says so."""
         if self.multiprocess:
             _Identity.owner = os.getpid()
+        elif getattr(getattr(worker, "options", None), "mode", "") in ("fork", "fork-every"):
+            log.warning(
+                "PrometheusMetrics without multiprocess_dir in %s mode: jobs run in forked "
+                "children and their samples are lost (give multiprocess_dir, or use --metrics-port)",
+                worker.options.mode,
+            )
 
     def _children(self, job: Job) -> tuple[Any, Any, Any]:
         """The (wait, duration, success) children of ``job``'s labels, cached: a
