@@ -83,3 +83,50 @@ def test_a_fork_mode_worker_loses_no_sample(app: Resque, redis_url: str, tmp_pat
     assert "resque_jobs_processed_total" in names
     files = os.listdir(directory)
     assert len(files) <= 3 * 8, files  # per worker process, not per child
+
+
+class _Flaky:
+    retry_limit = 1
+    retry_delay = 0
+    runs = 0
+
+    def perform(self) -> None:
+        type(self).runs += 1
+        if type(self).runs == 1:
+            raise RuntimeError("first run fails")
+
+
+class _Doomed:
+    retry_limit = 1
+    retry_delay = 0
+
+    def perform(self) -> None:
+        raise RuntimeError("always")
+
+
+def test_retries_and_recoveries_are_counted(redis_url: str) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from pyresque.core.errors import WorkerLost
+    from pyresque.core.job import Job
+    from pyresque.core.worker import Worker
+    from pyresque.observability.metrics import PrometheusMetrics
+
+    registry = CollectorRegistry()
+    app = Resque(redis_url, plugins=[PrometheusMetrics(registry)])
+    app.job(_Flaky, name="Flaky")
+    app.job(_Doomed, name="Doomed")
+    app.enqueue("obs", "Flaky")
+    app.enqueue("obs", "Doomed")
+    worker = Worker(app, "obs", mode="inprocess", burst=True)
+    worker.work()
+
+    def value(name: str, **labels: str) -> float:
+        return registry.get_sample_value(name, labels) or 0.0
+
+    assert value("resque_jobs_retried_total") == 2  # Flaky once, Doomed once (then it gave up)
+    assert value("resque_jobs_processed_total", queue="obs", outcome="failure", **{"class": "Doomed"}) == 2
+    assert value("resque_jobs_processed_total", queue="obs", outcome="success", **{"class": "Flaky"}) == 1
+    app.hooks.on_failure(worker, Job("obs", "Gone", ()), WorkerLost("pruned"))  # as pruning reports it
+    assert value("resque_jobs_recovered_total", queue="obs") == 1
+    app.close()
