@@ -107,8 +107,6 @@ class _Doomed:
 def test_retries_and_recoveries_are_counted(redis_url: str) -> None:
     from prometheus_client import CollectorRegistry
 
-    from pyresque.core.errors import WorkerLost
-    from pyresque.core.job import Job
     from pyresque.core.worker import Worker
     from pyresque.observability.metrics import PrometheusMetrics
 
@@ -127,6 +125,31 @@ def test_retries_and_recoveries_are_counted(redis_url: str) -> None:
     assert value("resque_jobs_retried_total") == 2  # Flaky once, Doomed once (then it gave up)
     assert value("resque_jobs_processed_total", queue="obs", outcome="failure", **{"class": "Doomed"}) == 2
     assert value("resque_jobs_processed_total", queue="obs", outcome="success", **{"class": "Flaky"}) == 1
-    app.hooks.on_failure(worker, Job("obs", "Gone", ()), WorkerLost("pruned"))  # as pruning reports it
-    assert value("resque_jobs_recovered_total", queue="obs") == 1
+    app.close()
+
+
+def test_a_dead_workers_job_failed_by_pruning_is_recovered(redis_url: str) -> None:
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from prometheus_client import CollectorRegistry
+
+    from pyresque.core import timefmt
+    from pyresque.core.job import Job
+    from pyresque.core.worker import Worker
+    from pyresque.observability.metrics import PrometheusMetrics
+
+    registry = CollectorRegistry()
+    app = Resque(redis_url, plugins=[PrometheusMetrics(registry)])
+    script = "import os; print(os.getpid())"
+    gone = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    dead_id = f"{socket.gethostname()}:{int(gone.stdout)}:obs"  # a pid nobody runs any more
+    job = Job.new("obs", "Lost", [])
+    app.backend.workers.register(dead_id, timefmt.ruby_time_to_s())  # type: ignore[attr-defined]
+    held = {"queue": "obs", "run_at": timefmt.utc_iso_z(), "payload": job.to_payload()}
+    app.backend.client.set(f"resque:worker:{dead_id}", json.dumps(held))  # type: ignore[attr-defined]
+    Worker(app, "obs", mode="inprocess", burst=True, heartbeat_interval=0).work()  # prunes it
+    assert registry.get_sample_value("resque_jobs_recovered_total", {"queue": "obs"}) == 1
     app.close()
