@@ -214,11 +214,12 @@ class RedisCollector(Collector):
 
 
 def _oldest_beat(beats: dict[str, str], workers: list[str], now: float) -> float:
+    """The age of the oldest heartbeat of a registered worker (0 without any). Each
+    distinct text is parsed once: heartbeats have a second's resolution, so thousands
+    of workers share a few dozen values."""
+    texts = {text for worker in workers if (text := beats.get(worker)) is not None}
     oldest = 0.0
-    for worker in workers:
-        text = beats.get(worker)
-        if text is None:
-            continue
+    for text in texts:
         when = timefmt.parse_any(text)
         if when is None:
             continue
