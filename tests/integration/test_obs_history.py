@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,7 +15,7 @@ import redis
 from pyresque import Resque
 from pyresque.core.worker import Worker
 from pyresque.observability.history import HistoryPlugin, daily, minute_key, minutes
-from tests.worker_proc import ROOT
+from tests.worker_proc import ROOT, start_worker, stop
 
 pytestmark = pytest.mark.redis
 
@@ -73,3 +74,27 @@ def test_stats_command(redis_url: str) -> None:
     assert len(data["days"]) == 2
     text = subprocess.run(cmd[:-1], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert text.returncode == 0 and f"{today}  12" in text.stdout
+
+
+def test_a_fork_mode_worker_writes_history_from_its_children(redis_url: str, tmp_path: Path) -> None:
+    app_file = tmp_path / "hist_app.py"
+    app_file.write_text(
+        "import os\n"
+        "from pyresque import Resque\n"
+        "from pyresque.observability.history import HistoryPlugin\n"
+        "import tests.worker_jobs as jobs\n"
+        "app = Resque(os.environ['OBS_REDIS'], plugins=[HistoryPlugin()])\n"
+        "jobs.register(app)\n"
+    )
+    client = Resque(redis_url)
+    for n in range(3):
+        client.enqueue("hist", "noop", n)
+    client.enqueue("hist", "kill_self")  # its child dies: the worker counts the failure
+    args = ["--burst", "--mode", "fork", "--app-include", str(app_file)]
+    assert stop(start_worker(redis_url, "hist", *args, env={"OBS_REDIS": redis_url}), timeout=60) == 0
+    today = daily(client, 1)[-1]
+    assert (today.processed, today.failed) == (4, 1)
+    rows = {c.class_name: c for c in minutes(client, 5)}
+    assert rows["noop"].processed == 3 and rows["noop"].mean_seconds is not None
+    assert rows["kill_self"].failed == 1
+    client.close()
