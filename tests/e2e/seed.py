@@ -102,6 +102,10 @@ def seed(app: Resque) -> None:
         ),
     )
     r.hset(ns + "delayed:last_enqueued_at", "nightly_report", timefmt.ruby_time_to_s(now - 7200))
+    for back in range(1, 30):  # the daily counters pyresque's history plugin writes
+        day = time.strftime("%Y-%m-%d", time.gmtime(now - 86400 * back))
+        r.set(f"{ns}stat:processed:{day}", 2000 + (back * 379) % 1500)
+        r.set(f"{ns}stat:failed:{day}", (back * 53) % 180)
 
 
 @contextlib.asynccontextmanager
