@@ -13,6 +13,8 @@ timed window, through the app being measured, so traced payloads carry their
   batch processor and an exporter that drops the spans: the cost of making them);
 - ``metrics``, ``tracing``: one of the two alone;
 - ``sampled``: ``on`` with 1 % of the traces sampled (``TraceIdRatioBased(0.01)``);
+- ``no-sdk``: ``on`` with the API's no-op provider (no SDK installed): pyresque's own
+  share of the tracing cost;
 - ``history``: ``on`` plus :class:`~pyresque.observability.history.HistoryPlugin`
   (one more round trip per job).
 
@@ -35,6 +37,7 @@ import redis
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import NoOpTracerProvider
 
 from bench._server import RedisServer
 from pyresque import Resque
@@ -82,12 +85,16 @@ def _variants(port: int) -> dict[str, Callable[[], tuple[Resque, Callable[[], No
             plugins.append(HistoryPlugin())
         return _app(port, plugins), provider.shutdown
 
+    def no_sdk() -> tuple[Resque, Callable[[], None]]:
+        return _app(port, [PrometheusMetrics(), TracingPlugin(NoOpTracerProvider())]), lambda: None
+
     return {
         "off": off,
         "on": on,
         "metrics": lambda: on(tracing=False),
         "tracing": lambda: on(metrics=False),
         "sampled": lambda: on(ratio=0.01),
+        "no-sdk": no_sdk,
         "history": lambda: on(history=True),
     }
 
