@@ -202,3 +202,26 @@ async def test_an_unreachable_redis_is_one_plain_line(redis_url: str) -> None:
         assert api.status_code == 503 and api.json()["error"].startswith("Redis: ")
         stream = await http.get("/api/live", params={"limit": 1})
         assert "event: trouble" in stream.text
+
+
+async def test_the_dashboard_reads_through_a_given_async_client(redis_url: str) -> None:
+    import redis.asyncio
+
+    from pyresque import AsyncResque
+    from pyresque.web import aclose, create_app
+
+    raw = redis.asyncio.Redis.from_url(redis_url)
+    async with AsyncResque(redis_url, namespace="shop") as queue:
+        await queue.enqueue("orders", "Ship", 1)
+        pending = []
+        for given, ns in ((queue, None), (queue.backend, None), (raw, "shop")):
+            web = create_app(given, ns)
+            transport = httpx.ASGITransport(app=web)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                pending.append((await http.get("/api/overview")).json()["pending"])
+            await aclose(web)  # leaves a client it was given open
+        assert pending == [1, 1, 1]
+        assert await queue.size("orders") == 1
+    await raw.aclose()
+    with pytest.raises(TypeError, match="redis must be"):
+        create_app(42)
