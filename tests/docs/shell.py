@@ -12,6 +12,8 @@ Commands that never end are refused unless a directive says what to do with them
 [until EXPR]`` starts them, waits SECONDS (default 1) or until the Python expression EXPR
 is true (evaluated in the page's namespace plus ``db``, a redis-py client on the page's
 database; SECONDS is then the time limit, default 20), then sends QUIT and wants exit 0.
+The time starts once the process has a QUIT handler (``/proc/PID/status``), so a slow
+start never turns the QUIT into a kill; bash ``exec``s the command so QUIT reaches it.
 
 Commands that must not run here are validated instead: ``pip install`` (the project's
 extras exist, a local path is a package), ``./dev CMD`` (the script handles CMD).
@@ -33,6 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from tests.docs.blocks import ROOT, Block
 from tests.docs.compat import tomllib
@@ -173,41 +176,80 @@ def run_shell(run: PageRun, block: Block) -> None:
         _check_output(where, command, run.rewrite, output)
 
 
+_ASSIGNMENTS = re.compile(r"""^\s*(?:[A-Za-z_]\w*=(?:'[^']*'|"[^"]*"|[^\s'"]+)*\s+)*""")
+READY_TIMEOUT = 30.0
+
+
+def _exec_form(text: str) -> str:
+    """``A=1 cmd ...`` -> ``A=1 exec cmd ...``: bash replaces itself, so QUIT reaches ``cmd``."""
+    lead = _ASSIGNMENTS.match(text)
+    cut = lead.end() if lead else 0
+    return f"{text[:cut]}exec {text[cut:]}"
+
+
+def catches_quit(pid: int) -> bool | None:
+    """Whether the process has a SIGQUIT handler installed (Linux ``/proc``); None: unknown."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("SigCgt:"):
+                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGQUIT - 1)))
+    except OSError:
+        return None
+    return None
+
+
 def _background(run: PageRun, block: Block, text: str, where: str) -> str:
+    """Start a long-running command, let it work, QUIT it; its output (see the module docstring).
+
+    The time (or the condition) starts once the process catches QUIT, so a slow start on
+    a loaded machine never turns the QUIT into a kill."""
+    import tempfile
+
     directive = block.directive("background")
     assert directive is not None
     seconds_text, _, condition = directive.args.partition("until")
     seconds = float(seconds_text) if seconds_text.strip() else (20.0 if condition else 1.0)
-    proc = subprocess.Popen(
-        ["bash", "-c", f"exec {text}" if not re.match(r"^\s*\w+=", text) else text],
-        cwd=run.dir,
-        env=environment(run),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + seconds
-        scope = dict(run.namespace, db=run.client(0))
-        while time.monotonic() < deadline and proc.poll() is None:
-            if condition.strip() and eval(condition, scope):
-                break
-            time.sleep(0.05)
-        else:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode("utf-8", "replace") if proc.stdout else ""
-                raise AssertionError(f"{where}: {text!r} ended by itself ({proc.returncode}):\n{out}")
-            if condition.strip():
-                raise AssertionError(f"{where}: {condition.strip()!r} still false after {seconds} s")
-        proc.send_signal(signal.SIGQUIT)
-        out, _ = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    output = out.decode("utf-8", "replace")
+    with tempfile.TemporaryFile() as sink:
+        proc = subprocess.Popen(
+            ["bash", "-c", _exec_form(text)],
+            cwd=run.dir,
+            env=environment(run),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            ready_by = time.monotonic() + READY_TIMEOUT
+            while proc.poll() is None and catches_quit(proc.pid) is False and time.monotonic() < ready_by:
+                time.sleep(0.02)
+            deadline = time.monotonic() + seconds
+            scope = dict(run.namespace, db=run.client(0))
+            while time.monotonic() < deadline and proc.poll() is None:
+                if condition.strip() and eval(condition, scope):
+                    break
+                time.sleep(0.05)
+            else:
+                if proc.poll() is not None:
+                    raise AssertionError(
+                        f"{where}: {text!r} ended by itself ({proc.returncode}):\n{_read(sink)}"
+                    )
+                if condition.strip():
+                    raise AssertionError(f"{where}: {condition.strip()!r} still false after {seconds} s")
+            proc.send_signal(signal.SIGQUIT)
+            proc.wait(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        output = _read(sink)
     if proc.returncode != 0:
         raise AssertionError(f"{where}: {text!r} exited {proc.returncode} after QUIT:\n{output}")
     return output
+
+
+def _read(sink: IO[bytes]) -> str:
+    sink.seek(0)
+    return sink.read().decode("utf-8", "replace")
 
 
 def _check_output(where: str, command: Command, rewrite: object, output: str) -> None:

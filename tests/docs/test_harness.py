@@ -15,7 +15,7 @@ import pytest
 from tests.docs.blocks import parse_page
 from tests.docs.harness import exemptions, run_block
 from tests.docs.page import DatabasePool, PageRun
-from tests.docs.shell import matches
+from tests.docs.shell import _exec_form, matches
 from tests.redis_server import in_ci
 
 pytestmark = pytest.mark.redis
@@ -310,3 +310,16 @@ def test_javascript_is_syntax_checked(doc_pool: DatabasePool) -> None:
         pytest.skip("no node on this machine")
     errors = run_page(f"{F}js\nconst x = 1;\n{F}\n\n{F}javascript\nconst = ;\n{F}\n", doc_pool)
     assert errors[0] is None and "not valid javascript" in str(errors[1])
+
+
+def test_background_waits_for_a_slow_start_before_quit(doc_pool: DatabasePool) -> None:
+    """A worker whose app takes long to import is not QUIT before it can handle QUIT
+    (on a loaded machine a start can take longer than the documented seconds)."""
+    text = (
+        f"{F}python\n# slowjobs.py\nimport time\n\ntime.sleep(1.5)\n{F}\n\n"
+        "<!-- doc-test: background 0.1 -->\n"
+        f"{F}sh\nQUEUE=q APP_INCLUDE=slowjobs pyresque worker --interval 0.1\n{F}\n"
+    )
+    errors = run_page(text, doc_pool)
+    assert errors == [None, None], errors
+    assert _exec_form("A=1 B='x y' pyresque worker -q a") == "A=1 B='x y' exec pyresque worker -q a"
