@@ -202,6 +202,9 @@ class Cluster:
                     "2000",
                     "--cluster-config-file",
                     "nodes.conf",
+                    # the bus on a free port of its own (port + 10000, the default, may be taken or > 65535)
+                    "--cluster-port",
+                    str(free_port()),
                 ]
             )
             for _ in range(masters * (1 + replicas_each))
@@ -225,7 +228,20 @@ class Cluster:
         _wait("cluster state ok", self._ok)
 
     def _ok(self) -> bool:
-        return all(n.client().cluster("info")["cluster_state"] == "ok" for n in self.nodes)
+        """Every node says ``ok`` and sees every replica as one (a fresh cluster shows
+        its replicas as empty masters for a moment; a fail-over then finds none)."""
+        replicas = len(self.nodes) - len(self.nodes) // (1 + self.replicas_each)
+        for node in self.nodes:
+            client = node.client()
+            if client.cluster("info")["cluster_state"] != "ok":
+                return False
+            view = client.execute_command("CLUSTER", "NODES").decode()
+            if sum(" slave " in line or ",slave " in line for line in view.splitlines()) < replicas:
+                return False
+            info = client.info("replication")
+            if info["role"] == "slave" and info["master_link_status"] != "up":
+                return False  # a replica that never synced cannot take over
+        return True
 
     def owner_of(self, key: str) -> Node:
         """The master serving ``key``'s slot now."""

@@ -11,7 +11,7 @@ from pyresque.backends.base import Backend, PushItem
 from pyresque.backends.redis.broker import RedisBroker
 from pyresque.backends.redis.delayed import RedisDelayedStore
 from pyresque.backends.redis.failure import RedisFailureStore
-from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.keys import Keys, cluster_namespace
 from pyresque.backends.redis.spin import SpinMode, set_mode
 from pyresque.backends.redis.status import RedisStatusStore
 from pyresque.backends.redis.workers import RedisStats, RedisWorkerRegistry
@@ -81,7 +81,13 @@ class RedisBackend(Backend):
                 "fakeredis:// URLs are served by FakeBackend: "
                 "use create_backend(url) or FakeBackend.from_url(url)"
             )
-        if parsed.scheme.endswith("+sentinel"):
+        if parsed.scheme.endswith("+cluster"):
+            from pyresque.backends.redis.cluster import cluster_client
+
+            namespace = cluster_namespace(parsed.namespace or namespace)
+            client = cluster_client(parse_multi_host(parsed.url), namespace, connect_timeout=CONNECT_TIMEOUT)
+            return cls(client, namespace, redact_url(parsed.url), spin=spin)
+        elif parsed.scheme.endswith("+sentinel"):
             from pyresque.backends.redis.sentinel import sentinel_client
 
             client = sentinel_client(parse_multi_host(parsed.url), connect_timeout=CONNECT_TIMEOUT)

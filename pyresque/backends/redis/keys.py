@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["Keys", "normalize_namespace"]
+__all__ = ["Keys", "cluster_namespace", "hash_tag", "normalize_namespace"]
 
 
 def normalize_namespace(namespace: str) -> str:
@@ -20,12 +20,43 @@ def normalize_namespace(namespace: str) -> str:
     return ns
 
 
+def hash_tag(namespace: str) -> str | None:
+    """The Redis Cluster hash tag that every key under ``namespace`` shares, or None.
+
+    A key's slot is the hash of the text between its first ``{`` and the first ``}``
+    after it (when that is not empty). Every pyresque key starts with the namespace, so
+    they all share one slot exactly when that tag closes *inside* the namespace:
+    ``{resque}`` and ``app:{jobs}`` do; ``resque`` and ``app{jobs`` do not (a ``}``
+    in a queue name would end the tag somewhere else).
+    """
+    start = namespace.find("{")
+    if start < 0:
+        return None
+    end = namespace.find("}", start + 1)
+    if end < 0 or end == start + 1:
+        return None
+    return namespace[start + 1 : end]
+
+
+def cluster_namespace(namespace: str) -> str:
+    """``namespace`` as a Redis Cluster needs it: as it is if it holds a hash tag
+    (:func:`hash_tag`), else wrapped in one (``resque`` -> ``{resque}``), so every key
+    of the namespace lives in one slot and every script stays atomic on one node."""
+    ns = normalize_namespace(namespace)
+    return ns if hash_tag(ns) is not None else "{" + ns + "}"
+
+
 class Keys:
     """Key names under one namespace (``resque`` by default)."""
 
     def __init__(self, namespace: str = "resque") -> None:
         self.namespace = normalize_namespace(namespace)
         self.prefix = self.namespace + ":"
+
+    @functools.cached_property
+    def slot_tag(self) -> str | None:
+        """The hash tag all these keys share on a Redis Cluster (None: they do not)."""
+        return hash_tag(self.namespace)
 
     # queues -------------------------------------------------------------------------
     @functools.cached_property
