@@ -59,6 +59,7 @@ async def test_hostile_values_are_escaped_everywhere(app: Resque, redis_url: str
     r.hset("resque:workers:heartbeat", HOSTILE, "<b>")
     r.sadd("resque:workers", HOSTILE)
     r.sadd("resque:queues", HOSTILE)
+    r.zadd("resque:delayed_queue_schedule", {HOSTILE: 1, b"\xff": 2})  # not timestamps
     async with web_client(redis_url) as http:
         for path in [*PAGES, "/stats/keys", "/failed?q=pwned", "/stats/key?key=resque:queue:raw"]:
             text = (await http.get(path)).text

@@ -38,6 +38,17 @@ def _pairs(reply: Any) -> list[tuple[bytes, bytes]]:
     return list(zip(reply[::2], reply[1::2], strict=True))
 
 
+def _stamps(members: list[bytes]) -> list[int]:
+    """ZSET members as timestamps; a member that is not a number is skipped."""
+    out = []
+    for member in members:
+        try:
+            out.append(int(float(member)))
+        except (ValueError, OverflowError):
+            continue
+    return out
+
+
 def _index_key(db: Store, item: bytes) -> bytes:
     return db.k.timestamps("").encode("utf-8") + item
 
@@ -48,7 +59,7 @@ async def timeline(db: Store, start: int, count: int) -> dict[str, Any]:
     total, members = await db.many(
         [("ZCARD", k.delayed_schedule), ("ZRANGE", k.delayed_schedule, start, start + count - 1)]
     )
-    stamps = [int(float(m)) for m in members]  # the member is the timestamp (resque-scheduler)
+    stamps = _stamps(members)  # the member is the timestamp (resque-scheduler)
     sizes = await db.many([("LLEN", k.delayed(ts)) for ts in stamps])
     now = time.time()
     rows = [{"timestamp": ts, "size": int(n), "in": ts - now} for ts, n in zip(stamps, sizes, strict=True)]
@@ -73,7 +84,7 @@ async def search(db: Store, q: str, start: int, count: int) -> dict[str, Any]:
         members = await db.one("ZRANGE", k.delayed_schedule, index, index + 99)
         if not members:
             break
-        stamps = [int(float(m)) for m in members]
+        stamps = _stamps(members)
         lists = await db.many([("LRANGE", k.delayed(ts), 0, SEARCH_ITEMS - 1) for ts in stamps])
         for ts, raws in zip(stamps, lists, strict=True):
             index += 1
