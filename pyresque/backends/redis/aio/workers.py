@@ -51,6 +51,9 @@ __all__ = ["BLOCK_SOCKET_TIMEOUT", "RedisAsyncWorkerRegistry", "StepResult"]
 #: Socket timeout of the idle-wait connection; a wait blocks at most 1 s less than this.
 BLOCK_SOCKET_TIMEOUT = 5.0
 
+#: Connection options that belong to a pool (left out of our own connections).
+_POOL_ONLY = ("maint_notifications", "orig_", "himport_registry")
+
 #: Per slot: (finished: 0/1/-1, failed: None/True/False, the reservation, Held or None).
 StepResult = tuple[int, bool | None, Reservation | Held | None]
 _SlotStep = Any
@@ -62,7 +65,10 @@ class _Conn:
 
     def __init__(self, pool: redis.asyncio.ConnectionPool, **overrides: Any) -> None:
         self._class = pool.connection_class
-        self._kwargs = {**pool.connection_kwargs, **overrides}
+        # a connection of our own, outside the pool: none of the pool's machinery (redis-py
+        # 8's maintenance notifications relax timeouts and reconnect pooled connections)
+        kwargs = {k: v for k, v in pool.connection_kwargs.items() if not k.startswith(_POOL_ONLY)}
+        self._kwargs = {**kwargs, "protocol": 2, **overrides}
         self._conn: Any = None
         self._lock = asyncio.Lock()
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pyresque.core.errors import JobTimeoutError, JobTimeoutInterrupt, ShutdownRequested
+from pyresque.core.errors import JobTimeoutError, JobTimeoutInterrupt, ShutdownRequested, WorkerInterrupt
 from pyresque.core.job import Job
 from pyresque.core.worker.perform import Outcome, failure_outcome, is_async_job, job_timeout, perform_async
 from pyresque.core.worker.watchdog import HARD_GRACE
@@ -56,12 +56,13 @@ class _Timeout(JobTimeoutInterrupt):
 
 
 class _Call:
-    __slots__ = ("fn", "future", "thread")
+    __slots__ = ("fn", "future", "interrupted", "thread")
 
     def __init__(self, fn: Callable[[], Any], future: concurrent.futures.Future[Any]) -> None:
         self.fn = fn
         self.future = future
         self.thread = 0  # the ident of the thread running it, while it runs
+        self.interrupted = False
 
 
 class JobThreads(concurrent.futures.Executor):
@@ -106,16 +107,21 @@ class JobThreads(concurrent.futures.Executor):
                 break
             with self._lock:
                 call.thread = me
-            if call.future.set_running_or_notify_cancel():
-                try:
-                    result = call.fn()
-                except BaseException as exc:  # an interrupt that landed outside the job
-                    call.future.set_exception(exc)
-                else:
-                    call.future.set_result(result)
+            try:
+                if call.future.set_running_or_notify_cancel():
+                    try:
+                        result = call.fn()
+                    except BaseException as exc:  # an interrupt that landed outside the job
+                        call.future.set_exception(exc)
+                    else:
+                        call.future.set_result(result)
+            finally:
+                with self._lock:
+                    call.thread = 0  # no interrupt is sent from now on
+                    hit = call.interrupted
+            if hit:
+                _absorb()
             with self._lock:
-                call.thread = 0
-                _raise_in(me, None)  # drop an interrupt that came too late to matter
                 self._pending -= 1
                 self._calls.pop(call.future, None)
                 if me in self._abandoned:
@@ -131,6 +137,7 @@ class JobThreads(concurrent.futures.Executor):
             call = self._calls.get(future)
             if call is None or not call.thread:
                 return False
+            call.interrupted = True
             _raise_in(call.thread, exc_type)
             return True
 
@@ -152,16 +159,29 @@ class JobThreads(concurrent.futures.Executor):
             self._queue.put(None)
 
 
-def _raise_in(thread: int, exc_type: type[BaseException] | None) -> None:
-    """``PyThreadState_SetAsyncExc``: raise ``exc_type`` in ``thread`` (``None`` clears)."""
-    target = ctypes.py_object(exc_type) if exc_type is not None else None
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), target)
+def _raise_in(thread: int, exc_type: type[BaseException]) -> None:
+    """``PyThreadState_SetAsyncExc``: raise ``exc_type`` in ``thread`` at its next bytecode.
+    (Never called to clear one: clearing leaves the interpreter's pending flag set, which
+    slows every thread down.)"""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc_type))
+
+
+def _absorb() -> None:
+    """Let an interrupt that came after its job ended land here, harmlessly (a loop is a
+    point where the interpreter delivers it)."""
+    for _ in range(3):
+        try:
+            for _ in range(1000):
+                pass
+            return
+        except WorkerInterrupt:
+            continue
 
 
 class Running:
     """A job running in a slot: its task, and how to stop it."""
 
-    __slots__ = ("job", "stop_reason", "stopped_at", "sync_future", "task", "wake")
+    __slots__ = ("_waiter", "job", "stop_reason", "stopped_at", "sync_future", "task")
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -169,16 +189,28 @@ class Running:
         self.sync_future: concurrent.futures.Future[Any] | None = None
         self.stop_reason: BaseException | None = None
         self.stopped_at = 0.0
-        self.wake = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
 
     async def wait(self, task: asyncio.Task[Outcome], timeout: float | None) -> None:
-        """Until ``task`` ends, a stop comes, or ``timeout``."""
-        self.wake.clear()
-        woke = asyncio.ensure_future(self.wake.wait())
+        """Until ``task`` ends, a stop comes, or ``timeout`` (one future, no extra task:
+        this is every job's path)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        self._waiter = waiter
+        task.add_done_callback(wake)
+        timer = loop.call_later(timeout, wake) if timeout is not None else None
         try:
-            await asyncio.wait({task, woke}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await waiter
         finally:
-            woke.cancel()
+            self._waiter = None
+            task.remove_done_callback(wake)
+            if timer is not None:
+                timer.cancel()
 
     def stop(self, threads: JobThreads, reason: BaseException) -> None:
         """Stop the job now (TERM/INT/USR1): cancel an async job, interrupt a sync one."""
@@ -186,7 +218,8 @@ class Running:
             return
         self.stop_reason = reason
         self.stopped_at = time.monotonic()
-        self.wake.set()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
         if self.sync_future is not None:
             threads.interrupt(self.sync_future, _Stop)
         elif self.task is not None:
