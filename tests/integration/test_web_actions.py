@@ -237,10 +237,11 @@ async def test_delayed_search_with_a_cost_cap(
     for i in range(150):
         app.enqueue_at(ts + i, "mail", "SendMail", f"user{i}")
     app.enqueue_at(ts + 149, "mail", "SendMail", "needle@example.com")
+    client(app).zadd("resque:delayed_queue_schedule", {f"junk{i}": ts + 120 + i / 10 for i in range(5)})
     async with web_client(redis_url) as http:
         found = (await http.get("/api/delayed", params={"q": "NEEDLE"})).json()
         assert [(i["timestamp"], i["class"]) for i in found["items"]] == [(ts + 149, "SendMail")]
-        assert found["next_from"] is None and not found["partial"]
+        assert found["next_from"] is None and not found["partial"] and found["examined"] == 155
         monkeypatch.setattr(delayed_data, "SEARCH_TIMESTAMPS", 100)
         capped = (await http.get("/api/delayed", params={"q": "needle"})).json()
         assert capped["items"] == [] and capped["partial"] and capped["next_from"] == 100

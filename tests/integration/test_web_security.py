@@ -60,9 +60,19 @@ async def test_hostile_values_are_escaped_everywhere(app: Resque, redis_url: str
     r.sadd("resque:workers", HOSTILE)
     r.sadd("resque:queues", HOSTILE)
     r.zadd("resque:delayed_queue_schedule", {HOSTILE: 1, b"\xff": 2})  # not timestamps
+    r.set("resque:queue:broken", "not a list")  # WRONGTYPE for LLEN/LRANGE
+    r.sadd("resque:queues", "broken")
     async with web_client(redis_url) as http:
-        for path in [*PAGES, "/stats/keys", "/failed?q=pwned", "/stats/key?key=resque:queue:raw"]:
-            text = (await http.get(path)).text
+        for path in [
+            *PAGES,
+            "/stats/keys",
+            "/failed?q=pwned",
+            "/stats/key?key=resque:queue:raw",
+            "/queue?name=broken",
+        ]:
+            reply = await http.get(path)
+            assert reply.status_code == 200, path
+            text = reply.text
             assert "<script>alert" not in text, path
         failed = (await http.get("/failed?start=25")).text
         assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt;" in failed

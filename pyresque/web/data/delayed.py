@@ -38,15 +38,17 @@ def _pairs(reply: Any) -> list[tuple[bytes, bytes]]:
     return list(zip(reply[::2], reply[1::2], strict=True))
 
 
+def _stamp(member: bytes) -> int | None:
+    """A ZSET member as a timestamp; None when it is not a number."""
+    try:
+        return int(float(member))
+    except (ValueError, OverflowError):
+        return None
+
+
 def _stamps(members: list[bytes]) -> list[int]:
     """ZSET members as timestamps; a member that is not a number is skipped."""
-    out = []
-    for member in members:
-        try:
-            out.append(int(float(member)))
-        except (ValueError, OverflowError):
-            continue
-    return out
+    return [ts for ts in map(_stamp, members) if ts is not None]
 
 
 def _index_key(db: Store, item: bytes) -> bytes:
@@ -59,11 +61,13 @@ async def timeline(db: Store, start: int, count: int) -> dict[str, Any]:
     total, members = await db.many(
         [("ZCARD", k.delayed_schedule), ("ZRANGE", k.delayed_schedule, start, start + count - 1)]
     )
-    stamps = _stamps(members)  # the member is the timestamp (resque-scheduler)
+    stamps = _stamps(members or [])  # the member is the timestamp (resque-scheduler)
     sizes = await db.many([("LLEN", k.delayed(ts)) for ts in stamps])
     now = time.time()
-    rows = [{"timestamp": ts, "size": int(n), "in": ts - now} for ts, n in zip(stamps, sizes, strict=True)]
-    return {"total": int(total), "start": start, "count": count, "timestamps": rows}
+    rows = [
+        {"timestamp": ts, "size": int(n or 0), "in": ts - now} for ts, n in zip(stamps, sizes, strict=True)
+    ]
+    return {"total": int(total or 0), "start": start, "count": count, "timestamps": rows}
 
 
 #: Timestamps one delayed search reads per request, and items read per timestamp.
@@ -84,11 +88,16 @@ async def search(db: Store, q: str, start: int, count: int) -> dict[str, Any]:
         members = await db.one("ZRANGE", k.delayed_schedule, index, index + 99)
         if not members:
             break
-        stamps = _stamps(members)
-        lists = await db.many([("LRANGE", k.delayed(ts), 0, SEARCH_ITEMS - 1) for ts in stamps])
-        for ts, raws in zip(stamps, lists, strict=True):
+        stamps = [_stamp(m) for m in members]  # None: not a timestamp
+        lists = await db.many(
+            [("LRANGE", k.delayed(ts), 0, SEARCH_ITEMS - 1) for ts in stamps if ts is not None]
+        )
+        found = iter(lists)
+        for ts in stamps:
             index += 1
-            for position, raw in enumerate(raws):
+            if ts is None:
+                continue
+            for position, raw in enumerate(next(found) or []):
                 if needle in raw.lower():
                     rows.append({"timestamp": ts, **_item(position, raw)})
             if len(rows) >= count:
@@ -120,8 +129,8 @@ async def items(db: Store, timestamp: int, start: int, count: int) -> dict[str, 
     """One page of the items due at ``timestamp``."""
     key = db.k.delayed(timestamp)
     size, raws = await db.many([("LLEN", key), ("LRANGE", key, start, start + count - 1)])
-    rows = [_item(start + offset, raw) for offset, raw in enumerate(raws)]
-    return {"timestamp": timestamp, "size": int(size), "start": start, "count": count, "items": rows}
+    rows = [_item(start + offset, raw) for offset, raw in enumerate(raws or [])]
+    return {"timestamp": timestamp, "size": int(size or 0), "start": start, "count": count, "items": rows}
 
 
 async def enqueue_now(db: Store, timestamp: int, ref: Ref) -> bool:
@@ -158,8 +167,8 @@ async def schedules(db: Store) -> dict[str, Any]:
     configs, last = await db.many(
         [("HGETALL", db.k.persistent_schedules), ("HGETALL", db.k.last_enqueued_at)]
     )
-    conf = {show(name, 0): raw for name, raw in _pairs(configs)}
-    runs = {show(name, 0): raw for name, raw in _pairs(last)}
+    conf = {show(name, 0): raw for name, raw in _pairs(configs or {})}
+    runs = {show(name, 0): raw for name, raw in _pairs(last or {})}
     rows = []
     for name in sorted(set(conf) | set(runs)):
         data = json_object(conf.get(name))

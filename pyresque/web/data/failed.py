@@ -100,8 +100,8 @@ async def page(db: Store, start: int, count: int, *, key: str = "") -> dict[str,
     """One page of the failed list (or of ``key``), in list order (oldest first)."""
     key = key or db.k.failed
     total, raws = await db.many([("LLEN", key), ("LRANGE", key, start, start + count - 1)])
-    rows = [_row(start + i, raw) for i, raw in enumerate(raws)]
-    return {"total": int(total), "start": start, "count": count, "failures": rows, "partial": False}
+    rows = [_row(start + i, raw) for i, raw in enumerate(raws or [])]
+    return {"total": int(total or 0), "start": start, "count": count, "failures": rows, "partial": False}
 
 
 async def search(
@@ -278,5 +278,7 @@ async def lists(db: Store) -> list[dict[str, Any]]:
     keys = [db.k.failed, *(db.k.prefix + n for n in names)]
     sizes = await db.many([("LLEN", k) for k in keys])
     return [
-        {"name": name, "size": int(n)} for name, n in zip(["", *names], sizes, strict=True) if name == "" or n
+        {"name": name, "size": int(n or 0)}
+        for name, n in zip(["", *names], sizes, strict=True)
+        if name == "" or n
     ]

@@ -45,21 +45,21 @@ async def summary(db: Store) -> dict[str, Any]:
     now = time.time()
     rows = []
     for i, name in enumerate(names):
-        size, head = int(replies[2 * i]), replies[2 * i + 1]
+        size, head = int(replies[2 * i] or 0), replies[2 * i + 1]
         queued = epoch((json_object(head) or {}).get("queue_time")) if head is not None else None
         rows.append(
             {"name": name, "size": size, "latency": None if queued is None else max(0.0, now - queued)}
         )
-    working = sum(1 for v in (replies[-1] if workers else []) if v)
+    working = sum(1 for v in ((replies[-1] or []) if workers else []) if v)
     return {
         "queues": rows,
         "pending": sum(r["size"] for r in rows),
         "processed": int(processed or 0),
         "failed": int(failed or 0),
-        "failed_entries": int(failed_len),
+        "failed_entries": int(failed_len or 0),
         "workers": len(workers),
         "working": working,
-        "delayed_timestamps": int(delayed),
+        "delayed_timestamps": int(delayed or 0),
         "paused": (paused or b"").strip().lower() == b"true",
         "time": now,
     }
@@ -70,7 +70,7 @@ async def jobs(db: Store, queue: str, start: int, count: int) -> dict[str, Any]:
     key = db.k.queue(queue)
     size, raws = await db.many([("LLEN", key), ("LRANGE", key, start, start + count - 1)])
     rows = []
-    for offset, raw in enumerate(raws):
+    for offset, raw in enumerate(raws or []):
         data = json_object(raw)
         rows.append(
             {
@@ -83,7 +83,7 @@ async def jobs(db: Store, queue: str, start: int, count: int) -> dict[str, Any]:
                 "bytes": len(raw),
             }
         )
-    return {"queue": queue, "size": int(size), "start": start, "count": count, "jobs": rows}
+    return {"queue": queue, "size": int(size or 0), "start": start, "count": count, "jobs": rows}
 
 
 async def delete_job(db: Store, queue: str, ref: Ref) -> bool:

@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+import redis
 import redis.asyncio
 
 from pyresque.backends.redis.aio.calls import call_once, run_script, send_once
@@ -91,13 +92,16 @@ class Store:
         return await self.r.execute_command(*command)  # type: ignore[no-untyped-call]
 
     async def many(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
-        """Read commands pipelined (no transaction), one round trip; their replies."""
+        """Read commands pipelined (no transaction), one round trip; their replies, with
+        ``None`` for a command Redis refused (a key of another type than Resque writes:
+        WRONGTYPE), so one odd key does not take the page down."""
         if not commands:
             return []
         pipe = self.r.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
-        return list(await pipe.execute())
+        replies = await pipe.execute(raise_on_error=False)
+        return [None if isinstance(reply, redis.ResponseError) else reply for reply in replies]
 
     async def write(self, *command: Any) -> Any:
         """One write, sent exactly once (never resent after a lost reply)."""
