@@ -202,3 +202,22 @@ def test_failures_written_by_node_resque_are_retried_from_the_browser(
         wait_for(lambda: "1 failure(s) retried" in by_css(browser, ".flash").text, what="the retry")
     [job] = [json.loads(raw) for raw in client(app).lrange("resque:queue:nodeq", 0, -1)]
     assert job["class"] == "Fail" and job["args"] == ["<img src=x onerror=alert(1)>"]
+
+
+def test_delayed_and_schedule_actions(browser: Any, web: str, app: Resque) -> None:
+    r = client(app)
+    browser.get(web + "/delayed")
+    by_css(browser, "main table a").click()  # the soonest timestamp: two jobs
+    wait_for(lambda: "Delayed at" in by_css(browser, "h1").text, what="a timestamp's page")
+    before = r.llen("resque:queue:mail") + r.llen("resque:queue:reports")
+    by_css(browser, "form[action$='/delayed/enqueue-now'] button").click()
+    wait_for(lambda: "enqueued now" in by_css(browser, ".flash").text, what="the enqueue notice")
+    assert r.llen("resque:queue:mail") + r.llen("resque:queue:reports") == before + 1
+    by_css(browser, "form[action$='/delayed/cancel'] button").click()
+    browser.switch_to.alert.accept()  # "Cancel this delayed job?"
+    wait_for(lambda: "cancelled" in by_css(browser, ".flash").text, what="the cancel notice")
+    assert r.zcard("resque:delayed_queue_schedule") == 11
+    browser.get(web + "/schedule")
+    by_css(browser, "form[action$='/schedule/run'] button").click()
+    wait_for(lambda: "enqueued on reports" in by_css(browser, ".flash").text, what="the run notice")
+    assert r.llen("resque:queue:reports") >= 6
