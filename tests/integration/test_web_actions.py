@@ -52,6 +52,8 @@ async def test_remove_queue_and_pause_resume(app: Resque, redis_url: str) -> Non
         assert "Every worker is paused" in (await http.get("/queues")).text
         await http.post("/api/queues/pause", data={"paused": "0"})
         assert not r.exists("resque:pause-all-workers")
+        assert (await http.post("/api/queues/pause", json={"paused": True})).json()["paused"]  # the JSON API
+        assert r.get("resque:pause-all-workers") == b"true"
 
 
 async def test_bulk_retry_and_remove_act_on_the_entries_shown(app: Resque, redis_url: str) -> None:

@@ -58,7 +58,7 @@ async def remove_queue(request: Request) -> Response:
 async def pause(request: Request) -> Response:
     """POST paused=1|0: set or clear ``pause-all-workers``."""
     form = await read_action(request)
-    paused = form.get("paused") in ("1", "true", "on")
+    paused = form.get("paused").strip().lower() in ("1", "true", "on", "yes")
     await queue_data.set_paused(store(request), paused)
     message = "every worker paused (pause-all-workers)" if paused else "workers resumed"
     return answer(request, form, message, back="/queues", paused=paused)
