@@ -70,6 +70,11 @@ async def test_the_numbers_are_the_redis_numbers(seeded: Resque, redis_url: str)
         busy = workers["web-1:4242:mail,reports"]
         assert busy["job"]["class"] == "SendMail" and busy["job"]["for"] >= 40
         assert busy["queues"] == ["mail", "reports"] and busy["pid"] == "4242"
+        busy_only = (await http.get("/api/workers", params={"working": 1})).json()
+        assert [w["id"] for w in busy_only["workers"]] == ["web-1:4242:mail,reports"] and busy_only[
+            "total"
+        ] == 1
+        assert "working only</strong>" in (await http.get("/workers?working=1")).text
         sched = (await http.get("/api/schedule")).json()["schedules"]
         assert [s["name"] for s in sched] == ["nightly_report"] and sched[0]["next"] is not None
         delayed = (await http.get("/api/delayed")).json()

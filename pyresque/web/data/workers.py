@@ -117,11 +117,15 @@ async def _details(db: Store, ids: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
-async def page(db: Store, start: int, count: int) -> dict[str, Any]:
-    """One page of workers (sorted by id), grouped by host in the template."""
+async def page(db: Store, start: int, count: int, *, working: bool = False) -> dict[str, Any]:
+    """One page of workers (sorted by id), grouped by host in the template; with
+    ``working``, only those running a job (one MGET of every worker's record more)."""
     ids = sorted(show(w, 0) for w in await db.one("SMEMBERS", db.k.workers))
+    if working and ids:
+        records = await db.one("MGET", *[db.k.worker(w) for w in ids])
+        ids = [w for w, record in zip(ids, records, strict=True) if record is not None]
     rows = await _details(db, ids[start : start + count])
-    return {"total": len(ids), "start": start, "count": count, "workers": rows}
+    return {"total": len(ids), "start": start, "count": count, "workers": rows, "only_working": working}
 
 
 def _failure(worker_id: str, job_raw: bytes) -> bytes:

@@ -1,6 +1,6 @@
-"""Workers (``/workers``): by host, with queues, pid, started, heartbeat age, the job
-each one runs and for how long, stale flags; ``POST /workers/prune`` removes the
-stale, unleased ones."""
+"""Workers (``/workers``, ``?working=1`` for the busy ones only): by host, with queues,
+pid, started, heartbeat age, the job each one runs and for how long, stale flags;
+``POST /workers/prune`` removes the stale, unleased ones."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ WORKERS_PAGE = PAGE_SIZE * 4
 async def workers(request: Request) -> Response:
     """One page of workers, grouped by host."""
     start = start_param(request, WORKERS_PAGE)
-    data = await worker_data.page(store(request), start, WORKERS_PAGE)
+    only_working = request.query_params.get("working", "") in ("1", "true", "on")
+    data = await worker_data.page(store(request), start, WORKERS_PAGE, working=only_working)
     data["paging"] = paging(data["total"], start, WORKERS_PAGE)
+    data["params"] = {"working": "1"} if only_working else {}
     hosts: dict[str, list[dict[str, object]]] = {}
     for row in data["workers"]:
         hosts.setdefault(row["host"], []).append(row)
