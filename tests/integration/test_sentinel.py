@@ -305,3 +305,23 @@ def test_async_client_on_a_sentinel_url_follows_a_failover(group: SentinelGroup)
         return size
 
     assert asyncio.run(run()) >= 2
+
+
+def test_a_master_refusing_writes_for_want_of_replicas_is_a_connection_error(group: SentinelGroup) -> None:
+    """``NOREPLICAS`` (``min-replicas-to-write`` not met: a master cut off from its
+    replicas, as in a fail-over) did not run the write: a connection error, retried
+    with backoff by the worker, not a job failure; once replicas are back, the retry works."""
+    app = Resque(group.url())
+    app.enqueue(QUEUE, "Job", 0)
+    master = _master(group)
+    master.config_set("min-replicas-to-write", 3)  # it has 2
+    try:
+        with pytest.raises(redis.ConnectionError, match="NOREPLICAS"):
+            app.backend.workers.reserve("w:1:q", [QUEUE], "2026-01-01T00:00:00Z", token="t1")  # type: ignore[attr-defined]
+        with pytest.raises(BackendConnectionError):
+            app.enqueue(QUEUE, "Job", 1)
+    finally:
+        master.config_set("min-replicas-to-write", 0)
+    step = app.backend.workers.reserve("w:1:q", [QUEUE], "2026-01-01T00:00:00Z", token="t2")  # type: ignore[attr-defined]
+    assert step.taken is not None
+    app.close()
