@@ -100,3 +100,41 @@ def test_kill_9_with_n_jobs_held_loses_none(
     assert app.backend.workers.working() == {}
     assert not [w for w in app.backend.workers.all() if w.startswith(f"{socket.gethostname()}:{proc.pid}:")]
     assert app.size("q") == 0
+
+
+def test_usr1_stops_the_running_jobs_and_keeps_working(app: Resque, redis_url: str, tmp_path: Path) -> None:
+    """USR1: the 2 running jobs are recorded failed (ShutdownRequested); the worker then
+    takes the next job."""
+    trace = tmp_path / "t"
+    app.enqueue("q", J + "aw_forever", "a")
+    app.enqueue("q", J + "aw_forever", "b")
+    proc = start_worker(redis_url, "q", "--mode", "async", "--concurrency", "2", trace=trace)
+    try:
+        wait_for(lambda: count(trace, "running") == 2, what="two running jobs")
+        proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: len(failures(app)) == 2, what="two failure records")
+        app.enqueue("q", J + "aw_sleep", 0, "next")
+        wait_for(lambda: count(trace, "end next") == 1, what="the next job")
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        assert stop(proc) == 0
+    assert {f["exception"] for f in failures(app)} == {"pyresque.ShutdownRequested"}
+
+
+def test_graceful_term_requeues_what_is_still_running(app: Resque, redis_url: str, tmp_path: Path) -> None:
+    """TERM with --graceful-term 1: a short job finishes, a long one is stopped past the
+    deadline and requeued at the front of its queue (no failure record)."""
+    trace = tmp_path / "t"
+    app.enqueue("q", J + "aw_sleep", 0.2, "short")
+    app.enqueue("q", J + "aw_forever", "long")
+    proc = start_worker(
+        redis_url, "q", "--mode", "async", "--concurrency", "2", "--graceful-term", "1", trace=trace
+    )
+    wait_for(lambda: count(trace, "running long") == 1 and count(trace, "start short") == 1)
+    proc.terminate()
+    assert stop(proc) == 0
+    assert count(trace, "end short") == 1
+    assert failures(app) == []
+    assert app.size("q") == 1
+    assert list(app.peek("q")[0].args) == ["long"]
+    assert app.backend.workers.all() == []
