@@ -16,7 +16,9 @@ The time starts once the process has a QUIT handler (``/proc/PID/status``), so a
 start never turns the QUIT into a kill; bash ``exec``s the command so QUIT reaches it.
 
 Commands that must not run here are validated instead: ``pip install`` (the project's
-extras exist, a local path is a package), ``./dev CMD`` (the script handles CMD).
+extras exist, a local path is a package), ``./dev CMD`` (the script handles CMD),
+``python -m bench.X ...`` (benchmarks take long: the module's ``--help`` works and names
+every ``--option`` given).
 
 In a console block, the lines after a ``$ command`` up to the next ``$`` are its expected
 output (stdout and stderr together): compared line by line after the same URL rewrite,
@@ -303,6 +305,10 @@ def _validated(where: str, program: list[str]) -> bool:
     if name.startswith("python") and program[1:4] == ["-m", "pip", "install"]:
         _check_pip(where, program[4:])
         return True
+    module = program[2] if name.startswith("python") and program[1:2] == ["-m"] and program[2:] else ""
+    if module.startswith("bench."):
+        _check_bench(where, module, program[3:])
+        return True
     if program[0] == "./dev":
         script = (ROOT / "dev").read_text()
         sub = program[1] if len(program) > 1 else ""
@@ -313,6 +319,27 @@ def _validated(where: str, program: list[str]) -> bool:
                 raise AssertionError(f"{where}: {arg} does not exist")
         return True
     return False
+
+
+def _check_bench(where: str, module: str, args: list[str]) -> None:
+    """A benchmark is not run here (it takes long): the module exists, ``--help`` works,
+    and every ``--option`` given is one it offers."""
+    path = ROOT / (module.replace(".", "/") + ".py")
+    if not path.is_file():
+        raise AssertionError(f"{where}: no benchmark module {module} ({path.relative_to(ROOT)})")
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"{where}: python -m {module} --help exited {proc.returncode}:\n{proc.stderr}")
+    for option in (a.split("=", 1)[0] for a in args if a.startswith("--")):
+        if not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", proc.stdout):
+            raise AssertionError(f"{where}: python -m {module} has no option {option}")
 
 
 def _check_pip(where: str, args: list[str]) -> None:

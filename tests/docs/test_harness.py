@@ -176,11 +176,13 @@ def test_output_elision() -> None:
 def test_install_lines_are_validated_not_run(doc_pool: DatabasePool) -> None:
     errors = run_page(
         f'{F}sh\npip install "pyresque[msgpack]"\n./dev test -x\n{F}\n\n'
-        f'{F}sh\npip install "pyresque[nosuchextra]"\n{F}\n\n{F}sh\n./dev deploy\n{F}\n',
+        f'{F}sh\npip install "pyresque[nosuchextra]"\n{F}\n\n{F}sh\n./dev deploy\n{F}\n\n'
+        f"{F}sh\npython -m bench.bench_enqueue --no-such-option 3\n{F}\n",
         doc_pool,
     )
     assert errors[0] is None
     assert "no extra 'nosuchextra'" in str(errors[1]) and "no sub-command 'deploy'" in str(errors[2])
+    assert "has no option --no-such-option" in str(errors[3])
 
 
 def test_schedules_are_loaded_by_the_product(doc_pool: DatabasePool) -> None:
