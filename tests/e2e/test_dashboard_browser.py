@@ -67,6 +67,34 @@ def all_css(driver: Any, selector: str) -> list[Any]:
     return list(driver.find_elements(By.CSS_SELECTOR, selector))
 
 
+def text(driver: Any, selector: str) -> str:
+    """The text of the first element matching ``selector`` on the page now shown; ""
+    while it is not there (the next page has not come yet, or it went with the last)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        found = all_css(driver, selector)
+        return str(found[0].text) if found else ""
+    except StaleElementReferenceException:
+        return ""
+
+
+def attribute(driver: Any, selector: str, name: str) -> str:
+    """An attribute of the first element matching ``selector`` ("" as :func:`text`)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    try:
+        found = all_css(driver, selector)
+        return str(found[0].get_attribute(name) or "") if found else ""
+    except StaleElementReferenceException:
+        return ""
+
+
+def flash(driver: Any) -> str:
+    """The notice of the page now shown."""
+    return text(driver, ".flash")
+
+
 def csp_errors(driver: Any) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
 
@@ -77,18 +105,18 @@ def test_every_page_by_its_navigation_with_scripts_running(browser: Any, web: st
     for label, heading in NAV:
         link = next(a for a in all_css(browser, "header nav a") if a.text.split(" ")[0] == label)
         link.click()
-        wait_for(lambda h=heading: h in by_css(browser, "main").text, what=f"{label} page")
-        assert "aria-current" in by_css(browser, "header nav a.active").get_attribute("outerHTML")
+        wait_for(lambda h=heading: h in text(browser, "main"), what=f"{label} page")
+        assert "aria-current" in attribute(browser, "header nav a.active", "outerHTML")
         assert "<script>alert" not in browser.page_source
     browser.get(web + "/")
-    wait_for(lambda: by_css(browser, "#live-status").get_attribute("class") == "on", what="the live stream")
+    wait_for(lambda: attribute(browser, "#live-status", "class") == "on", what="the live stream")
     by_css(browser, "main a[href*='queue?name=mail']").click()
-    wait_for(lambda: "Queue mail" in by_css(browser, "h1").text, what="the queue page")
+    wait_for(lambda: "Queue mail" in text(browser, "h1"), what="the queue page")
     browser.get(web + "/delayed")
     by_css(browser, "main table a").click()
-    wait_for(lambda: "Delayed at" in by_css(browser, "h1").text, what="a timestamp's page")
+    wait_for(lambda: "Delayed at" in text(browser, "h1"), what="a timestamp's page")
     browser.get(web + "/stats/keys")
-    assert "resque:queues" in by_css(browser, "main").text
+    assert "resque:queues" in text(browser, "main")
     assert csp_errors(browser) == []
 
 
@@ -99,9 +127,9 @@ def test_retry_and_remove_from_the_failed_list(browser: Any, web: str, app: Resq
     assert len(boxes) == 25
     boxes[0].click()
     boxes[2].click()
-    assert by_css(browser, "#selected-count").text == "2 selected"
+    assert text(browser, "#selected-count") == "2 selected"
     by_css(browser, "#bulk button[formaction$='/failed/retry']").click()
-    wait_for(lambda: "2 failure(s) retried" in by_css(browser, ".flash").text, what="the retry notice")
+    wait_for(lambda: "2 failure(s) retried" in flash(browser), what="the retry notice")
     assert r.llen("resque:queue:mail") == 31 + 2
     retried = [json.loads(raw) for raw in r.lrange("resque:failed", 0, 2)]
     assert [bool(e.get("retried_at")) for e in retried] == [True, False, True]
@@ -109,7 +137,7 @@ def test_retry_and_remove_from_the_failed_list(browser: Any, web: str, app: Resq
     gone = r.lindex("resque:failed", 1)
     all_css(browser, "#bulk input[name=ref]")[1].click()
     by_css(browser, "#bulk button[formaction$='/failed/remove']").click()
-    wait_for(lambda: "1 failure(s) removed" in by_css(browser, ".flash").text, what="the remove notice")
+    wait_for(lambda: "1 failure(s) removed" in flash(browser), what="the remove notice")
     assert r.llen("resque:failed") == before - 1 and gone not in r.lrange("resque:failed", 0, -1)
 
 
@@ -117,17 +145,17 @@ def test_bulk_select_all_and_a_refresh_that_keeps_the_selection(browser: Any, we
     browser.get(web + "/failed")
     by_css(browser, "#interval").send_keys("1 s")
     by_css(browser, "#select-all").click()
-    assert by_css(browser, "#selected-count").text == "25 selected"
+    assert text(browser, "#selected-count") == "25 selected"
     by_css(browser, "#select-all").click()
-    assert by_css(browser, "#selected-count").text == "0 selected"
+    assert text(browser, "#selected-count") == "0 selected"
     all_css(browser, "#bulk input[name=ref]")[4].click()
     browser.execute_script("window.scrollTo(0, 400)")
     add_failures(app, 10)  # 44 -> 54 failures: the page's fingerprint changes
-    wait_for(lambda: "page 1 of 3" in by_css(browser, "#live-region").text, what="the live refresh")
+    wait_for(lambda: "page 1 of 3" in text(browser, "#live-region"), what="the live refresh")
     assert browser.find_element("css selector", "body").get_attribute("data-refreshed")
     checked = [b.get_attribute("value") for b in all_css(browser, "#bulk input[name=ref]") if b.is_selected()]
     assert len(checked) == 1 and checked[0].startswith("4:")
-    assert by_css(browser, "#selected-count").text == "1 selected"
+    assert text(browser, "#selected-count") == "1 selected"
     assert browser.execute_script("return window.scrollY") == 400
 
 
@@ -136,7 +164,7 @@ def test_search_filters_the_failed_list(browser: Any, web: str) -> None:
     box = by_css(browser, "#search")
     box.send_keys("division by zero")
     box.submit()
-    wait_for(lambda: "3 match(es)" in by_css(browser, "#live-region").text, what="the search")
+    wait_for(lambda: "3 match(es)" in text(browser, "#live-region"), what="the search")
     rows = all_css(browser, "tbody.failure")
     assert len(rows) == 3 and all("BuildReport" in row.text for row in rows)
     assert "q=division+by+zero" in browser.current_url
@@ -148,18 +176,16 @@ def test_a_live_counter_moves_while_a_worker_drains_jobs(
     for i in range(300):
         app.enqueue("live", "noop", i)
     browser.get(web + "/")
-    wait_for(lambda: by_css(browser, "#live-status").get_attribute("class") == "on", what="the live stream")
-    start = by_css(browser, "[data-live=processed]").text
+    wait_for(lambda: attribute(browser, "#live-status", "class") == "on", what="the live stream")
+    start = text(browser, "[data-live=processed]")
     worker = start_worker(redis_url, "live", "--burst")
     try:
-        wait_for(
-            lambda: by_css(browser, "[data-live=processed]").text != start, timeout=30, what="a live update"
-        )
+        wait_for(lambda: text(browser, "[data-live=processed]") != start, timeout=30, what="a live update")
         wait_for(lambda: client(app).llen("resque:queue:live") == 0, timeout=30, what="the drain")
     finally:
         stop(worker)
     wait_for(
-        lambda: by_css(browser, "[data-live=processed]").text == f"{12345 + 300:,}",
+        lambda: text(browser, "[data-live=processed]") == f"{12345 + 300:,}",
         timeout=20,
         what="the total",
     )
@@ -199,7 +225,7 @@ def test_failures_written_by_node_resque_are_retried_from_the_browser(
         assert "&lt;img src=x onerror=alert(1)&gt;" in browser.page_source
         all_css(browser, "#bulk input[name=ref]")[0].click()
         by_css(browser, "#bulk button[formaction$='/failed/retry']").click()
-        wait_for(lambda: "1 failure(s) retried" in by_css(browser, ".flash").text, what="the retry")
+        wait_for(lambda: "1 failure(s) retried" in flash(browser), what="the retry")
     [job] = [json.loads(raw) for raw in client(app).lrange("resque:queue:nodeq", 0, -1)]
     assert job["class"] == "Fail" and job["args"] == ["<img src=x onerror=alert(1)>"]
 
@@ -208,16 +234,16 @@ def test_delayed_and_schedule_actions(browser: Any, web: str, app: Resque) -> No
     r = client(app)
     browser.get(web + "/delayed")
     by_css(browser, "main table a").click()  # the soonest timestamp: two jobs
-    wait_for(lambda: "Delayed at" in by_css(browser, "h1").text, what="a timestamp's page")
+    wait_for(lambda: "Delayed at" in text(browser, "h1"), what="a timestamp's page")
     before = r.llen("resque:queue:mail") + r.llen("resque:queue:reports")
     by_css(browser, "form[action$='/delayed/enqueue-now'] button").click()
-    wait_for(lambda: "enqueued now" in by_css(browser, ".flash").text, what="the enqueue notice")
+    wait_for(lambda: "enqueued now" in flash(browser), what="the enqueue notice")
     assert r.llen("resque:queue:mail") + r.llen("resque:queue:reports") == before + 1
     by_css(browser, "form[action$='/delayed/cancel'] button").click()
     browser.switch_to.alert.accept()  # "Cancel this delayed job?"
-    wait_for(lambda: "cancelled" in by_css(browser, ".flash").text, what="the cancel notice")
+    wait_for(lambda: "cancelled" in flash(browser), what="the cancel notice")
     assert r.zcard("resque:delayed_queue_schedule") == 11
     browser.get(web + "/schedule")
     by_css(browser, "form[action$='/schedule/run'] button").click()
-    wait_for(lambda: "enqueued on reports" in by_css(browser, ".flash").text, what="the run notice")
+    wait_for(lambda: "enqueued on reports" in flash(browser), what="the run notice")
     assert r.llen("resque:queue:reports") >= 6
