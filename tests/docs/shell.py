@@ -7,13 +7,15 @@ and the Resque variables of the calling environment removed. It must exit 0 (or 
 ``exit N`` directive's status) within 60 s.
 
 Commands that never end are refused unless a directive says what to do with them:
-``pyresque worker`` without ``--burst`` and ``pyresque scheduler``. ``burst`` appends
+``pyresque worker`` without ``--burst``, ``pyresque scheduler``, ``pyresque web`` and
+``pyresque metrics`` without ``--once``. ``burst`` appends
 ``--burst`` to workers (they drain their queues and exit); ``background [SECONDS]
 [until EXPR]`` starts them, waits SECONDS (default 1) or until the Python expression EXPR
 is true (evaluated in the page's namespace plus ``db``, a redis-py client on the page's
-database; SECONDS is then the time limit, default 20), then sends QUIT and wants exit 0.
-The time starts once the process has a QUIT handler (``/proc/PID/status``), so a slow
-start never turns the QUIT into a kill; bash ``exec``s the command so QUIT reaches it.
+database; SECONDS is then the time limit, default 20), then sends QUIT (TERM to the web
+and metrics servers) and wants exit 0. The time starts once the process has a handler
+for that signal (``/proc/PID/status``), so a slow start never turns it into a kill; bash
+``exec``s the command so the signal reaches it.
 
 Commands that must not run here are validated instead: ``pip install`` (the project's
 extras exist, a local path is a package), ``./dev CMD`` (the script handles CMD),
@@ -135,7 +137,17 @@ def _subcommand(tokens: list[str]) -> str | None:
 def long_running(tokens: list[str]) -> bool:
     """A command that runs until told to stop."""
     sub = _subcommand(tokens)
-    return (sub == "worker" and "--burst" not in tokens) or sub == "scheduler"
+    return (
+        (sub == "worker" and "--burst" not in tokens)
+        or sub in ("scheduler", "web")
+        or (sub == "metrics" and "--once" not in tokens)
+    )
+
+
+def stop_signal(tokens: list[str]) -> signal.Signals:
+    """How a long-running command is stopped: QUIT for Resque's worker and scheduler (finish,
+    then exit), TERM for the servers (``pyresque web``, ``pyresque metrics``)."""
+    return signal.SIGQUIT if _subcommand(tokens) in ("worker", "scheduler") else signal.SIGTERM
 
 
 def run_shell(run: PageRun, block: Block) -> None:
@@ -153,7 +165,7 @@ def run_shell(run: PageRun, block: Block) -> None:
             if block.directive("burst") is not None and _subcommand(command.tokens) == "worker":
                 text = shlex.join([*shlex.split(text, comments=True), "--burst"])
             elif block.directive("background") is not None:
-                output = _background(run, block, text, where)
+                output = _background(run, block, text, where, stop_signal(command.tokens))
                 _check_output(where, command, run.rewrite, output)
                 continue
             elif block.directive("burst") is not None:
@@ -189,19 +201,19 @@ def _exec_form(text: str) -> str:
     return f"{text[:cut]}exec {text[cut:]}"
 
 
-def catches_quit(pid: int) -> bool | None:
-    """Whether the process has a SIGQUIT handler installed (Linux ``/proc``); None: unknown."""
+def catches(pid: int, sig: signal.Signals) -> bool | None:
+    """Whether the process has a handler installed for ``sig`` (Linux ``/proc``); None: unknown."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith("SigCgt:"):
-                    return bool(int(line.split()[1], 16) & (1 << (signal.SIGQUIT - 1)))
+                    return bool(int(line.split()[1], 16) & (1 << (sig - 1)))
     except OSError:
         return None
     return None
 
 
-def _background(run: PageRun, block: Block, text: str, where: str) -> str:
+def _background(run: PageRun, block: Block, text: str, where: str, stop: signal.Signals) -> str:
     """Start a long-running command, let it work, QUIT it; its output (see the module docstring).
 
     The time (or the condition) starts once the process catches QUIT, so a slow start on
@@ -222,7 +234,7 @@ def _background(run: PageRun, block: Block, text: str, where: str) -> str:
         )
         try:
             ready_by = time.monotonic() + READY_TIMEOUT
-            while proc.poll() is None and catches_quit(proc.pid) is False and time.monotonic() < ready_by:
+            while proc.poll() is None and catches(proc.pid, stop) is False and time.monotonic() < ready_by:
                 time.sleep(0.02)
             deadline = time.monotonic() + seconds
             scope = dict(run.namespace, db=run.client(0))
@@ -237,7 +249,7 @@ def _background(run: PageRun, block: Block, text: str, where: str) -> str:
                     )
                 if condition.strip():
                     raise AssertionError(f"{where}: {condition.strip()!r} still false after {seconds} s")
-            proc.send_signal(signal.SIGQUIT)
+            proc.send_signal(stop)
             proc.wait(timeout=20)
         finally:
             if proc.poll() is None:
@@ -245,7 +257,7 @@ def _background(run: PageRun, block: Block, text: str, where: str) -> str:
                 proc.wait()
         output = _read(sink)
     if proc.returncode != 0:
-        raise AssertionError(f"{where}: {text!r} exited {proc.returncode} after QUIT:\n{output}")
+        raise AssertionError(f"{where}: {text!r} exited {proc.returncode} after {stop.name}:\n{output}")
     return output
 
 

@@ -325,3 +325,20 @@ def test_background_waits_for_a_slow_start_before_quit(doc_pool: DatabasePool) -
     errors = run_page(text, doc_pool)
     assert errors == [None, None], errors
     assert _exec_form("A=1 B='x y' pyresque worker -q a") == "A=1 B='x y' exec pyresque worker -q a"
+
+
+def test_which_commands_run_until_stopped() -> None:
+    import shlex
+    import signal
+
+    from tests.docs.shell import long_running, stop_signal
+
+    assert long_running(shlex.split("QUEUE=a pyresque worker -v"))
+    assert long_running(shlex.split("python -m pyresque --redis redis://h/0 scheduler"))
+    assert long_running(shlex.split("pyresque web --port 8080"))
+    assert long_running(shlex.split("pyresque metrics --port 9464"))
+    assert not long_running(shlex.split("pyresque worker --burst"))
+    assert not long_running(shlex.split("pyresque metrics --once"))
+    assert not long_running(shlex.split("pyresque info"))
+    assert stop_signal(shlex.split("pyresque worker")) == signal.SIGQUIT
+    assert stop_signal(shlex.split("pyresque web")) == signal.SIGTERM
