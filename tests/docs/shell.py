@@ -137,6 +137,8 @@ def _subcommand(tokens: list[str]) -> str | None:
 def long_running(tokens: list[str]) -> bool:
     """A command that runs until told to stop."""
     sub = _subcommand(tokens)
+    if {"--help", "-h", "--version"} & set(tokens):
+        return False
     return (
         (sub == "worker" and "--burst" not in tokens)
         or sub in ("scheduler", "web")
@@ -161,7 +163,7 @@ def run_shell(run: PageRun, block: Block) -> None:
         if _validated(where, program):
             continue
         text = run.rewrite(command.text)
-        if long_running(command.tokens):
+        if long_running(command.tokens) and status == 0:  # a nonzero ``exit N``: it refuses, and ends
             if block.directive("burst") is not None and _subcommand(command.tokens) == "worker":
                 text = shlex.join([*shlex.split(text, comments=True), "--burst"])
             elif block.directive("background") is not None:

@@ -340,5 +340,6 @@ def test_which_commands_run_until_stopped() -> None:
     assert not long_running(shlex.split("pyresque worker --burst"))
     assert not long_running(shlex.split("pyresque metrics --once"))
     assert not long_running(shlex.split("pyresque info"))
+    assert not long_running(shlex.split("pyresque web --help"))
     assert stop_signal(shlex.split("pyresque worker")) == signal.SIGQUIT
     assert stop_signal(shlex.split("pyresque web")) == signal.SIGTERM
