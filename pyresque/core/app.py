@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 from pyresque.backends import Backend, FailureStore, PushItem, create_backend
 from pyresque.backends.failure import FailureBackendSpec, make_failure_store
 from pyresque.core import delayed, enqueueing
+from pyresque.core.control import WorkersControl
 from pyresque.core.dequeue import JobMatch, dequeue_matching, stored_args
 from pyresque.core.enqueueing import EnqueueRequest
 from pyresque.core.errors import BackendConnectionError, BackendError, InvalidJobError
@@ -53,9 +54,8 @@ class Resque:
         payload_form: what enqueues write by default: ``"full"`` (class, args, id,
             queue_time) or ``"ruby"`` (Ruby's exact ``{"class","args"}``, no id: see
             :meth:`enqueue`).
-        durable: make every enqueue wait until this many replicas have it (``True``: 1)
-            with Redis ``WAIT``, at most ``durable_timeout`` seconds; see
-            ``docs/scaling.md``. Off by default (replication stays asynchronous).
+        durable: make every enqueue wait until this many replicas have it (``True``: 1) with
+            ``WAIT``, at most ``durable_timeout`` s (docs/scaling.md). Off by default.
     """
 
     def __init__(
@@ -348,9 +348,8 @@ class Resque:
 
     # statuses and failures ---------------------------------------------------------
     def tracked(self, job_id: str | None = None) -> TrackedJob:
-        """A handle on a tracked job's status: ``get()``, ``wait(timeout)``,
-        ``set_progress(...)``, ``stop()``; without ``job_id``, the running job's own
-        (see :func:`~pyresque.core.tracking.tracked`)."""
+        """A tracked job's status: ``get()``, ``wait(timeout)``, ``set_progress(...)``,
+        ``stop()``; without ``job_id``, the running job's own (see :func:`tracked`)."""
         return tracked(self.backend.statuses, job_id, self.connection_guard)
 
     @property
@@ -358,11 +357,15 @@ class Resque:
         """The failure store (Ruby semantics: count, all, requeue, remove, clear ...)."""
         return self.backend.failures
 
+    @property
+    def workers_control(self) -> WorkersControl:
+        """Quiet/stop pyresque workers and pause queues for them through Redis."""
+        return WorkersControl(self.backend)
+
     # lifecycle ---------------------------------------------------------------------
     @contextmanager
     def connection_guard(self) -> Iterator[None]:
-        """Turn the backend's connection errors into :class:`BackendConnectionError`, or
-        into the backend's plain :class:`BackendError` for one that retrying cannot mend."""
+        """Connection errors -> :class:`BackendConnectionError` (or a plain, permanent one)."""
         try:
             yield
         except BackendConnectionError:

@@ -1,5 +1,6 @@
 """The heartbeat thread: refreshes the worker id's lease every few seconds and
-``workers:heartbeat`` every ``heartbeat_interval``; registers the worker again if its
+``workers:heartbeat`` every ``heartbeat_interval``; after each lease refresh reads the
+worker's command through Redis (:mod:`pyresque.core.worker.remote`); registers the worker again if its
 records vanished (a mistaken prune, a Redis that lost its data).
 
 It only talks to Redis and logs; a failure while Redis is away is logged once (the
@@ -60,6 +61,7 @@ class Heartbeat:
                 if other is not None and not clash_logged:
                     clash_logged = True
                     log.error("worker id %s is also in use by another live process (%s)", w.id, other)
+                w.remote.poll()  # quiet/stop through Redis: one GET per lease refresh
                 if time.monotonic() < next_beat:
                     continue
                 next_beat = time.monotonic() + w.options.heartbeat_interval

@@ -22,12 +22,15 @@ log = logging.getLogger("pyresque.worker")
 
 _FORWARDED = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 _STOPPING = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT)
+#: A worker's exit code after a quiet/stop through Redis: the supervisor lets it go.
+STOPPED_THROUGH_REDIS = 3
 
 
 class Supervisor:
     """Runs ``count`` workers, each built by ``build()`` in its own forked process.
 
-    A worker that exits while the supervisor is not stopping is restarted (at most one
+    A worker that exits while the supervisor is not stopping is restarted (unless it was
+    quieted or stopped through Redis: exit code ``STOPPED_THROUGH_REDIS``) (at most one
     restart per slot per second, so a crashing setup never spins). QUIT/TERM/INT are
     forwarded and the supervisor exits once every worker has; USR1/USR2/CONT are
     forwarded as they are.
@@ -63,7 +66,7 @@ class Supervisor:
                 worker = self.build()
                 worker.control_pid = os.getppid()  # QUIT goes to the supervisor
                 worker.work()
-                code = 0
+                code = STOPPED_THROUGH_REDIS if worker.remote.obeyed else 0
             except BaseException as exc:
                 if worker is None or not worker.exit_logged:  # else its stop line said it
                     log.error("worker process crashed: %s", exception_text(exc), exc_info=exc)
@@ -89,6 +92,8 @@ class Supervisor:
             if pid not in self.children:
                 continue
             slot = self.children.pop(pid)
-            if not self.stopping:
+            if os.waitstatus_to_exitcode(status) == STOPPED_THROUGH_REDIS:
+                log.info("worker pid %d was quieted or stopped through Redis; not restarting it", pid)
+            elif not self.stopping:
                 log.warning("worker pid %d exited (status %d); restarting", pid, status)
                 self.spawn(slot)

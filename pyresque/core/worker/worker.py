@@ -13,7 +13,8 @@ takes a unique one, ``host-<tag>:pid:queues``, instead of sharing its records.
 
 Signals (Resque's, :mod:`pyresque.core.worker.signals`): ``QUIT`` finish the job, then
 exit; ``TERM``/``INT`` stop the job now (its failure is recorded), then exit; ``USR1``
-stop the job now, keep working; ``USR2`` pause; ``CONT`` resume.
+stop the job now, keep working; ``USR2`` pause; ``CONT`` resume (or quiet/stop through
+Redis, :mod:`pyresque.core.worker.remote`).
 
 What it says (:mod:`pyresque.core.worker.voice`): a start line, a line per failed job,
 a stop line with its counts and why it stopped; a dirty exit is logged once, in plain
@@ -46,6 +47,7 @@ from pyresque.core.worker.options import MODES, WorkerOptions
 from pyresque.core.worker.proctitle import get_title, restore_title, set_title
 from pyresque.core.worker.pruning import prune_dead_workers, recover_record
 from pyresque.core.worker.queue_select import QueueSelector
+from pyresque.core.worker.remote import RemoteControl
 from pyresque.core.worker.signals import WorkerSignals
 from pyresque.core.worker.voice import exception_text, start_line, stop_line
 
@@ -131,6 +133,7 @@ class Worker:
         self._queues: list[str] = self.selector.resolve() if not self.selector.dynamic else []
         self._queues_at = 0.0
         self.heartbeat = Heartbeat(self)
+        self.remote = RemoteControl(self)  # commands and paused queues through Redis
         self.signals = WorkerSignals(self)
         self._registered = False
         self.companions = list(companions)
@@ -147,11 +150,11 @@ class Worker:
 
     # -- queues ----------------------------------------------------------------------
     def queues(self, *, refresh: bool = False) -> list[str]:
-        """The concrete queues to poll now, in priority order (re-read for patterns)."""
+        """The concrete queues to poll now, in priority order, not paused (see remote)."""
         if self.selector.dynamic and (refresh or time.monotonic() - self._queues_at > 5.0):
             self._queues = self.selector.resolve(self.app.backend.broker.queues())
             self._queues_at = time.monotonic()
-        return self._queues
+        return self.remote.unpaused(self._queues)
 
     def wait_for_jobs(self) -> None:
         """Idle: block until a job may be there (or ``interval``), unless told to stop."""
