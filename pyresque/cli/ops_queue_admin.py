@@ -1,12 +1,14 @@
-"""``pyresque queues`` (list, ``--prune-empty``) and ``pyresque queues remove QUEUE``.
+"""``pyresque queues`` (list, ``--prune-empty``) and ``pyresque queues remove QUEUE``
+(``queues pause|resume`` are in :mod:`pyresque.cli.ops_control`).
 
 Pruning unregisters the queues that hold no job, each with one atomic check-and-SREM
 (:meth:`~pyresque.backends.base.Broker.unregister_empty`), so a job pushed at the same
 instant keeps its queue registered. After ``--grace`` seconds the pruned queues that
 hold jobs again are registered again: that covers writers whose register and push are
-two commands (php-resque, Ruby's pipelined push, ``enqueue_many``'s pipeline), which could otherwise leave a job in
-an unregistered queue. Running it twice (or again after a lost reply) is harmless: a
-queue already unregistered is left alone, a queue holding a job is never pruned.
+two commands (php-resque, Ruby's pipelined push, ``enqueue_many``'s pipeline), which
+could otherwise leave a job in an unregistered queue. Running it twice (or again after
+a lost reply) is harmless: a queue already unregistered is left alone, a queue holding
+a job is never pruned.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pyresque.cli.ops_common import (
     safe_text,
     yes_option,
 )
+from pyresque.cli.ops_control import pause, resume
 from pyresque.core.app import Resque
 
 __all__ = ["queue_sizes", "queues"]
@@ -39,7 +42,7 @@ def queue_sizes(app: Resque) -> dict[str, int]:
         return app.backend.broker.sizes(names) if names else {}
 
 
-@click.group(invoke_without_command=True)
+@click.group(invoke_without_command=True, commands=[pause, resume])
 @click.option("--prune-empty", is_flag=True, help="Unregister every queue that holds no job.")
 @click.option(
     "--grace",
@@ -64,7 +67,8 @@ def queues(
     """Every known queue with the number of jobs waiting in it.
 
     With --prune-empty: unregister the queues that hold no job (atomically per queue;
-    a push registers a queue again). `queues remove QUEUE` drops a queue and its jobs.
+    a push registers a queue again). `queues remove QUEUE` drops a queue and its jobs;
+    `queues pause QUEUE` / `queues resume QUEUE` pause it for pyresque workers.
     """
     if ctx.invoked_subcommand is not None:
         if prune_empty:

@@ -22,6 +22,7 @@ from pyresque.cli.ops_common import (
     split_worker_id,
     yes_option,
 )
+from pyresque.cli.ops_control import quiet, stop
 from pyresque.cli.ops_queue_admin import queue_sizes
 from pyresque.core.app import Resque
 from pyresque.core.dequeue import JobMatch, dequeue_matching
@@ -120,13 +121,24 @@ def _print_workers(rows: list[dict[str, Any]]) -> None:
     )
 
 
-@click.command()
+@click.group(invoke_without_command=True, commands=[quiet, stop])
 @ops_backend_options
 @json_option
+@click.pass_context
 def workers(
-    redis: str | None, redis_db: int | None, prefix: str | None, app_include: str | None, as_json: bool
+    ctx: click.Context,
+    redis: str | None,
+    redis_db: int | None,
+    prefix: str | None,
+    app_include: str | None,
+    as_json: bool,
 ) -> None:
-    """Registered workers (pyresque, Ruby, PHP or node) and the job each is working on."""
+    """Registered workers (pyresque, Ruby, PHP or node) and the job each is working on.
+
+    `workers quiet ID|--all` and `workers stop ID|--all` ask pyresque workers to exit.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     with operator_app(redis, redis_db, prefix, app_include) as app:
         rows = worker_rows(app)
     if as_json:
