@@ -36,9 +36,11 @@ from pyresque.core.errors import ConfigurationError
 __all__ = [
     "COMMANDS",
     "COMMAND_TTL",
+    "SEND_SCRIPT",
     "ControlReader",
     "WorkersControl",
     "control_key",
+    "lease_key",
     "lease_nonce",
     "parse_command",
     "paused_key",
@@ -49,17 +51,22 @@ COMMANDS = ("quiet", "stop")
 #: Seconds a command stays in Redis (a worker reads them every few seconds).
 COMMAND_TTL = 300
 
-#: KEYS[1] control key. ARGV[1] command, ARGV[2] nonce, ARGV[3] ttl.
-#: Sets ``<command> <nonce>`` unless a ``stop`` for the same nonce is there already (a
-#: quiet does not soften a stop). A repeat after a lost reply sets the same value again.
-_SEND = """
+#: KEYS[1] ``worker:<id>:control``, KEYS[2] ``worker:<id>:lease``. ARGV[1] command,
+#: ARGV[2] ttl. No lease (not a live pyresque worker): nothing, returns false. Else sets
+#: ``<command> <the lease's nonce>`` with the TTL, unless a ``stop`` for that nonce is
+#: there already (a quiet does not soften a stop: its TTL is renewed); returns the value
+#: now there. A repeat after a lost reply sets the same value again (idempotent).
+SEND_SCRIPT = """
+local lease = redis.call('GET', KEYS[2])
+if not lease then return false end
+local nonce = string.match(lease, '^[^:]*')
+local want = ARGV[1] .. ' ' .. nonce
 local old = redis.call('GET', KEYS[1])
-local want = ARGV[1] .. ' ' .. ARGV[2]
-if ARGV[1] == 'quiet' and old == ('stop ' .. ARGV[2]) then
-  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+if ARGV[1] == 'quiet' and old == ('stop ' .. nonce) then
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
   return old
 end
-redis.call('SET', KEYS[1], want, 'EX', tonumber(ARGV[3]))
+redis.call('SET', KEYS[1], want, 'EX', tonumber(ARGV[2]))
 return want
 """
 
@@ -67,6 +74,11 @@ return want
 def control_key(prefix: str, worker_id: str) -> str:
     """``<ns>:worker:<id>:control`` (``prefix`` is ``"<ns>:"``)."""
     return f"{prefix}worker:{worker_id}:control"
+
+
+def lease_key(prefix: str, worker_id: str) -> str:
+    """``<ns>:worker:<id>:lease`` (held by a live pyresque worker)."""
+    return f"{prefix}worker:{worker_id}:lease"
 
 
 def paused_key(prefix: str) -> str:
@@ -151,28 +163,33 @@ class WorkersControl:
             raise ConfigurationError("worker control needs a Redis backend (one server, not shards)")
         self._client, self._prefix = found
         self.ttl = ttl
-        self._send = self._client.register_script(_SEND)
+        self._send = self._client.register_script(SEND_SCRIPT)
 
     def controllable(self, worker_ids: Sequence[str]) -> list[str | None]:
         """Each worker's nonce if it is a live pyresque worker (holds a lease), else
         ``None`` (a Ruby, PHP or node worker, or a dead one). Round trips: 1."""
         if not worker_ids:
             return []
-        leases = self._client.mget([f"{self._prefix}worker:{w}:lease" for w in worker_ids])
+        leases = self._client.mget([lease_key(self._prefix, w) for w in worker_ids])
         return [lease_nonce(v) for v in leases]
+
+    def _try(self, worker_id: str, command: str) -> str | None:
+        if command not in COMMANDS:
+            raise ConfigurationError(f"unknown command {command!r}; known: {', '.join(COMMANDS)}")
+        keys = [control_key(self._prefix, worker_id), lease_key(self._prefix, worker_id)]
+        written = self._send(keys=keys, args=[command, self.ttl])
+        return None if written is None else _text(written)
 
     def send(self, worker_id: str, command: str) -> str:
         """Send ``command`` (``quiet`` or ``stop``) to one live pyresque worker; the value
-        written. Round trips: 2 (the lease, the script); safe to repeat."""
-        if command not in COMMANDS:
-            raise ConfigurationError(f"unknown command {command!r}; known: {', '.join(COMMANDS)}")
-        nonce = self.controllable([worker_id])[0]
-        if nonce is None:
+        now in its control key. Round trips: 1 (a script); safe to repeat."""
+        written = self._try(worker_id, command)
+        if written is None:
             raise ConfigurationError(
                 f"worker {worker_id} is not a live pyresque worker (no lease): Ruby, PHP and "
                 "node workers take signals only"
             )
-        return _text(self._send(keys=[control_key(self._prefix, worker_id)], args=[command, nonce, self.ttl]))
+        return written
 
     def quiet(self, worker_id: str) -> str:
         """Ask a pyresque worker to finish its job, then exit (QUIT through Redis)."""
@@ -184,15 +201,11 @@ class WorkersControl:
 
     def send_all(self, command: str) -> list[str]:
         """Send ``command`` to every registered worker that is a live pyresque worker;
-        their ids (the others are skipped). Safe to repeat."""
+        their ids (the others are skipped). Round trips: 1 + one per worker; safe to
+        repeat."""
         members = self._client.smembers(self._prefix + "workers")
         ids = sorted(_text(m) for m in members or ())
-        sent = []
-        for wid, nonce in zip(ids, self.controllable(ids), strict=True):
-            if nonce is not None:
-                self._send(keys=[control_key(self._prefix, wid)], args=[command, nonce, self.ttl])
-                sent.append(wid)
-        return sent
+        return [wid for wid in ids if self._try(wid, command) is not None]
 
     def pending(self, worker_id: str) -> str | None:
         """The command waiting for ``worker_id`` (whatever instance), or ``None``."""

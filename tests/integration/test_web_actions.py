@@ -255,3 +255,56 @@ async def test_delayed_search_with_a_cost_cap(
         assert reply.status_code == 303 and reply.headers["location"] == "/delayed?q=needle"
     [job] = [json.loads(raw) for raw in client(app).lrange("resque:queue:mail", 0, -1)]
     assert job["args"] == ["needle@example.com"]
+
+
+def _leased(app: Resque, worker_id: str, nonce: str = "n0nce") -> None:
+    """A live pyresque worker: registered as Ruby does, plus the lease it refreshes."""
+    add_worker(app, worker_id)
+    client(app).set(f"resque:worker:{worker_id}:lease", f"{nonce}:1:pid:[1]", ex=60)
+
+
+async def test_quiet_and_stop_are_offered_and_sent_to_pyresque_workers_only(
+    app: Resque, redis_url: str
+) -> None:
+    add_worker(app, "ruby:1:mail")
+    _leased(app, "py:2:mail")
+    r = client(app)
+    async with web_client(redis_url) as http:
+        page = (await http.get("/workers")).text
+        assert page.count('action="/workers/quiet"') == 1 and page.count('action="/workers/stop"') == 1
+        assert 'name="id" value="py:2:mail"' in page and 'name="id" value="ruby:1:mail"' not in page
+        reply = await http.post("/api/workers/quiet", data={"id": "py:2:mail"})
+        assert reply.json()["ok"] and reply.json()["command"] == "quiet"
+        assert r.get("resque:worker:py:2:mail:control") == b"quiet n0nce"
+        assert 0 < r.ttl("resque:worker:py:2:mail:control") <= 300
+        assert "quiet asked" in (await http.get("/workers")).text
+        refused = await http.post("/api/workers/stop", data={"id": "ruby:1:mail"})
+        assert refused.status_code == 409 and "not a live pyresque worker" in refused.json()["message"]
+        assert not r.exists("resque:worker:ruby:1:mail:control")
+        form = await http.post("/workers/stop", data={"id": "py:2:mail", "next": "/workers"})
+        assert form.status_code == 303 and "stop" in form.cookies.get("pyresque_flash", "")
+        assert r.get("resque:worker:py:2:mail:control") == b"stop n0nce"
+        await http.post("/api/workers/quiet", data={"id": "py:2:mail"})  # does not soften the stop
+        assert r.get("resque:worker:py:2:mail:control") == b"stop n0nce"
+        assert (await http.post("/api/workers/quiet", data={})).status_code == 400
+
+
+async def test_pause_and_resume_one_queue_for_pyresque_workers(app: Resque, redis_url: str) -> None:
+    app.enqueue("mail", "SendMail", 1)
+    app.enqueue("reports", "BuildReport", 1)
+    r = client(app)
+    async with web_client(redis_url) as http:
+        page = (await http.get("/queues")).text
+        assert page.count('action="/queues/pause-queue"') == 2 and "pyresque workers only" in page
+        reply = await http.post("/api/queues/pause-queue", data={"name": "mail", "paused": "1"})
+        assert reply.json()["ok"] and reply.json()["changed"]
+        assert r.smembers("resque:paused-queues") == {b"mail"}
+        assert not r.exists("resque:pause-all-workers")  # Ruby's key is not touched
+        rows = {q["name"]: q["paused_pyresque"] for q in (await http.get("/api/queues")).json()["queues"]}
+        assert rows == {"mail": True, "reports": False}
+        assert "paused (pyresque workers)" in (await http.get("/queues")).text
+        r.sadd("resque:paused-queues", "ghost")  # paused but not registered: still resumable
+        assert 'name="name" value="ghost"' in (await http.get("/queues")).text
+        form = await http.post("/queues/pause-queue", data={"name": "mail", "paused": "0", "next": "/queues"})
+        assert form.status_code == 303 and "resumed" in form.cookies.get("pyresque_flash", "")
+        assert r.smembers("resque:paused-queues") == {b"ghost"}

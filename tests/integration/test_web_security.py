@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from pyresque import Resque
 from pyresque.cli import main
 from pyresque.cli.web import is_loopback
-from tests.e2e.seed import HOSTILE, add_failures, client, seed, web_client
+from tests.e2e.seed import HOSTILE, add_failures, add_worker, client, seed, web_client
 
 pytestmark = pytest.mark.redis
 
@@ -104,6 +104,13 @@ async def test_cross_site_changes_are_refused(app: Resque, redis_url: str) -> No
             reply = await http.send(request)
             assert reply.status_code == 403, headers
         assert r.exists("resque:queue:mail")
+        r.set("resque:worker:py:2:mail:lease", "n0nce:1:", ex=60)
+        evil = {"sec-fetch-site": "cross-site"}
+        fields = {"id": "py:2:mail", "name": "mail", "paused": "1"}
+        for path in ("/workers/quiet", "/workers/stop", "/queues/pause-queue"):
+            reply = await http.post(path, data=fields, headers=evil)
+            assert reply.status_code == 403, path
+        assert not r.exists("resque:worker:py:2:mail:control", "resque:paused-queues")
         assert (await http.get("/queues/remove")).status_code == 405  # never a GET
         page = await http.get("/queues")
         token = re.search(r'name="_token" value="([^"]+)"', page.text)[1]  # type: ignore[index]
@@ -158,10 +165,18 @@ async def test_read_only_refuses_changes_and_hides_the_buttons(app: Resque, redi
             "Read-only" in page and 'method="post"' not in page and 'type="checkbox" name="ref"' not in page
         )
         assert 'method="post"' not in (await http.get("/queue?name=mail")).text
-        for path in ("/api/failed/clear", "/api/queues/remove", "/api/queues/pause", "/api/workers/prune"):
-            reply = await http.post(path, data={"name": "mail", "paused": "1"})
+        add_worker(app, "py:2:mail")
+        client(app).set("resque:worker:py:2:mail:lease", "n0nce:1:", ex=60)
+        for page_path in ("/workers", "/queues"):
+            page = (await http.get(page_path)).text
+            assert 'method="post"' not in page and ">Quiet<" not in page and ">Pause<" not in page
+        paths = ["/api/failed/clear", "/api/queues/remove", "/api/queues/pause", "/api/workers/prune"]
+        paths += ["/api/workers/quiet", "/api/workers/stop", "/api/queues/pause-queue"]
+        for path in paths:
+            reply = await http.post(path, data={"name": "mail", "paused": "1", "id": "py:2:mail"})
             assert reply.status_code == 403 and reply.json()["error"] == "this dashboard is read-only"
     assert client(app).llen("resque:failed") == 2 and client(app).exists("resque:queue:mail")
+    assert not client(app).exists("resque:worker:py:2:mail:control", "resque:paused-queues")
 
 
 def test_the_server_refuses_to_listen_beyond_loopback_without_auth(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

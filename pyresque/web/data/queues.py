@@ -1,7 +1,8 @@
 """Queues and the overview's counters: sizes, latency, a queue's jobs, pause, removal.
 
-Round trips: :func:`summary` 2 (one pipeline of the sets and counters, then one of
-LLEN/LINDEX per queue); :func:`jobs` 1 (LLEN + one LRANGE page); each action 1-2.
+Round trips: :func:`summary` 2 (one pipeline of the sets and counters, with
+``paused-queues``, then one of LLEN/LINDEX per queue); :func:`jobs` 1 (LLEN + one
+LRANGE page); each action 1-2.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pyresque.core.control import paused_key
 from pyresque.web.config import SHOW_LIMIT
 from pyresque.web.data.decode import epoch, json_object, pretty
 from pyresque.web.data.store import Ref, Store, show
@@ -23,7 +25,7 @@ def _names(reply: Any) -> list[str]:
 async def summary(db: Store) -> dict[str, Any]:
     """The overview's numbers and every queue's size and latency (oldest job's age)."""
     k = db.k
-    queues_r, processed, failed, failed_len, workers_r, delayed, paused = await db.many(
+    queues_r, processed, failed, failed_len, workers_r, delayed, paused, paused_q = await db.many(
         [
             ("SMEMBERS", k.queues),
             ("GET", k.stat("processed")),
@@ -32,9 +34,11 @@ async def summary(db: Store) -> dict[str, Any]:
             ("SMEMBERS", k.workers),
             ("ZCARD", k.delayed_schedule),
             ("GET", k.pause_all),
+            ("SMEMBERS", paused_key(k.prefix)),
         ]
     )
     names = _names(queues_r)
+    paused_names = _names(paused_q)
     workers = [bytes(w) for w in workers_r or ()]
     commands: list[tuple[Any, ...]] = []
     for name in names:
@@ -48,7 +52,12 @@ async def summary(db: Store) -> dict[str, Any]:
         size, head = int(replies[2 * i] or 0), replies[2 * i + 1]
         queued = epoch((json_object(head) or {}).get("queue_time")) if head is not None else None
         rows.append(
-            {"name": name, "size": size, "latency": None if queued is None else max(0.0, now - queued)}
+            {
+                "name": name,
+                "size": size,
+                "latency": None if queued is None else max(0.0, now - queued),
+                "paused_pyresque": name in paused_names,
+            }
         )
     working = sum(1 for v in ((replies[-1] or []) if workers else []) if v)
     return {
@@ -61,6 +70,7 @@ async def summary(db: Store) -> dict[str, Any]:
         "working": working,
         "delayed_timestamps": int(delayed or 0),
         "paused": (paused or b"").strip().lower() == b"true",
+        "paused_queues": paused_names,  # paused-queues: pyresque workers only
         "time": now,
     }
 

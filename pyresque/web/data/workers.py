@@ -21,6 +21,7 @@ from typing import Any
 from pyresque.backends.redis.failure import encode_failure
 from pyresque.backends.redis.scripts import LuaScript
 from pyresque.core import timefmt
+from pyresque.core.control import control_key
 from pyresque.core.failure import FailureRecord
 from pyresque.web.config import STALE_AFTER
 from pyresque.web.data.decode import epoch, json_object, pretty
@@ -78,12 +79,13 @@ async def _details(db: Store, ids: list[str]) -> list[dict[str, Any]]:
             ("HGET", k.heartbeats, wid),
             ("EXISTS", k.worker_lease(wid)),
             ("GET", k.worker_ping(_ping_name(wid))),
+            ("GET", control_key(k.prefix, wid)),
         ]
     replies = await db.many(commands)
     now = time.time()
     rows = []
     for i, wid in enumerate(ids):
-        job_raw, started, processed, failed, beat, leased, ping = replies[7 * i : 7 * i + 7]
+        job_raw, started, processed, failed, beat, leased, ping, control = replies[8 * i : 8 * i + 8]
         job = json_object(job_raw)
         beat_at = epoch(show(beat, 100)) if beat is not None else None
         if beat_at is None and ping is not None:  # node-resque: {"time": <epoch s>, ...}
@@ -101,7 +103,8 @@ async def _details(db: Store, ids: list[str]) -> list[dict[str, Any]]:
                 "started": epoch(show(started, 100)) if started is not None else None,
                 "heartbeat_age": age,
                 "stale": age is not None and age > STALE_AFTER,
-                "leased": bool(leased),
+                "leased": bool(leased),  # a live pyresque worker: Quiet/Stop work on it
+                "control": show(control, 100).partition(" ")[0] if control is not None else None,
                 "processed": int(processed or 0),
                 "failed": int(failed or 0),
                 "job": None

@@ -1,4 +1,5 @@
-"""Queues: ``/queues`` (sizes, latency, pause/resume all, remove a queue) and
+"""Queues: ``/queues`` (sizes, latency, pause/resume all, pause/resume one queue for
+pyresque workers, remove a queue) and
 ``/queue?name=Q`` (a queue's jobs paged in Redis, delete one by its exact bytes);
 each with its ``/api`` twin, and the actions (POST)."""
 
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from pyresque.web.actions import answer, read_action
 from pyresque.web.config import PAGE_SIZE
+from pyresque.web.data import control
 from pyresque.web.data import queues as queue_data
 from pyresque.web.pages.common import one_ref, paging, respond, start_param, store, twin
 
@@ -64,10 +66,25 @@ async def pause(request: Request) -> Response:
     return answer(request, form, message, back="/queues", paused=paused)
 
 
+async def pause_queue(request: Request) -> Response:
+    """POST name, paused=1|0: add or remove the queue in ``paused-queues`` (pyresque
+    workers skip it; Ruby, PHP and node workers do not read it)."""
+    form = await read_action(request)
+    name = _name(form.get("name"))
+    paused = form.get("paused").strip().lower() in ("1", "true", "on", "yes")
+    changed = await control.set_queue_paused(store(request), name, paused)
+    if paused:
+        message = f"queue {name} paused for pyresque workers (Ruby, PHP and node workers still take its jobs)"
+    else:
+        message = f"queue {name} resumed for pyresque workers"
+    return answer(request, form, message, back="/queues", paused=paused, changed=changed)
+
+
 ROUTES = [
     *twin("/queues", queues),
     *twin("/queue", queue),
     *twin("/queues/delete-job", delete_job, methods=("POST",)),
     *twin("/queues/remove", remove_queue, methods=("POST",)),
     *twin("/queues/pause", pause, methods=("POST",)),
+    *twin("/queues/pause-queue", pause_queue, methods=("POST",)),
 ]
