@@ -247,3 +247,41 @@ def test_delayed_and_schedule_actions(browser: Any, web: str, app: Resque) -> No
     by_css(browser, "form[action$='/schedule/run'] button").click()
     wait_for(lambda: "enqueued on reports" in flash(browser), what="the run notice")
     assert r.llen("resque:queue:reports") >= 6
+
+
+def test_quiet_a_pyresque_worker_and_pause_a_queue_from_the_browser(
+    browser: Any, web: str, app: Resque, redis_url: str
+) -> None:
+    """Quiet shows on the pyresque worker only (the seeded Ruby-style ones have none) and
+    makes the real worker exit; Pause on a queue writes paused-queues, Resume clears it."""
+    import socket
+
+    from selenium.webdriver.common.by import By
+
+    r = client(app)
+    worker = start_worker(redis_url, "ctl", "--mode", "inprocess", "--heartbeat-interval", "1")
+    wid = f"{socket.gethostname()}:{worker.pid}:ctl"
+    try:
+        wait_for(lambda: r.exists(f"resque:worker:{wid}:lease"), what="the worker's lease")
+        browser.get(web + "/workers")
+        assert len(all_css(browser, "form[action$='/workers/quiet']")) == 1  # the seeded workers: none
+        quiet = f"//form[contains(@action,'/workers/quiet')][input[@name='id' and @value='{wid}']]//button"
+        browser.find_element(By.XPATH, quiet).click()
+        browser.switch_to.alert.accept()  # "Let this worker finish its current job, then exit?"
+        wait_for(lambda: "asked worker" in flash(browser), what="the quiet notice")
+        assert stop(worker) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(5)
+    assert not r.sismember("resque:workers", wid)
+    browser.get(web + "/queues")
+    pause = "//form[contains(@action,'/queues/pause-queue')][input[@name='name' and @value='mail']]//button"
+    browser.find_element(By.XPATH, pause).click()
+    browser.switch_to.alert.accept()
+    wait_for(lambda: "paused for pyresque workers" in flash(browser), what="the pause notice")
+    assert r.smembers("resque:paused-queues") == {b"mail"}
+    assert "paused (pyresque workers)" in text(browser, "#live-region")
+    browser.find_element(By.XPATH, pause).click()  # now the Resume button of that row
+    wait_for(lambda: "resumed" in flash(browser), what="the resume notice")
+    assert not r.exists("resque:paused-queues")
