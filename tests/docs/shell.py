@@ -192,7 +192,7 @@ def run_shell(run: PageRun, block: Block) -> None:
         _check_output(where, command, run.rewrite, output)
 
 
-_ASSIGNMENTS = re.compile(r"""^\s*(?:[A-Za-z_]\w*=(?:'[^']*'|"[^"]*"|[^\s'"]+)*\s+)*""")
+_ASSIGNMENTS = re.compile(r"""^\s*(?:[A-Za-z_]\w*=(?:'[^']*'|"[^"]*"|[^\s'"])*\s+)*""")
 READY_TIMEOUT = 30.0
 
 
