@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = ["Dispatcher", "Slot"]
 
 log = logging.getLogger("pyresque.worker")
+#: a line per job: done at INFO, failed at WARNING (the CLI shows failures by default)
+jobs_log = logging.getLogger("pyresque.worker.jobs")
 T = TypeVar("T")
 
 
@@ -237,15 +239,12 @@ class Dispatcher:
         w.processed += 1
         if not outcome.ok:
             w.failed += 1
-        if log.isEnabledFor(logging.INFO):
-            what = (
-                "skipped"
-                if outcome.skipped
-                else "done"
-                if outcome.ok
-                else f"failed: {outcome.exception!r:.200}"
-            )
-            log.info(
+        level = logging.INFO if outcome.ok else logging.WARNING
+        if jobs_log.isEnabledFor(level):
+            failed = f"failed: {outcome.exception!r:.200}"
+            what = "skipped" if outcome.skipped else "done" if outcome.ok else failed
+            jobs_log.log(
+                level,
                 "%s %s id=%s %.1fms %s",
                 job.queue if job else "?",
                 job.class_name if job else "?",

@@ -172,6 +172,7 @@ class AsyncWorker(Worker):
             await d.requeue_stopped()
             if any(s.done or s.failed for s in d.free):
                 await d.round(take=False)
+                continue  # jobs that ended during that round trip owe theirs too
             if not d.busy():
                 return
             left = None if deadline is None else max(0.05, deadline - time.monotonic())
