@@ -26,6 +26,7 @@ from pyresque.cli.common import (
     resolve_logging_flags,
     setup_logging,
 )
+from pyresque.cli.metrics import worker_observability
 from pyresque.cli.scheduler import embedded_scheduler, probe_backend
 from pyresque.core.errors import ConfigurationError, PyresqueError
 from pyresque.core.worker import Worker, WorkerOptions
@@ -147,6 +148,8 @@ def write_pidfile(path: str | None) -> Iterator[None]:
     show_default=True,
     help="With --with-scheduler: seconds between scheduler polls (env RESQUE_SCHEDULER_INTERVAL).",
 )
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, help="Serve Prometheus metrics.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @backend_options
 def worker(
     queue: str | None,
@@ -168,6 +171,8 @@ def worker(
     with_scheduler: bool,
     schedule_file: str | None,
     scheduler_interval: float,
+    metrics_port: int | None,
+    log_format: str,
     redis: str | None,
     redis_db: int | None,
     prefix: str | None,
@@ -178,7 +183,7 @@ def worker(
 ) -> None:
     """Run a Resque worker (or COUNT of them) on the given queues."""
     flags = resolve_logging_flags(logging_flag, verbose, vverbose)
-    setup_logging(*flags)
+    setup_logging(*flags, log_format=log_format)
     quiet = not any(flags)  # the default: start, stop and failures, not every job
     logging.getLogger("pyresque.worker").setLevel(logging.INFO if quiet else logging.NOTSET)
     logging.getLogger(JOBS_LOGGER).setLevel(logging.WARNING if quiet else logging.NOTSET)
@@ -204,6 +209,7 @@ def worker(
 
     def build() -> Worker:
         app = make_app(redis, prefix, app_include, db=redis_db, serializer=serializer)
+        observe(app)  # --metrics-port, --log-format json (pyresque.cli.metrics)
         companions = []
         if with_scheduler:
             scheduler = embedded_scheduler(app, schedule_file=schedule_file, interval=scheduler_interval)
@@ -217,7 +223,7 @@ def worker(
         except (ConfigurationError, ValueError) as exc:
             raise click.ClickException(str(exc)) from exc
 
-    with write_pidfile(pidfile):
+    with write_pidfile(pidfile), worker_observability(metrics_port, log_format) as observe:
         if count > 1:
             from pyresque.core.worker.supervisor import Supervisor
 
