@@ -40,7 +40,13 @@ def _processed(port: int) -> float:
     )
 
 
-MODES = [["--mode", "fork"], ["--mode", "fork-every", "--jobs-per-child", "2"], ["--count", "2"]]
+MODES = [
+    ["--mode", "fork"],
+    ["--mode", "fork-every", "--jobs-per-child", "2"],
+    ["--count", "2"],
+    ["--mode", "async"],
+    ["--mode", "inprocess"],
+]
 
 
 @pytest.mark.parametrize("args", MODES)
