@@ -124,3 +124,25 @@ def test_without_the_plugin_the_payload_is_unchanged() -> None:
     (payload,) = _payloads(app, "q")
     assert list(payload) == ["class", "args", "id", "queue_time"]
     app.close()
+
+
+def test_the_asyncio_client_writes_the_context_too(exporter: InMemorySpanExporter) -> None:
+    import asyncio
+
+    from pyresque.aio import AsyncResque
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    name = f"fakeredis://obs-tracing-aio-{uuid.uuid4().hex}"
+
+    async def main() -> None:
+        client = AsyncResque(name, plugins=[TracingPlugin(provider)])
+        await client.enqueue("mail", "Ok")
+        await client.aclose()
+
+    asyncio.run(main())
+    sync = Resque(name)
+    (payload,) = _payloads(sync, "mail")
+    assert str(payload["traceparent"]).startswith("00-")
+    assert [s.name for s in exporter.get_finished_spans()] == ["mail send"]
+    sync.close()
