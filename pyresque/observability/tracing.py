@@ -20,9 +20,10 @@ job class with ``trace_context = False`` on the class, per call inside
 ``with plain_payload():``. Ruby-form payloads (``payload_form="ruby"``) never get the
 keys: that form exists so Ruby's ``Resque.dequeue(Klass, *args)`` can match the bytes.
 
-In forked children each finished job's spans are flushed (``force_flush``) before the
-child can exit. A producer span whose enqueue never completed (an exception, or an
-idempotent repeat that wrote nothing) is ended when it leaves a bounded table.
+In forked children each finished job's spans are flushed (``force_flush``, up to 5 s)
+before the child can exit: a synchronous export per job in the fork modes. A producer
+span whose enqueue never completed (an exception, or an idempotent repeat that wrote
+nothing) is ended when it leaves a bounded table.
 """
 
 from __future__ import annotations
