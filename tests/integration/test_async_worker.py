@@ -183,3 +183,58 @@ def test_poison_payloads_do_not_stop_the_worker(app: Resque, redis_url: str, tmp
     assert json.dumps(records)  # readable
     assert app.size("q") == 0
     assert app.backend.workers.all() == []
+
+
+def test_a_slot_unregistered_by_a_foreign_tool_registers_again(
+    app: Resque, redis_url: str, tmp_path: Path
+) -> None:
+    """SREM of one slot id from ``workers`` (resque-web's unregister, a lost Redis): the
+    heartbeat thread puts it back."""
+    proc = start_worker(
+        redis_url, "q", "--mode", "async", "--concurrency", "2", "--heartbeat-interval", "0.4"
+    )
+    try:
+        slot = f"{socket.gethostname()}:{proc.pid}:q:1"
+        wait_for(lambda: slot in app.backend.workers.all(), what="registration")
+        client_of(app).srem("resque:workers", slot)
+        assert slot not in app.backend.workers.all()
+        wait_for(lambda: slot in app.backend.workers.all(), what="the slot registered again")
+    finally:
+        proc.send_signal(signal.SIGQUIT)
+        assert stop(proc) == 0
+    assert app.backend.workers.all() == []
+
+
+def test_a_round_repeated_after_a_lost_reply_takes_and_counts_nothing_twice(app: Resque) -> None:
+    """The batch step sent twice with the same tokens (the worker's repeat after a lost
+    reply): the second hands back the same reservations and writes nothing more; a
+    failure repeated is not recorded twice."""
+    import asyncio
+
+    from pyresque.backends.aio.workers import SlotStep, open_worker_registry
+
+    for i in range(3):
+        app.enqueue("q", "noop", i)
+
+    async def scenario() -> None:
+        registry = open_worker_registry(app.backend)
+        try:
+            await registry.prepare()
+            ids = ["h:1:q:0", "h:1:q:1"]
+            await registry.register(ids, "2026-01-01 00:00:00 +0000")
+            take = [SlotStep(i, "2026-01-01T00:00:00Z", f"tok{n}") for n, i in enumerate(ids)]
+            first = await registry.step(take, ["q"])
+            again = await registry.step(take, ["q"])
+            assert first == again and all(r[2] is not None for r in first)
+            assert app.size("q") == 1  # two taken, once
+            done = SlotStep(ids[0], "2026-01-01T00:00:01Z", "", take=False, done=("tok0", None, None))
+            fail = SlotStep(ids[1], "2026-01-01T00:00:01Z", "", take=False, fail=("tok1", None, None))
+            assert [r[:2] for r in await registry.step([done, fail], ["q"])] == [(1, None), (0, True)]
+            assert [r[:2] for r in await registry.step([done, fail], ["q"])] == [(-1, None), (0, False)]
+        finally:
+            await registry.close()
+
+    asyncio.run(scenario())
+    assert app.backend.stats.get("processed") == 2
+    assert app.backend.stats.get("failed") == 1
+    assert app.backend.workers.working() == {}
