@@ -127,11 +127,14 @@ class TracingPlugin:
                 if key in carrier:
                     extra[key] = carrier[key]
         with self._lock:
+            stale = [self._open.pop(id(job), None)]  # a job gone unwritten whose id is reused
             self._open[id(job)] = span
             while len(self._open) > _OPEN_LIMIT:
-                _, stale = self._open.popitem(last=False)
-                stale.set_status(Status(StatusCode.ERROR, "the enqueue did not complete"))
-                stale.end()
+                stale.append(self._open.popitem(last=False)[1])
+        for old in stale:
+            if old is not None:
+                old.set_status(Status(StatusCode.ERROR, "the enqueue did not complete"))
+                old.end()
 
     @hookimpl
     def pyresque_after_enqueue(self, job: Job) -> None:

@@ -146,3 +146,26 @@ def test_the_asyncio_client_writes_the_context_too(exporter: InMemorySpanExporte
     assert str(payload["traceparent"]).startswith("00-")
     assert [s.name for s in exporter.get_finished_spans()] == ["mail send"]
     sync.close()
+
+
+def test_a_producer_span_of_an_enqueue_that_never_completed_ends(
+    exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyresque import DontEnqueue, hookimpl
+    from pyresque.observability import tracing
+
+    class Veto:
+        @hookimpl
+        def pyresque_before_enqueue(self) -> None:
+            raise DontEnqueue("no")
+
+    monkeypatch.setattr(tracing, "_OPEN_LIMIT", 1)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    app = Resque(f"fakeredis://obs-tracing-{uuid.uuid4().hex}", plugins=[Veto(), TracingPlugin(provider)])
+    for _ in range(3):
+        with pytest.raises(DontEnqueue):
+            app.enqueue("mail", "Ok")
+    ended = exporter.get_finished_spans()
+    assert len(ended) == 2 and all(s.status.status_code is StatusCode.ERROR for s in ended)
+    app.close()
