@@ -238,3 +238,15 @@ def test_a_round_repeated_after_a_lost_reply_takes_and_counts_nothing_twice(app:
     assert app.backend.stats.get("processed") == 2
     assert app.backend.stats.get("failed") == 1
     assert app.backend.workers.working() == {}
+
+
+def test_a_plain_worker_refuses_the_async_mode(app: Resque) -> None:
+    """``Worker(mode="async")`` would have no executor for it: refused in one line, never
+    run as another mode."""
+    from pyresque import ConfigurationError
+    from pyresque.core.worker import Worker, make_executor
+    from pyresque.core.worker.aio import AsyncWorker
+
+    with pytest.raises(ConfigurationError, match="AsyncWorker"):
+        make_executor(Worker(app, "q", mode="async"))
+    assert AsyncWorker(app, "q", concurrency=3).concurrency == 3

@@ -401,4 +401,6 @@ def make_executor(worker: Worker) -> InProcessExecutor | ForkExecutor:
     mode = worker.options.mode
     if mode == "inprocess":
         return InProcessExecutor(worker)
+    if mode == "async":
+        raise ConfigurationError("mode='async' is run by AsyncWorker (pyresque.core.worker.aio), not Worker")
     return ForkExecutor(worker, 1 if mode == "fork" else max(1, worker.options.jobs_per_child))
