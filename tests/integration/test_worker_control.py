@@ -72,7 +72,7 @@ def test_stop_stops_the_running_job_and_records_it_failed(
     proc = start_worker(redis_url, "q", "--mode", mode, *FAST, trace=trace)
     wid = worker_id(proc.pid)
     wait_for(lambda: "started" in trace_lines(trace) and leased(app, wid))
-    app.workers_control.stop(wid)
+    send_raw(app, wid, "stop")
     assert stop(proc) == 0
     failed = failures(app)
     assert [f["payload"]["class"] for f in failed] == ["slow_forever"]
@@ -85,9 +85,8 @@ def test_a_paused_queue_is_skipped_while_others_run_and_resume_brings_it_back(
     app: Resque, redis_url: str, queues: str, tmp_path: Path
 ) -> None:
     trace = tmp_path / "t"
-    control = app.workers_control
-    assert control.pause_queue("a") is True
-    assert control.pause_queue("a") is False  # a repeat changes nothing
+    r = client_of(app)
+    r.sadd("resque:paused-queues", "a")  # what `pyresque queues pause a` writes
     app.enqueue("a", "record", "a1")
     app.enqueue("b", "record", "b1")
     proc = start_worker(redis_url, queues, "--mode", "inprocess", "--interval", "0.2", *FAST, trace=trace)
@@ -97,8 +96,7 @@ def test_a_paused_queue_is_skipped_while_others_run_and_resume_brings_it_back(
         wait_for(lambda: "b2" in trace_lines(trace), what="the unpaused queue to run again")
         assert "a1" not in trace_lines(trace)
         assert app.size("a") == 1
-        assert control.paused_queues() == ["a"]
-        assert control.resume_queue("a") is True
+        r.srem("resque:paused-queues", "a")  # `pyresque queues resume a`
         wait_for(lambda: "a1" in trace_lines(trace), what="the resumed queue to run")
     finally:
         proc.send_signal(signal.SIGQUIT)
@@ -143,7 +141,7 @@ def test_a_command_left_for_an_earlier_process_with_the_same_id_is_ignored(app: 
         app.enqueue("q", "noop")
         wait_for(lambda: app.size("q") == 0 and worker.processed == 1, what="the job to run")
         assert worker.shutdown is False and thread.is_alive()
-        app.workers_control.quiet(wid)
+        send_raw(app, wid, "quiet")  # a command for this instance is obeyed
         thread.join(15)
         assert not thread.is_alive()
         assert worker.stop_reason == "quiet (through Redis)"
@@ -153,7 +151,7 @@ def test_a_command_left_for_an_earlier_process_with_the_same_id_is_ignored(app: 
     assert app.backend.workers.all() == []
 
 
-def test_commands_expire_and_only_reach_live_pyresque_workers(app: Resque) -> None:
+def test_the_client_sends_to_live_pyresque_workers_only_with_a_ttl(app: Resque) -> None:
     from pyresque.core.errors import ConfigurationError
 
     control = app.workers_control
@@ -168,6 +166,19 @@ def test_commands_expire_and_only_reach_live_pyresque_workers(app: Resque) -> No
     ttl = client_of(app).ttl("resque:worker:h:1:q:control")
     assert 0 < ttl <= 300
     assert control.pending("h:1:q") == "stop"
+    assert control.pause_queue("a") is True
+    assert control.pause_queue("a") is False  # a repeat changes nothing
+    assert control.paused_queues() == ["a"]
+    assert control.resume_queue("a") is True and control.resume_queue("a") is False
+
+
+def test_app_workers_control_reaches_a_real_worker(app: Resque, redis_url: str) -> None:
+    proc = start_worker(redis_url, "q", "--mode", "inprocess", *FAST)
+    wid = worker_id(proc.pid)
+    wait_for(lambda: leased(app, wid))
+    assert app.workers_control.send_all("quiet") == [wid]
+    assert stop(proc) == 0
+    assert app.backend.workers.all() == []
 
 
 def test_quiet_all_stops_a_supervisors_workers_without_restarts(
@@ -175,6 +186,7 @@ def test_quiet_all_stops_a_supervisors_workers_without_restarts(
 ) -> None:
     proc = start_worker(redis_url, "q", "--mode", "inprocess", "--count", "2", *FAST)
     wait_for(lambda: len([w for w in app.backend.workers.all() if leased(app, w)]) == 2)
-    assert len(app.workers_control.send_all("quiet")) == 2
+    for wid in app.backend.workers.all():
+        send_raw(app, wid, "quiet")
     assert stop(proc) == 0
     assert app.backend.workers.all() == []
