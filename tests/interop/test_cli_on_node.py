@@ -33,7 +33,7 @@ def test_cli_info_shows_busy_node_worker(py: Resque, node: NodeResque) -> None:
     assert isinstance(info, dict) and (info["workers"], info["working"]) == (1, 1)
     assert isinstance(workers, list)
     (row,) = workers
-    assert (row["pid"], row["queues"], row["state"]) == (str(proc.pid), ["slow"], "working")
+    assert (row["pid"], row["queues"], row["state"]) == (proc.pid, ["slow"], "working")  # a number in --json
     assert (row["class"], row["args"], row["queue"]) == ("Block", ["k"], "slow")
     assert row["heartbeat"] is None  # node writes worker:ping:<name>, not Ruby's heartbeat
 
