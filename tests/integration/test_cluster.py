@@ -210,3 +210,15 @@ def test_cli_info_on_a_cluster(cluster: Cluster) -> None:
     assert out.returncode == 0, out.stderr
     assert QUEUE in out.stdout
     app.close()
+
+
+def test_side_connections_go_to_the_slot_owner(cluster: Cluster) -> None:
+    """The worker's idle waits open their connections by a first send (never through
+    ``connect()``): they must reach the slot's owner, not the default localhost:6379."""
+    app = Resque(cluster.url())
+    backend: Any = app.backend
+    backend.workers.wait_for_jobs([QUEUE], 0.05)
+    assert backend.workers._waiter._blocker.port == cluster.owner_of(NS).port
+    backend.workers.wait_for_jobs([QUEUE, "other"], 0.05)
+    assert backend.workers._waiter._tracker.port == cluster.owner_of(NS).port
+    app.close()

@@ -325,3 +325,16 @@ def test_a_master_refusing_writes_for_want_of_replicas_is_a_connection_error(gro
     step = app.backend.workers.reserve("w:1:q", [QUEUE], "2026-01-01T00:00:00Z", token="t2")  # type: ignore[attr-defined]
     assert step.taken is not None
     app.close()
+
+
+def test_side_connections_go_to_the_master_never_to_the_default_address(group: SentinelGroup) -> None:
+    """The worker's idle waits run on connections made from the pool's class and opened
+    by their first send (redis-py then connects to the class's default address,
+    localhost:6379, not through the sentinels): they must reach the master too."""
+    app = Resque(group.url())
+    backend: Any = app.backend
+    backend.workers.wait_for_jobs([QUEUE], 0.05)  # one queue: a BLMOVE on a side connection
+    assert backend.workers._waiter._blocker.port == group.master_port()
+    backend.workers.wait_for_jobs([QUEUE, "other"], 0.05)  # several: CLIENT TRACKING side connections
+    assert {backend.workers._waiter._tracker.port, backend.workers._waiter._listener.port} == {group.master_port()}
+    app.close()

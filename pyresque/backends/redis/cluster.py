@@ -114,16 +114,30 @@ class SlotOwnerConnection(redis.Connection):
         self.locator: SlotLocator = kwargs.pop("locator")
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
 
+    _placing = False
+
     def connect(self) -> None:
         """Connect to the slot's owner (looked up if unknown); a refusal forgets it."""
-        if self._sock is not None:
-            return  # type: ignore[unreachable]
+        if getattr(self, "_sock", None) is not None:
+            return
         self.host, self.port = self.locator.address()
+        self._placing = True
         try:
-            self.connect_check_health(check_health=True, retry_socket_connect=False)
+            super().connect_check_health(check_health=True, retry_socket_connect=False)
         except (redis.ConnectionError, redis.TimeoutError):
             self.locator.forget()
             raise
+        finally:
+            self._placing = False
+
+    def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
+        """Open the socket; a connection opened by a send or a read (a side connection
+        made from the pool's class, never through ``connect()``) goes to the slot's owner
+        too, never to its default address (``localhost:6379``)."""
+        if getattr(self, "_sock", None) is None and not self._placing:
+            self.connect()
+            return
+        super().connect_check_health(check_health=check_health, retry_socket_connect=retry_socket_connect)
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         """As redis-py's; a reply saying the slot is elsewhere is a :class:`SlotMovedError`."""

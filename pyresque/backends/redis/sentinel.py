@@ -19,6 +19,12 @@ connection asks the sentinels where the master is, so nothing here caches an add
   sentinels. A write refused with ``READONLY`` did not run (a replica refuses every
   write, and a script's first write aborts it before anything is written), so a
   repeat of the step is a first run;
+- Sentinel demotes a live old master only some 8-10 s after promoting a replica, and
+  until then it takes writes (lost when it resyncs as a replica). So each connection
+  also asks the sentinels, at most once every :data:`MASTER_CHECK_INTERVAL` seconds
+  before sending, whether its server is still the master; if not, it drops itself
+  *before sending* (:class:`DemotedMasterError`: nothing was sent, so even a plain
+  enqueue is retried on a new connection, which goes to the new master);
 - Sentinel itself cuts every normal client of the demoted master (``CLIENT KILL TYPE
   normal``), so idle kept connections find out on their next use.
 
@@ -31,6 +37,7 @@ one replica has it (``WAIT``); see ``docs/scaling.md``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -51,6 +58,13 @@ __all__ = [
 _SSL_OPTIONS = ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
 
 
+#: Seconds between a connection's checks that the sentinels still name its server as the
+#: master (one ``SENTINEL MASTERS`` to a sentinel). After ``SENTINEL FAILOVER`` the old
+#: master takes writes until Sentinel demotes it, some 8-10 s later; with the check a
+#: connection leaves it within about this long of the sentinels naming the new master.
+MASTER_CHECK_INTERVAL = 1.0
+
+
 class DemotedMasterError(redis.ConnectionError):
     """The server this connection reached is no longer the master (``READONLY``), or
     refuses writes for want of replicas (``NOREPLICAS``, with ``min-replicas-to-write``):
@@ -65,6 +79,41 @@ class FailoverConnection(redis.sentinel.SentinelManagedConnection):
     """A sentinel-managed connection that, on ``READONLY`` or ``NOREPLICAS``, drops
     itself *and every idle connection of its pool* (all of them reach the same old
     master) and raises :class:`DemotedMasterError`; redis-py's own drops only itself."""
+
+    _next_check = 0.0
+    _placing = False
+
+    def connect_check_health(self, check_health: bool = True, retry_socket_connect: bool = True) -> None:
+        """Open the socket; a connection opened by a send or a read (a side connection
+        made from the pool's class, never through ``connect()``) asks the sentinels
+        first instead of connecting to its default address (``localhost:6379``)."""
+        if getattr(self, "_sock", None) is None and not self._placing:
+            self.connect()  # type: ignore[no-untyped-call]
+            return
+        super().connect_check_health(check_health=check_health, retry_socket_connect=retry_socket_connect)
+
+    def connect_to(self, address: tuple[str, int]) -> None:
+        """Connect to ``address`` (the master the sentinels just named)."""
+        self._next_check = time.monotonic() + MASTER_CHECK_INTERVAL
+        self._placing = True
+        try:
+            super().connect_to(address)  # type: ignore[no-untyped-call]
+        finally:
+            self._placing = False
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """Send, after checking (at most every :data:`MASTER_CHECK_INTERVAL` seconds) that
+        the sentinels still name this server as master; if not, nothing is sent."""
+        if getattr(self, "_sock", None) is not None and time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + MASTER_CHECK_INTERVAL
+            try:
+                address = self.connection_pool.get_master_address()
+            except redis.RedisError:
+                address = None  # the sentinels cannot tell now: go on with this server
+            if address is not None and (str(address[0]), int(address[1])) != (str(self.host), int(self.port)):
+                self.disconnect()  # type: ignore[no-untyped-call]
+                raise DemotedMasterError(f"the sentinels now name {address[0]}:{address[1]} as master")
+        super().send_packed_command(command, check_health)  # type: ignore[no-untyped-call]
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
         """As redis-py's, with the fail-over replies turned into a connection error."""
@@ -87,6 +136,42 @@ class FailoverSSLConnection(FailoverConnection, redis.SSLConnection):
 class AsyncFailoverConnection(redis.asyncio.sentinel.SentinelManagedConnection):
     """The asyncio twin of :class:`FailoverConnection`."""
 
+    _next_check = 0.0
+    _placing = False
+
+    async def connect_check_health(
+        self, check_health: bool = True, retry_socket_connect: bool = True
+    ) -> None:
+        """As :meth:`FailoverConnection.connect_check_health`."""
+        if not self.is_connected and not self._placing:
+            await self.connect()  # type: ignore[no-untyped-call]
+            return
+        await super().connect_check_health(
+            check_health=check_health, retry_socket_connect=retry_socket_connect
+        )
+
+    async def connect_to(self, address: tuple[str, int]) -> None:
+        """Connect to ``address`` (the master the sentinels just named)."""
+        self._next_check = time.monotonic() + MASTER_CHECK_INTERVAL
+        self._placing = True
+        try:
+            await super().connect_to(address)  # type: ignore[no-untyped-call]
+        finally:
+            self._placing = False
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """As :meth:`FailoverConnection.send_packed_command`."""
+        if self.is_connected and time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + MASTER_CHECK_INTERVAL
+            try:
+                address = await self.connection_pool.get_master_address()
+            except redis.RedisError:
+                address = None
+            if address is not None and (str(address[0]), int(address[1])) != (str(self.host), int(self.port)):
+                await self.disconnect()
+                raise DemotedMasterError(f"the sentinels now name {address[0]}:{address[1]} as master")
+        await super().send_packed_command(command, check_health)
+
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         """As redis-py's, with the fail-over replies turned into a connection error."""
         try:
@@ -108,8 +193,9 @@ class _SentinelPool(redis.sentinel.SentinelConnectionPool):
 
     def disconnect(self, inuse_connections: bool = True) -> None:
         super().disconnect(inuse_connections)
-        for sentinel in self.sentinel_manager.sentinels:
-            sentinel.connection_pool.disconnect()
+        if inuse_connections:  # a full close (not redis-py dropping idle connections)
+            for sentinel in self.sentinel_manager.sentinels:
+                sentinel.connection_pool.disconnect()
 
 
 class _AsyncSentinelPool(redis.asyncio.sentinel.SentinelConnectionPool):
@@ -117,8 +203,9 @@ class _AsyncSentinelPool(redis.asyncio.sentinel.SentinelConnectionPool):
 
     async def disconnect(self, inuse_connections: bool = True) -> None:
         await super().disconnect(inuse_connections)
-        for sentinel in self.sentinel_manager.sentinels:
-            await sentinel.connection_pool.disconnect()
+        if inuse_connections:  # a full close (not redis-py dropping idle connections)
+            for sentinel in self.sentinel_manager.sentinels:
+                await sentinel.connection_pool.disconnect()
 
 
 def _kwargs(location: MultiHostLocation, connect_timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
