@@ -75,3 +75,14 @@ def fake_app() -> Iterator[Resque]:
     jobs.register_all(resque)
     yield resque
     resque.close()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Collect garbage as each test ends, so an object a test leaks unclosed (a socket,
+    an async Redis connection whose loop is gone) warns in *that* test's teardown
+    (warnings are errors), not in whichever later test the collector happens to run."""
+    yield
+    import gc
+
+    gc.collect()
