@@ -188,6 +188,44 @@ class AsyncFailoverSSLConnection(AsyncFailoverConnection, redis.asyncio.SSLConne
     """:class:`AsyncFailoverConnection` over TLS."""
 
 
+def _announced(reply: Any, fallback: tuple[str, int]) -> tuple[str, int]:
+    """The address of a ``SENTINEL GET-MASTER-ADDR-BY-NAME`` reply, else ``fallback``."""
+    if not reply or len(reply) != 2:
+        return fallback
+    host, port = reply
+    return (host.decode() if isinstance(host, bytes) else str(host), int(port))
+
+
+class _Sentinel(redis.sentinel.Sentinel):
+    """redis-py's, but the master is the one the sentinel *announces*
+    (``GET-MASTER-ADDR-BY-NAME``), which names a promoted replica as soon as it is
+    promoted; ``SENTINEL MASTERS``, which redis-py reads (for the master's state), names
+    the old master until the whole fail-over has ended, seconds later, while the old
+    master still takes writes that the fail-over then throws away."""
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        found: tuple[str, int] = super().discover_master(service_name)  # type: ignore[no-untyped-call]
+        try:  # the sentinel that just answered is first in the list now
+            reply = self.sentinels[0].execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service_name)  # type: ignore[no-untyped-call]
+        except redis.RedisError:
+            return found
+        return _announced(reply, found)
+
+
+class _AsyncSentinel(redis.asyncio.sentinel.Sentinel):
+    """The asyncio twin of :class:`_Sentinel`."""
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        found: tuple[str, int] = await super().discover_master(service_name)
+        try:
+            reply = await self.sentinels[0].execute_command(  # type: ignore[no-untyped-call]
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", service_name
+            )
+        except redis.RedisError:
+            return found
+        return _announced(reply, found)
+
+
 class _SentinelPool(redis.sentinel.SentinelConnectionPool):
     """redis-py's pool, whose ``disconnect`` also closes the connections to the sentinels."""
 
@@ -238,7 +276,7 @@ def sentinel_client(location: MultiHostLocation, *, connect_timeout: float) -> r
     connects until first use."""
     master, sentinel_kwargs = _kwargs(location, connect_timeout)
     master["connection_class"] = FailoverSSLConnection if master.pop("ssl", False) else FailoverConnection
-    sentinels = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+    sentinels = _Sentinel(  # type: ignore[no-untyped-call]
         list(location.hosts), sentinel_kwargs=sentinel_kwargs
     )
     client: redis.Redis = sentinels.master_for(  # type: ignore[no-untyped-call]
@@ -252,7 +290,7 @@ def async_sentinel_client(location: MultiHostLocation, *, connect_timeout: float
     master, sentinel_kwargs = _kwargs(location, connect_timeout)
     ssl = master.pop("ssl", False)
     master["connection_class"] = AsyncFailoverSSLConnection if ssl else AsyncFailoverConnection
-    sentinels = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+    sentinels = _AsyncSentinel(  # type: ignore[no-untyped-call]
         list(location.hosts), sentinel_kwargs=sentinel_kwargs
     )
     client: redis.asyncio.Redis = sentinels.master_for(
