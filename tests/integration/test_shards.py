@@ -11,7 +11,7 @@ import pytest
 
 from pyresque import EnqueueRequest, Resque
 from pyresque.backends.redis.shards import ShardedBackend, ShardMap
-from pyresque.core.errors import ConfigurationError
+from pyresque.core.errors import BackendConnectionError, ConfigurationError
 from tests.redis_server import RedisServer
 from tests.worker_proc import start_worker, stop
 
@@ -110,3 +110,10 @@ def test_info_adds_up_the_shards_and_workers_run_per_shard(sharded: Resque) -> N
 def test_a_worker_on_the_sharded_backend_is_refused_in_one_line(sharded: Resque) -> None:
     with pytest.raises(ConfigurationError, match="run each worker on one shard's URL"):
         sharded.backend.workers.reserve("w:1:q", ["q0"], "2026-01-01T00:00:00Z", token="t")
+
+
+def test_a_durable_enqueue_waits_on_its_queues_shard(sharded: Resque) -> None:
+    """The shards have no replica here: the wait says so, and the job is on its shard."""
+    with pytest.raises(BackendConnectionError, match="0 of the 1 replica"):
+        sharded.enqueue("mail", "noop", 1, durable=1)  # durable_timeout: the app's 1 s
+    assert sharded.size("mail") == 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pyresque.backends.base import Backend
+from pyresque.backends.base import Backend, PushItem
 from pyresque.backends.redis import RedisBackend
 from pyresque.backends.redis.shards.routing import ShardMap
 from pyresque.backends.redis.shards.stores import (
@@ -80,6 +80,21 @@ class ShardedBackend(Backend):
         """The known queues (on any shard) that live on shard ``name``: what its workers
         should take."""
         return [q for q in self.broker.queues() if self.map.shard_of(q) == name]
+
+    def push_durable(self, items: Sequence[PushItem], *, replicas: int, timeout: float) -> list[str | None]:
+        """Each shard's :meth:`~pyresque.backends.redis.RedisBackend.push_durable` for its
+        items (shards one after the other); markers in the items' order."""
+        groups: dict[str, list[int]] = {}
+        for index, item in enumerate(items):
+            groups.setdefault(self.map.shard_of(item.queue), []).append(index)
+        markers: list[str | None] = [None] * len(items)
+        for name, indexes in groups.items():
+            pushed = self.shards[name].push_durable(
+                [items[i] for i in indexes], replicas=replicas, timeout=timeout
+            )
+            for index, marker in zip(indexes, pushed, strict=True):
+                markers[index] = marker
+        return markers
 
     def ping(self) -> None:
         """Every shard. Round trips: 1 per shard."""
