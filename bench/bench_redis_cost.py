@@ -1,6 +1,6 @@
 """What one job costs Redis, and how far one Redis goes with more workers.
 
-    .venv/bin/python -m bench.bench_redis_cost [--jobs 20000] [--workers 1,2,4] [--rounds 1]
+    .venv/bin/python -m bench.bench_redis_cost [--jobs 20000] [--workers 1,2,4] [--shards 2,4]
 
 Starts its own redis-server. For each worker count K (in the same run, on the same
 server), it fills one queue with ``--jobs`` untracked no-op jobs (pyresque's full
@@ -19,6 +19,12 @@ empty, and reports:
 The time ``commandstats`` counts is the commands' own execution; the rest of Redis
 CPU per job (reading, parsing, writing replies, the event loop: syscalls) is the
 difference between the two.
+
+``--shards 2,4``: then, for each count S, S redis-servers (shards, as
+``pyresque.backends.redis.shards`` places queues: each its own Resque namespace), the
+same ``--jobs`` split evenly over them, and one worker process per shard, all at once:
+aggregate throughput and Redis CPU per job summed over the shards. On a machine with
+fewer cores than shards + workers this measures the machine, not the design.
 """
 
 from __future__ import annotations
@@ -90,12 +96,57 @@ def drain(client: redis.Redis, url: str, jobs: int, workers: int) -> dict[str, o
     }
 
 
+def shard_drain(servers: list[RedisServer], jobs: int) -> tuple[float, float]:
+    """All shards at once, one worker each: (aggregate jobs/s, summed Redis CPU us/job)."""
+    clients = [redis.Redis(port=s.port) for s in servers]
+    for client in clients:
+        fill(client, jobs // len(servers))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cpu0 = sum(redis_cpu(c) for c in clients)
+    began = time.perf_counter()
+    quiet = subprocess.DEVNULL
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pyresque",
+                "worker",
+                "--queue",
+                QUEUE,
+                "--redis",
+                f"redis://127.0.0.1:{s.port}/0",
+                "--app-include",
+                "bench.worker_bench_jobs",
+                "--mode",
+                "inprocess",
+                "--burst",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=quiet,
+            stderr=quiet,
+        )
+        for s in servers
+    ]
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"a worker exited {proc.returncode}")
+    wall = time.perf_counter() - began
+    done = sum(int(c.get("resque:stat:processed") or 0) for c in clients)
+    total = jobs // len(servers) * len(servers)
+    if done != total:
+        raise SystemExit(f"processed {done} of {total}")
+    return total / wall, (sum(redis_cpu(c) for c in clients) - cpu0) / total * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--jobs", type=int, default=20000)
     parser.add_argument("--workers", default="1,2,4", help="worker process counts, comma-separated")
+    parser.add_argument("--shards", default="", help="shard counts, comma-separated (one worker each)")
     opts = parser.parse_args()
     server = RedisServer()
     server.start()
@@ -126,6 +177,20 @@ def main() -> None:
             print(f"  {count} worker(s): {text}")
     finally:
         server.stop()
+    counts = [int(c) for c in opts.shards.split(",") if c]
+    if counts:
+        print(f"\nshards: {opts.jobs} jobs split over S redis-servers, one in-process worker per shard")
+        print(f"{'shards':>7} {'jobs/s':>8} {'redis us/job':>13}")
+    for count in counts:
+        servers = [RedisServer() for _ in range(count)]
+        try:
+            for s in servers:
+                s.start()
+            rate, rcpu = shard_drain(servers, opts.jobs)
+            print(f"{count:>7} {rate:8.0f} {rcpu:13.1f}")
+        finally:
+            for s in servers:
+                s.stop()
 
 
 if __name__ == "__main__":
