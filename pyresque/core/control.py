@@ -2,8 +2,13 @@
 
 Start with :class:`WorkersControl` (``app.workers_control``): ``quiet(worker_id)``,
 ``stop(worker_id)``, ``pause_queue(q)``, ``resume_queue(q)``. The worker's side reads
-with :class:`ControlReader`; :func:`parse_command` and the key functions are the wire
-format, shared with the dashboard (which writes with its async client).
+with :class:`ControlReader` (sync: the fork/in-process worker's heartbeat thread,
+:mod:`pyresque.core.worker.remote`); :func:`parse_command`, :func:`strongest_command`
+and the key functions are the wire format, for any client: the dashboard writes with
+its async one, and the async worker's heartbeat thread can read its slots' commands
+with one MGET of :func:`control_key` per beat and :func:`strongest_command`, and the
+paused queues with an SMEMBERS of :func:`paused_key` beside its ``pause-all-workers``
+read.
 
 Keys (under the namespace; Ruby, PHP and node-resque workers read none of them):
 
@@ -44,6 +49,7 @@ __all__ = [
     "lease_nonce",
     "parse_command",
     "paused_key",
+    "strongest_command",
 ]
 
 #: The commands a worker obeys, mildest first.
@@ -105,6 +111,15 @@ def parse_command(raw: bytes | str | None, nonce: str) -> str | None:
     if command not in COMMANDS or (target and target != nonce):
         return None
     return command
+
+
+def strongest_command(raws: Sequence[bytes | str | None], nonce: str) -> str | None:
+    """The command a process holding several ids obeys (the async worker's slots, one
+    nonce): ``"stop"`` if any slot's control value says stop for ``nonce``, else
+    ``"quiet"`` if any says quiet, else ``None``. ``raws``: the control keys' values
+    (one MGET of :func:`control_key` for every id, with the heartbeat's lease refresh)."""
+    found = {parse_command(raw, nonce) for raw in raws}
+    return "stop" if "stop" in found else "quiet" if "quiet" in found else None
 
 
 def _text(value: Any) -> str:

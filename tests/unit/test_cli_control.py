@@ -94,3 +94,18 @@ def test_queues_pause_and_resume(url: str, app: Resque) -> None:
     assert run_json(url, "queues", "resume", "mail") == {"queue": "mail", "changed": True, "paused": []}
     assert "was not paused" in run(url, "queues", "resume", "mail").stdout
     assert app.backend.client.smembers("resque:paused-queues") == set()  # type: ignore[attr-defined]
+
+
+def test_the_wire_format_helpers() -> None:
+    """What the workers (sync and, later, async) read: a command counts only for its nonce."""
+    from pyresque.core.control import lease_nonce, parse_command, strongest_command
+
+    assert lease_nonce(b"n0nce:3:pid:[1]") == "n0nce" and lease_nonce(None) is None
+    assert parse_command(b"quiet n0nce", "n0nce") == "quiet"
+    assert parse_command(b"stop n0nce", "other") is None  # left for an earlier process of the id
+    assert parse_command(b"quiet", "any") == "quiet"  # written without a nonce: for whoever holds the id
+    assert parse_command(b"reboot n0nce", "n0nce") is None and parse_command(None, "n0nce") is None
+    assert parse_command(b"\xff\xfe", "n0nce") is None  # attacker-controlled bytes: nothing
+    assert strongest_command([None, b"quiet n0nce", b"stop n0nce"], "n0nce") == "stop"
+    assert strongest_command([None, b"quiet n0nce", b"stop old"], "n0nce") == "quiet"
+    assert strongest_command([None, None], "n0nce") is None
