@@ -216,7 +216,8 @@ class Child:
             now = time.monotonic()
             if now - pause_checked >= 1.0:  # Ruby's pause-all-workers: hand back and exit
                 pause_checked = now
-                self.stop = self.stop or bool(self.write(self.backend.paused_all))
+                paused = self.worker.remote.pause_all(lambda: bool(self.write(self.backend.paused_all)))
+                self.stop = self.stop or paused
             last = self.stop or done >= self.per_child
             if last:  # the parent writes it, fused with its next reserve
                 self.hand_off(outcome, job, token, done)

@@ -65,10 +65,9 @@ class LoopBase:
     def paused_by_key(self) -> bool:
         """Ruby's ``pause-all-workers`` key says ``true`` (read at most once a second,
         with ``paused-queues`` where the backend is one Redis: no round trip per job)."""
-        remote = self.worker.remote
-        if remote.reader.available:  # read with the paused queues: one pipeline a second
-            remote.refresh()
-            return remote.paused_all
+        return self.worker.remote.pause_all(self._read_pause_key)
+
+    def _read_pause_key(self) -> bool:
         now = time.monotonic()
         if now - self._pause_checked >= 1.0:
             self._pause_checked = now

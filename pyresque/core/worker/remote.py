@@ -22,6 +22,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyresque.core.control import ControlReader
@@ -94,6 +95,14 @@ class RemoteControl:
             self.paused_all, self.paused = self.reader.pause_state()
         except self.worker.app.backend.connection_errors:
             log.debug("could not read the paused queues; keeping the last state")
+
+    def pause_all(self, fallback: Callable[[], bool]) -> bool:
+        """``pause-all-workers`` as last read with the paused queues (re-read if over a
+        second old); ``fallback()`` reads it where there is no single Redis to ask."""
+        if not self.reader.available:
+            return fallback()
+        self.refresh()
+        return self.paused_all
 
     def unpaused(self, queues: list[str]) -> list[str]:
         """``queues`` without the paused ones (the same list when none is paused)."""
