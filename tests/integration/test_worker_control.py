@@ -80,16 +80,17 @@ def test_stop_stops_the_running_job_and_records_it_failed(
     assert app.backend.workers.all() == []
 
 
+@pytest.mark.parametrize("mode", ["inprocess", "fork-every"])  # fork-every: the child reserves too
 @pytest.mark.parametrize("queues", ["a,b", "*"])
 def test_a_paused_queue_is_skipped_while_others_run_and_resume_brings_it_back(
-    app: Resque, redis_url: str, queues: str, tmp_path: Path
+    app: Resque, redis_url: str, queues: str, mode: str, tmp_path: Path
 ) -> None:
     trace = tmp_path / "t"
     r = client_of(app)
     r.sadd("resque:paused-queues", "a")  # what `pyresque queues pause a` writes
     app.enqueue("a", "record", "a1")
     app.enqueue("b", "record", "b1")
-    proc = start_worker(redis_url, queues, "--mode", "inprocess", "--interval", "0.2", *FAST, trace=trace)
+    proc = start_worker(redis_url, queues, "--mode", mode, "--interval", "0.2", *FAST, trace=trace)
     try:
         wait_for(lambda: "b1" in trace_lines(trace), what="the unpaused queue to run")
         app.enqueue("b", "record", "b2")  # b goes on, a is still skipped after it
