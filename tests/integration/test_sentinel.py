@@ -336,5 +336,6 @@ def test_side_connections_go_to_the_master_never_to_the_default_address(group: S
     backend.workers.wait_for_jobs([QUEUE], 0.05)  # one queue: a BLMOVE on a side connection
     assert backend.workers._waiter._blocker.port == group.master_port()
     backend.workers.wait_for_jobs([QUEUE, "other"], 0.05)  # several: CLIENT TRACKING side connections
-    assert {backend.workers._waiter._tracker.port, backend.workers._waiter._listener.port} == {group.master_port()}
+    waiter = backend.workers._waiter
+    assert {waiter._tracker.port, waiter._listener.port} == {group.master_port()}
     app.close()
