@@ -8,9 +8,10 @@ one script or MULTI) lands either before it (the list exists: the queue is kept)
 after it (its SADD registers the queue again).
 
 Writers that register and push in two separate commands (php-resque; Ruby Resque's
-pipelined ``push``; pyresque's own ``push_many`` pipeline) leave a gap between their SADD and their RPUSH: a queue pruned
-inside that gap holds a job while unregistered (not lost: a worker naming the queue
-still takes it, and the next push registers it again). :data:`REGISTER_NONEMPTY`
+pipelined ``push``; pyresque's own ``push_many`` pipeline) leave a gap between their
+SADD and their RPUSH: a queue pruned inside that gap holds a job while unregistered
+(not lost: a worker naming the queue still takes it, and the next push registers it
+again). :data:`REGISTER_NONEMPTY`
 mends that: called a moment after the prune, it registers again every pruned queue
 that holds jobs.
 
