@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import pytest
+
+# hypothesis's pytest plugin imports hypothesis at the terminal summary of a run that never
+# did (a run of tests that use no hypothesis); hypothesis then loads trio's plugin (trio is
+# in the venv for selenium), whose register_random() warns, and filterwarnings=error turns
+# that into a crash of the whole run. Importing it here, with that one warning ignored,
+# avoids it for every run.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*register_random.*")
+    import hypothesis  # noqa: F401
 
 from pyresque import Resque
 from pyresque.backends.fake import FakeBackend

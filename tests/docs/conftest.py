@@ -3,18 +3,9 @@ and the list of exempted blocks at the end of the run."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
-
-# hypothesis's pytest plugin imports hypothesis at the terminal summary of a run that never
-# did (as a docs-only run); hypothesis then loads trio's plugin (trio is in the venv for
-# selenium), whose register_random() warns, and filterwarnings=error turns that into a
-# crash of the whole run. Importing it here, with that one warning ignored, avoids it.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*register_random.*")
-    import hypothesis  # noqa: F401
 
 from tests.docs.blocks import Page, pages, parse_page
 from tests.docs.page import DatabasePool, PageRun
