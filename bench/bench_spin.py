@@ -49,12 +49,13 @@ def drain(client: redis.Redis, url: str, jobs: int, mode: str) -> tuple[float, f
         return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
     env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_REDIS_URL=url, BENCH_SPIN=mode)
-    cmd = [sys.executable, "-m", "pyresque", "worker", "--queue", QUEUE, "--redis", url,
+    # No --redis: given explicitly it would replace the app's backend (and its spin mode).
+    cmd = [sys.executable, "-m", "pyresque", "worker", "--queue", QUEUE,
            "--app-include", "bench.spin_bench_app", "--mode", "inprocess", "--burst"]
     cpu0 = redis_cpu()
     use0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True)
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stderr=subprocess.DEVNULL)  # its start/stop lines
     wall = time.perf_counter() - began
     use1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = int(client.get("resque:stat:processed") or 0)

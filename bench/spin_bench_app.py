@@ -9,5 +9,6 @@ from bench.worker_bench_jobs import noop
 from pyresque import Resque
 from pyresque.backends.redis import RedisBackend
 
+# Read by the worker as its app (APP_INCLUDE rule 2), so the spin mode is this backend's.
 app = Resque(RedisBackend.from_url(os.environ["BENCH_REDIS_URL"], spin=os.environ["BENCH_SPIN"]))  # type: ignore[arg-type]
 app.job(noop, name="noop")
