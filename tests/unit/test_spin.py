@@ -137,6 +137,14 @@ def test_auto_spins_while_replies_are_fast_and_stops_when_they_are_slow() -> Non
     assert again <= 20
 
 
+def test_auto_is_the_default() -> None:
+    """A connection nobody set a mode for is in mode auto (it spins until replies are slow)."""
+    assert SpinState().mode == "auto" and SpinState().window() == AUTO_WINDOW
+    conn = _TimedConn(0.0)
+    read_reply(conn, time.perf_counter())
+    assert conn._pyresque_spin.mode == "auto"  # type: ignore[attr-defined]
+
+
 def test_on_always_spins_and_off_never_does() -> None:
     """Mode "on" keeps the full window whatever the replies; "off" never spins."""
     on, off = SpinState("on"), SpinState("off")
@@ -162,6 +170,7 @@ def test_read_reply_skips_the_spin_once_replies_are_slow(monkeypatch: pytest.Mon
     spins: list[float] = []
     monkeypatch.setattr(spin_module, "wait_readable", lambda conn, window, since: spins.append(window))
     conn = _TimedConn(0.002)
+    conn._pyresque_spin = SpinState("auto")  # type: ignore[attr-defined]
     for _ in range(30):
         assert read_reply(conn, time.perf_counter()) == b"OK"
     assert 1 <= len(spins) <= 12  # the first calls spin, then the average says stop

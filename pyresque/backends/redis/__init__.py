@@ -31,8 +31,9 @@ class RedisBackend(Backend):
         client: a ``redis.Redis`` (or ``fakeredis.FakeRedis``) with ``decode_responses=False``.
         namespace: the key prefix (``resque`` -> ``resque:queue:...``).
         description: where it points, for logs and errors (never with a password).
-        spin: how the worker's hot path waits for replies: ``"auto"`` (spin briefly only
-            while replies come fast), ``"on"``, ``"off"``; see
+        spin: how the worker's hot path waits for replies: ``"auto"`` (the default:
+            spin briefly only while replies come fast), ``"on"``, ``"off"`` (block; the
+            better choice on a host whose cores are busy with other work); see
             :mod:`pyresque.backends.redis.spin`.
     """
 
