@@ -46,5 +46,8 @@ def test_client_recovers_after_redis_restarts(redis_server: RedisServer, redis_u
             app.enqueue("q", "Add", 1, 2)
     finally:
         redis_server.start()
-    app.enqueue("q", "Add", 3, 4)
-    assert app.size("q") == 1  # the server keeps nothing on disk: only the new job
+    try:
+        app.enqueue("q", "Add", 3, 4)
+        assert app.size("q") == 1  # the server keeps nothing on disk: only the new job
+    finally:
+        app.close()
