@@ -154,6 +154,14 @@ class ControlReader:
             return None
         return parse_command(self._client.get(control_key(self._prefix, worker_id)), nonce)
 
+    def strongest(self, worker_ids: Sequence[str], nonce: str) -> str | None:
+        """The command several ids held by one process obey (:func:`strongest_command`
+        over their control keys, the async worker's slots). Round trips: 1 (an MGET)."""
+        if not self.available or not worker_ids:
+            return None
+        raws = self._client.mget([control_key(self._prefix, w) for w in worker_ids])
+        return strongest_command(raws, nonce)
+
     def pause_state(self) -> tuple[bool, frozenset[str]]:
         """``pause-all-workers`` says ``true``, and the paused queues. Round trips: 1
         (GET and SMEMBERS in one pipeline)."""

@@ -82,13 +82,14 @@ class RemoteControl:
                 raise
 
     # -- paused queues (the worker's own thread) ---------------------------------------
-    def refresh(self) -> None:
-        """Re-read the pause state if it is over a second old. Round trips: 0 or 1; a
-        connection error keeps the last state (the reserve that follows meets it)."""
+    def refresh(self, *, force: bool = False) -> None:
+        """Re-read the pause state if it is over a second old (``force``: now). Round
+        trips: 0 or 1; a connection error keeps the last state (the reserve that follows
+        meets it)."""
         if not self.reader.available:
             return
         now = time.monotonic()
-        if now - self._read_at < PAUSE_READ_INTERVAL:
+        if not force and now - self._read_at < PAUSE_READ_INTERVAL:
             return
         self._read_at = now
         try:

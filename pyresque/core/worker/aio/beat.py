@@ -5,7 +5,10 @@ Neither depends on the worker's event loop. :class:`SlotBeat` runs a loop of its
 on a thread, with connections of its own: every lease interval it refreshes the lease
 of every slot id (one round trip for all of them), every heartbeat interval it writes
 their heartbeats and registers again any id that went missing from ``workers`` (Redis
-lost its data, a foreign tool unregistered it). So a full concurrency cap, a slow
+lost its data, a foreign tool unregistered it). With the lease refresh it reads the
+slots' control keys (one MGET, :mod:`pyresque.core.control`) and hands the strongest
+command for this process's nonce to ``obey`` (the worker signals itself). So a full
+concurrency cap, a slow
 Redis reply on the hot connection or a job that blocks the loop (sync code inside an
 ``async def``) never lets a live worker look dead to a pruner.
 
@@ -40,6 +43,9 @@ class SlotBeat:
         nonce: this process's instance (the leases carry it).
         make_registry: builds the thread's own registry (its own connections).
         lease_interval / heartbeat_interval: seconds.
+        commands: reads the slots' command (``ids, nonce`` -> ``"quiet"``, ``"stop"`` or
+            ``None``; a sync call, one MGET), after each lease refresh; ``None``: none.
+        obey: called on this thread with each command read.
     """
 
     def __init__(
@@ -49,12 +55,16 @@ class SlotBeat:
         make_registry: Callable[[], AsyncWorkerRegistry],
         lease_interval: float,
         heartbeat_interval: float,
+        commands: Callable[[Sequence[str], str], str | None] | None = None,
+        obey: Callable[[str], None] | None = None,
     ) -> None:
         self._ids = ids
         self._nonce = nonce
         self._make = make_registry
         self._lease_interval = lease_interval
         self._heartbeat_interval = heartbeat_interval
+        self._commands = commands
+        self._obey = obey
         self._seq = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,6 +122,10 @@ class SlotBeat:
             if other is not None and worker_id not in clashes:
                 clashes.add(worker_id)
                 log.error("worker id %s is also in use by another live process (%s)", worker_id, other)
+        if self._commands is not None and self._obey is not None:
+            command = self._commands(ids, self._nonce)
+            if command is not None:
+                self._obey(command)
         if not full:
             return
         present = await registry.registered(ids)

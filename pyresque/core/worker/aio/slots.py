@@ -304,11 +304,18 @@ class Dispatcher:
                 await asyncio.sleep(0.5)
 
     async def paused_by_key(self) -> bool:
-        """``pause-all-workers`` (read at most once a second)."""
+        """``pause-all-workers``, read at most once a second; on a single Redis with the
+        paused queues (one pipeline, on a thread: :meth:`Worker.queues` filters with what
+        it read, never reading on the loop)."""
         now = time.monotonic()
         if now - self._pause_checked >= 1.0:
             self._pause_checked = now
-            self._paused_all, _ = await self.with_backend(self.registry.paused_all)
+            remote = self.w.remote
+            if remote.reader.available:
+                await asyncio.to_thread(remote.refresh, force=True)
+                self._paused_all = remote.paused_all
+            else:
+                self._paused_all, _ = await self.with_backend(self.registry.paused_all)
         return self._paused_all
 
     def title(self, *, force: bool = False) -> None:

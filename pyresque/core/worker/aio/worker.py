@@ -20,7 +20,9 @@ ones), ``CONT`` resumes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import socket
 import threading
@@ -69,11 +71,23 @@ class AsyncWorker(Worker):
         self.dispatcher: Dispatcher | None = None
         self.lag: LagWatch | None = None
         self.beat: SlotBeat | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._signals_ours = False
         self.stop_reason: str | None = getattr(self, "stop_reason", None)
 
     def slot_ids(self) -> list[str]:
         """The N worker ids (``host:pid:queues:<n>``)."""
         return [s.id for s in self.slots]
+
+    def queues(self, *, refresh: bool = False) -> list[str]:
+        """The concrete queues to poll now, without the paused ones as last read (the
+        dispatcher reads them with ``pause-all-workers`` once a second, on a thread: no
+        read here, which the loop calls)."""
+        if self.selector.dynamic and (refresh or time.monotonic() - self._queues_at > 5.0):
+            self._queues = self.selector.resolve(self.app.backend.broker.queues())
+            self._queues_at = time.monotonic()
+        paused = self.remote.paused
+        return [q for q in self._queues if q not in paused] if paused else self._queues
 
     # -- lifecycle -------------------------------------------------------------------
     def work(self) -> None:
@@ -93,6 +107,7 @@ class AsyncWorker(Worker):
     async def _main(self) -> None:
         registry = open_worker_registry(self.app.backend)
         loop = asyncio.get_running_loop()
+        self._loop = loop
         installed = self._install_signals(loop)
         error: BaseException | None = None
         try:
@@ -109,7 +124,10 @@ class AsyncWorker(Worker):
                 lambda: open_worker_registry(self.app.backend),
                 self.lease_interval,
                 self.options.heartbeat_interval,
+                commands=self.remote.reader.strongest if self.remote.reader.available else None,
+                obey=self._obey,
             )
+            self._signals_ours = bool(installed)
             self.beat.start()
             self.dispatcher = Dispatcher(self, registry, self.slots)
             self.lag = LagWatch(loop, self._describe_running)
@@ -299,6 +317,25 @@ class AsyncWorker(Worker):
             log.info("CONT: resuming")
         self.paused = False
         self._wake_loop()
+
+    def _obey(self, command: str) -> None:
+        """A command through Redis (the heartbeat thread): ``quiet`` as QUIT, ``stop`` as
+        TERM, each once (a ``stop`` after a ``quiet`` still stops the running jobs)."""
+        remote = self.remote
+        if command == remote.obeyed or remote.obeyed == "stop":
+            return
+        remote.obeyed = command
+        if self.stop_reason is None:
+            self.stop_reason = f"{command} (through Redis)"
+        what = "finishing the running jobs, then exiting" if command == "quiet" else "stopping them now"
+        log.info("%s through Redis: %s", command, what)
+        if self._signals_ours:  # the signal path does it all, on the loop
+            os.kill(os.getpid(), signal.SIGQUIT if command == "quiet" else signal.SIGTERM)
+            return
+        loop = self._loop  # a worker run in a thread: the same handlers, posted to its loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(self._quit if command == "quiet" else self._term)
 
     def _describe_running(self) -> str:
         d = self.dispatcher
