@@ -42,7 +42,8 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     """The session server's URL, emptied before each test (it is our own server)."""
     if redis_server.proc is None or redis_server.proc.poll() is not None:
         redis_server.start()
-    redis_server.client().flushall()
+    with redis_server.client() as client:
+        client.flushall()
     yield redis_server.url
 
 

@@ -45,7 +45,19 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, password=self.requirepass)
+        """A client of this server for the test's own reads and writes: one per server,
+        kept until the server stops (so the many ``server.client().info()`` calls of
+        the tests neither leak a socket each nor open a connection each)."""
+        cached: redis.Redis | None = getattr(self, "_client", None)
+        if cached is None:
+            cached = self._client = redis.Redis(host="127.0.0.1", port=self.port, password=self.requirepass)
+        return cached
+
+    def _drop_client(self) -> None:
+        cached: redis.Redis | None = getattr(self, "_client", None)
+        self._client: redis.Redis | None = None
+        if cached is not None:
+            cached.close()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -82,6 +94,7 @@ class RedisServer:
         return ("--appendonly", "no", *auth)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
+        self._drop_client()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(10)

@@ -52,7 +52,20 @@ class Node:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def client(self, **kwargs: Any) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **kwargs)
+        """A client of this node; without options, one per node kept until it stops
+        (the tests' many ``node.client().x()`` calls would leak a socket each)."""
+        if kwargs:
+            return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **kwargs)
+        cached: redis.Redis | None = getattr(self, "_client", None)
+        if cached is None:
+            cached = self._client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        return cached
+
+    def _drop_client(self) -> None:
+        cached: redis.Redis | None = getattr(self, "_client", None)
+        self._client: redis.Redis | None = None
+        if cached is not None:
+            cached.close()
 
     def start(self) -> None:
         if self.sentinel:
@@ -76,12 +89,14 @@ class Node:
 
     def kill(self) -> None:
         """``kill -9``."""
+        self._drop_client()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
         self.proc = None
 
     def stop(self) -> None:
+        self._drop_client()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
