@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from pyresque import Resque
+from tests.endpoints import auth_server, http_port  # noqa: F401  (fixtures)
 
 
 @pytest.fixture

@@ -5,63 +5,16 @@ answers like an HTTP server; each for an enqueue, a read and ``ping``."""
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-
 import pytest
 
 from pyresque import AsyncResque, BackendConnectionError, BackendError
-from tests.redis_server import RedisServer, free_port, in_ci
+from tests.endpoints import PASSWORD
+from tests.redis_server import RedisServer, free_port
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.redis]
 
-PASSWORD = "s3cret-pw"
 
 
-@pytest.fixture(scope="module")
-def auth_server() -> Iterator[RedisServer]:
-    try:
-        server = RedisServer(requirepass=PASSWORD)
-        server.start()
-    except (FileNotFoundError, RuntimeError) as exc:
-        if in_ci():
-            pytest.fail(f"CI needs a redis-server: {exc}")
-        pytest.skip(f"no redis-server: {exc}")
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def http_port() -> Iterator[int]:
-    """A listener that answers every connection with an HTML page."""
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(4096)
-                    conn.sendall(b"<html><body>400 Bad Request</body></html>\r\n")
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    stop.set()
-    thread.join(5)
-    listener.close()
 
 
 async def _errors(url: str) -> list[BaseException]:

@@ -9,68 +9,22 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.redis_server import RedisServer, in_ci
+from tests.endpoints import PASSWORD
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
-PASSWORD = "s3cret-pw"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 #: far below "forever", far above any honest start-up under load
 FAST = 30.0
 
 
-@pytest.fixture(scope="module")
-def auth_server() -> Iterator[RedisServer]:
-    try:
-        server = RedisServer(requirepass=PASSWORD)
-        server.start()
-    except (FileNotFoundError, RuntimeError) as exc:
-        if in_ci():
-            pytest.fail(f"CI needs a redis-server: {exc}")
-        pytest.skip(f"no redis-server: {exc}")
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def http_port() -> Iterator[int]:
-    """A listener that answers every connection with an HTML page, as a web server would."""
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    conn.recv(4096)
-                    conn.sendall(b"<html><body>400 Bad Request</body></html>\r\n")
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    stop.set()
-    thread.join(5)
-    listener.close()
 
 
 def _run(*args: str, timeout: float = 120.0) -> tuple[int, str, float]:

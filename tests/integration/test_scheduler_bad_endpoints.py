@@ -5,65 +5,20 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 
 import pytest
 
-from tests.redis_server import RedisServer, in_ci
+from tests.endpoints import PASSWORD
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.redis
 
-PASSWORD = "sched-s3cret"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 FAST = 30.0
 
 
-@pytest.fixture(scope="module")
-def auth_server() -> Iterator[RedisServer]:
-    try:
-        server = RedisServer(requirepass=PASSWORD)
-        server.start()
-    except (FileNotFoundError, RuntimeError) as exc:
-        if in_ci():
-            pytest.fail(f"CI needs a redis-server: {exc}")
-        pytest.skip(f"no redis-server: {exc}")
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def html_port() -> Iterator[int]:
-    """A listener that answers like a web server."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.2)
-    done = threading.Event()
-
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            with conn:
-                try:
-                    conn.settimeout(2)
-                    conn.recv(4096)
-                    conn.sendall(b"<html>400 Bad Request</html>\r\n")
-                except OSError:
-                    pass
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield int(listener.getsockname()[1])
-    done.set()
-    thread.join(5)
-    listener.close()
 
 
 def _scheduler(url: str) -> tuple[int, str]:
@@ -99,8 +54,8 @@ def test_a_database_the_server_lacks(redis_server: RedisServer) -> None:
     assert "no such database" in _one_line(stderr)
 
 
-def test_a_server_that_is_not_redis(html_port: int) -> None:
-    code, stderr = _scheduler(f"redis://127.0.0.1:{html_port}/0")
+def test_a_server_that_is_not_redis(http_port: int) -> None:
+    code, stderr = _scheduler(f"redis://127.0.0.1:{http_port}/0")
     assert code == 1, stderr
     assert "does not speak the Redis protocol" in _one_line(stderr)
 
