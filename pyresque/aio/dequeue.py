@@ -1,15 +1,14 @@
 """Removing chosen jobs from a queue from asyncio, as :mod:`pyresque.core.dequeue`
 does: read the queue once, pick the exact payloads, remove each with one LREM (a job a
-worker pops first is simply not removed, nor counted). Hooks as there."""
+worker pops first is simply not removed, nor counted). Hooks as there: the choice is
+:func:`pyresque.core.dequeue.choose`, shared."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
-from pyresque.core.dequeue import JobMatch
-from pyresque.core.errors import DecodeError, DontEnqueue, InvalidJobError
-from pyresque.core.job import Job
+from pyresque.core.dequeue import JobMatch, choose
 
 if TYPE_CHECKING:
     from pyresque.aio.app import AsyncResque
@@ -29,29 +28,14 @@ async def dequeue_matching(app: AsyncResque, queue: str, matches: Iterable[JobMa
         return 0
     hooks = app.hooks
     hook_app = cast("Resque", app)  # hooks read the registry only
-    before = hooks.has("pyresque_before_dequeue")
-    after = hooks.has("pyresque_after_dequeue")
     async with app.connection_guard():
         raws = await app.backend.broker.peek(queue, 0, -1)
-    chosen: list[tuple[bytes, Job]] = []
-    for raw in raws:
-        try:
-            job = app.decode(raw, queue)
-        except (DecodeError, InvalidJobError):
-            continue
-        if not any(m.matches(job) for m in wanted):
-            continue
-        if before:
-            try:
-                hooks.before_dequeue(hook_app, queue, job)
-            except DontEnqueue:
-                continue
-        chosen.append((raw, job))
+    chosen = choose(app, hook_app, queue, raws, wanted)
     if not chosen:
         return 0
     async with app.connection_guard():
         removed = await app.backend.broker.remove_values(queue, [raw for raw, _ in chosen])
-    if after:
+    if hooks.has("pyresque_after_dequeue"):
         for (_, job), gone in zip(chosen, removed, strict=True):
             if gone:
                 hooks.after_dequeue(hook_app, queue, job)

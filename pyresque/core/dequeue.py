@@ -57,20 +57,15 @@ def stored_args(app: Resque, queue: str, job: Any, args: Sequence[Any]) -> list[
     return list(app.decode(app.encode(built), queue).args)
 
 
-def dequeue_matching(app: Resque, queue: str, matches: Iterable[JobMatch]) -> int:
-    """Remove every job of ``queue`` that any of ``matches`` selects; returns how many.
-
-    Round trips: 2 (LRANGE, then pipelined LREMs). ``before_dequeue`` hooks may keep
-    a job by raising ``DontEnqueue``; ``after_dequeue`` runs for each removed job.
-    """
-    wanted = list(matches)
-    if not wanted:
-        return 0
+def choose(
+    app: Any, hook_app: Resque, queue: str, raws: Sequence[bytes], wanted: Sequence[JobMatch]
+) -> list[tuple[bytes, Job]]:
+    """The entries of ``raws`` (a queue's payloads, as read) to remove: those that decode,
+    that one of ``wanted`` selects, and that no ``before_dequeue`` hook keeps (by raising
+    ``DontEnqueue``; the hooks get ``hook_app``). The step both clients share; no I/O.
+    ``app`` is a :class:`Resque` or an ``AsyncResque`` (its ``decode`` and ``hooks``)."""
     hooks = app.hooks
     before = hooks.has("pyresque_before_dequeue")
-    after = hooks.has("pyresque_after_dequeue")
-    with app.connection_guard():
-        raws = app.backend.broker.peek(queue, 0, -1)
     chosen: list[tuple[bytes, Job]] = []
     for raw in raws:
         try:
@@ -81,15 +76,31 @@ def dequeue_matching(app: Resque, queue: str, matches: Iterable[JobMatch]) -> in
             continue
         if before:
             try:
-                hooks.before_dequeue(app, queue, job)
+                hooks.before_dequeue(hook_app, queue, job)
             except DontEnqueue:
                 continue
         chosen.append((raw, job))
+    return chosen
+
+
+def dequeue_matching(app: Resque, queue: str, matches: Iterable[JobMatch]) -> int:
+    """Remove every job of ``queue`` that any of ``matches`` selects; returns how many.
+
+    Round trips: 2 (LRANGE, then pipelined LREMs). ``before_dequeue`` hooks may keep
+    a job by raising ``DontEnqueue``; ``after_dequeue`` runs for each removed job.
+    """
+    wanted = list(matches)
+    if not wanted:
+        return 0
+    hooks = app.hooks
+    with app.connection_guard():
+        raws = app.backend.broker.peek(queue, 0, -1)
+    chosen = choose(app, app, queue, raws, wanted)
     if not chosen:
         return 0
     with app.connection_guard():
         removed = app.backend.broker.remove_values(queue, [raw for raw, _ in chosen])
-    if after:
+    if hooks.has("pyresque_after_dequeue"):
         for (_, job), gone in zip(chosen, removed, strict=True):
             if gone:
                 hooks.after_dequeue(app, queue, job)
