@@ -20,7 +20,7 @@ from pyresque.backends.base import (
     StatusStore,
     WorkerRegistry,
 )
-from pyresque.backends.url import parse_backend_url
+from pyresque.backends.url import is_shard_spec, parse_backend_url
 from pyresque.core.errors import ConfigurationError
 
 __all__ = [
@@ -40,7 +40,8 @@ def create_backend(
     spec: str | Backend | None, namespace: str = "resque", *, db: int | None = None
 ) -> Backend:
     """A backend from a URL (``redis://``, ``rediss://``, ``unix://``, ``host:port``,
-    ``fakeredis://``), or ``spec`` itself when it already is one.
+    ``fakeredis://``, a shard spec: ``redis+shards://...``/``shards:FILE``), or ``spec``
+    itself when it already is one.
 
     ``None`` means ``redis://localhost:6379/0``. Nothing connects until first use.
     The concrete backend is imported here, when a URL asks for it, so that importing
@@ -52,6 +53,10 @@ def create_backend(
         spec = "redis://localhost:6379/0"
     if not isinstance(spec, str):
         raise ConfigurationError(f"a backend is a URL or a Backend, not {type(spec).__name__}")
+    if is_shard_spec(spec):  # redis+shards://... or shards:FILE: several shards as one
+        from pyresque.backends.shard_spec import sharded_backend
+
+        return sharded_backend(spec, namespace, db=db)  # type: ignore[no-any-return]
     if parse_backend_url(spec, db=db).scheme == "fakeredis":
         from pyresque.backends.fake import FakeBackend
 

@@ -14,6 +14,9 @@ Accepted:
   a Redis Cluster, the namespace in one hash slot. :func:`parse_multi_host` reads
   them into a :class:`MultiHostLocation` (``pyresque/backends/redis/sentinel.py`` and
   ``cluster.py`` connect).
+- shard specs (``redis+shards://a=URL,b=URL?map=...``, ``shards:FILE.toml``): several
+  backends as one app, read by ``shard_spec.py`` (:func:`redact_url` masks each
+  shard's password; :func:`parse_backend_url` refuses one, as it names one backend).
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 from pyresque.core.errors import UnknownBackendError
 
-__all__ = ["BackendURL", "MultiHostLocation", "parse_backend_url", "parse_multi_host", "redact_url"]
+__all__ = [
+    "BackendURL",
+    "MultiHostLocation",
+    "is_shard_spec",
+    "parse_backend_url",
+    "parse_multi_host",
+    "redact_shard_spec",
+    "redact_url",
+]
 
 _MULTI_HOST_SCHEMES = ("redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 _SCHEMES = ("redis", "rediss", "unix", "fakeredis", *_MULTI_HOST_SCHEMES)
@@ -55,7 +66,9 @@ class BackendURL:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
+    """``url`` with any password replaced by ``***`` (every shard's, in a shard spec)."""
+    if is_shard_spec(url):
+        return redact_shard_spec(url)
     scheme, sep, rest = url.partition("://")
     if sep and scheme.lower() in _MULTI_HOST_SCHEMES:
         netloc, slash, tail = rest.partition("/")
@@ -78,6 +91,50 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+# -- shard specs: how to tell one, and print it without passwords (shard_spec.py reads it) --
+
+#: The scheme of the inline shard spec.
+SHARDS_SCHEME = "redis+shards"
+SHARDS_FILE_PREFIX = "shards:"
+#: A shard's name.
+SHARD_NAME = r"[A-Za-z0-9_.-]+"
+#: Where a shard of an inline spec starts: the start or a comma, ``NAME=``, a scheme.
+SHARD_ENTRY_RE = re.compile(rf"(?:\A|,)({SHARD_NAME})=(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+_HOST_FORM_RE = re.compile(r"\d+(:\d+)?(/.*)?\Z", re.DOTALL)
+
+
+def is_shard_spec(text: str) -> bool:
+    """Whether ``text`` names several shards (``redis+shards://...`` or ``shards:PATH``)
+    rather than one backend. ``shards:6379[/ns]`` stays a host form (a host named shards)."""
+    stripped = text.strip()
+    if stripped.lower().startswith(SHARDS_SCHEME + "://"):
+        return True
+    if stripped.lower().startswith(SHARDS_FILE_PREFIX):
+        return not _HOST_FORM_RE.match(stripped[len(SHARDS_FILE_PREFIX) :])
+    return False
+
+
+def _masked(text: str) -> str:
+    """Unreadable text: everything from a ``//`` to its last ``@`` is masked."""
+    return re.sub(r"//.*@", "//***@", text, flags=re.DOTALL) if "@" in text else text
+
+
+def redact_shard_spec(text: str) -> str:
+    """A shard spec with every shard URL's password replaced by ``***``."""
+    stripped = text.strip()
+    if not stripped.lower().startswith(SHARDS_SCHEME + "://"):
+        return stripped  # a file's path
+    body = stripped[len(SHARDS_SCHEME) + 3 :]
+    starts = list(SHARD_ENTRY_RE.finditer(body))
+    if not starts:
+        return _masked(stripped)
+    out = [stripped[: len(SHARDS_SCHEME) + 3], _masked(body[: starts[0].start()])]
+    for i, match in enumerate(starts):
+        end = starts[i + 1].start() if i + 1 < len(starts) else len(body)
+        out.append(body[match.start() : match.end()] + redact_url(body[match.end() : end]))
+    return "".join(out)
+
+
 def parse_backend_url(spec: str, *, db: int | None = None) -> BackendURL:
     """Parse any accepted backend string.
 
@@ -92,13 +149,18 @@ def parse_backend_url(spec: str, *, db: int | None = None) -> BackendURL:
     text = spec.strip()
     if not text:
         raise UnknownBackendError("the backend URL is empty")
+    if is_shard_spec(text):
+        raise UnknownBackendError(
+            f"{redact_url(text)!r} is a shard spec (several backends): "
+            "Resque(url), create_backend(url) and every --redis option read it; one backend's URL cannot"
+        )
     if "://" not in text:
         return _parse_host_form(text, db)
     scheme = text.split("://", 1)[0].lower()
     if scheme not in _SCHEMES:
         raise UnknownBackendError(
             f"unknown backend scheme {scheme!r} in {redact_url(text)!r}; "
-            f"known: {', '.join(s + '://' for s in _SCHEMES)}"
+            f"known: {', '.join(s + '://' for s in _SCHEMES)}, redis+shards:// (several shards)"
         )
     if scheme == "fakeredis":
         return BackendURL("fakeredis", text)

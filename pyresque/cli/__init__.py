@@ -3,6 +3,8 @@
 The group takes the backend options and ``--json`` before the sub-command too
 (``pyresque --redis URL info``, ``pyresque --namespace shop --json queues``); an
 option given after the sub-command wins (see :func:`pyresque.cli.common.inherited`).
+``--redis`` may be a shard spec (``redis+shards://...``, ``shards:FILE``) and ``--shard
+NAME`` narrows it to one shard (:mod:`pyresque.cli.shards`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import click
 
 from pyresque._version import __version__
+from pyresque.cli.shards import shard_option
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +22,7 @@ from pyresque._version import __version__
 @click.option("--prefix", "--namespace", "prefix", default=None, metavar="NS", help="Key namespace.")
 @click.option("--app-include", "app_include", default=None, metavar="MODULE", help="Module defining the app.")
 @click.option("--json", "as_json", is_flag=True, default=False, help="JSON output (operator commands).")
+@shard_option
 def main(
     redis: str | None, redis_db: int | None, prefix: str | None, app_include: str | None, as_json: bool
 ) -> None:

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import click
 
 from pyresque.backends import create_backend
+from pyresque.cli.shards import chosen_shard, narrow, shard_option
 from pyresque.core.app import Resque
 from pyresque.core.errors import ConfigurationError
 
@@ -108,11 +109,14 @@ def connection_options(func: F) -> F:
     (env ``REDIS_BACKEND_DB``), ``--prefix/--namespace`` (env ``PREFIX``) and
     ``--app-include`` (env ``APP_INCLUDE``). The command receives ``redis``,
     ``redis_db``, ``prefix`` and ``app_include`` keyword arguments. Each is also taken
-    from an enclosing group that has the same option (:func:`inherited`).
+    from an enclosing group that has the same option (:func:`inherited`). ``--shard
+    NAME`` narrows a sharded app to one shard (:mod:`pyresque.cli.shards`; read by
+    :func:`make_app`, not passed to the command).
     """
     return _apply(
         func,
         [
+            shard_option,
             click.option(
                 "-r",
                 "--redis",
@@ -122,7 +126,8 @@ def connection_options(func: F) -> F:
                 default=None,
                 callback=inherited,
                 metavar="URL",
-                help="Backend: redis://, rediss://, unix://, host:port[/namespace] or fakeredis://name "
+                help="Backend: redis://, rediss://, unix://, host:port[/namespace], fakeredis://name, "
+                "redis+sentinel://, redis+cluster://, or shards: redis+shards://NAME=URL,... or shards:FILE "
                 "(env REDIS_BACKEND or REDIS_URL; default redis://localhost:6379/0).",
             ),
             click.option(
@@ -364,17 +369,21 @@ def make_app(
     """
     module = load_include_module(app_include) if app_include else None
     included = _app_of(module) if module is not None else None
+    shard = chosen_shard()
     try:
         if included is not None:
             if backend is not None or namespace is not None or db is not None:
                 keys = getattr(included.backend, "keys", None)
                 ns = namespace or str(getattr(keys, "namespace", "resque"))
                 included.backend = create_backend(backend or DEFAULT_BACKEND, ns, db=db)
+            if shard is not None:
+                included.backend = narrow(included.backend, shard)
             included.plugins.load_entry_points(_blocked_plugins())
             return included
         allow = [module.__name__] if module is not None else []
+        built = create_backend(backend or DEFAULT_BACKEND, namespace or "resque", db=db)
         app = Resque(
-            create_backend(backend or DEFAULT_BACKEND, namespace or "resque", db=db),
+            built if shard is None else narrow(built, shard),
             serializer=serializer,
             allow_modules=allow,
             load_entry_points=True,

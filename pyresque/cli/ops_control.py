@@ -20,6 +20,7 @@ from pyresque.cli.ops_common import (
     plural,
     safe_text,
 )
+from pyresque.cli.shards import shard_of_queue, shard_views
 from pyresque.core.app import Resque
 
 __all__ = ["pause", "quiet", "resume", "stop"]
@@ -33,6 +34,25 @@ _WHAT = {
 def _send(app: Resque, command: str, ids: tuple[str, ...], every: bool) -> dict[str, Any]:
     if every == bool(ids):
         raise click.UsageError("give worker ids or --all (not both)")
+    views = shard_views(app)
+    if len(views) == 1:
+        return _send_one(views[0][1], command, ids, every)
+    out: dict[str, Any] = {"command": command, "sent": [], "skipped": []}
+    left = set(ids)
+    for _, view in views:  # each worker registers on one shard: its commands go there
+        with view.connection_guard():
+            mine = tuple(w for w in ids if w in left and w in set(view.backend.workers.all()))
+        if every or mine:
+            done = _send_one(view, command, mine, every)
+            out["sent"] += done["sent"]
+            out["skipped"] += done["skipped"]
+            left -= set(mine)
+    if left:
+        raise click.ClickException(f"no shard has a registered worker {sorted(left)[0]!r}")
+    return out
+
+
+def _send_one(app: Resque, command: str, ids: tuple[str, ...], every: bool) -> dict[str, Any]:
     control = app.workers_control
     with app.connection_guard():
         if every:
@@ -111,6 +131,8 @@ def _queue_command(name: str, help_text: str) -> click.Command:
         as_json: bool,
     ) -> None:
         with operator_app(redis, redis_db, prefix, app_include) as app:
+            views = dict(shard_views(app))
+            app = views.get(shard_of_queue(app, queue), app)  # the queue's shard
             control = app.workers_control
             with app.connection_guard():
                 changed = control.pause_queue(queue) if name == "pause" else control.resume_queue(queue)

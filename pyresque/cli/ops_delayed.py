@@ -31,6 +31,7 @@ from pyresque.cli.ops_common import (
     yes_option,
 )
 from pyresque.cli.ops_enqueue import parse_time
+from pyresque.cli.shards import shard_views
 from pyresque.core import timefmt
 from pyresque.core.delayed_item import decode_item
 
@@ -107,9 +108,12 @@ def list_delayed(
     Round trips: 1, then 1 per timestamp shown.
     """
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        stamps = app.delayed_timestamps(start, count) if count else []
-        counts = [app.delayed_size_at(ts) for ts in stamps]
-    pairs = zip(stamps, counts, strict=True)
+        merged: dict[int, int] = {}
+        for _, view in shard_views(app):  # each shard's first start+count: enough to merge
+            stamps = view.delayed_timestamps(0, start + count) if count else []
+            for ts in stamps:
+                merged[ts] = merged.get(ts, 0) + view.delayed_size_at(ts)
+    pairs = sorted(merged.items())[start : start + count]
     rows: list[dict[str, Any]] = [
         {"timestamp": ts, "at": timefmt.utc_iso_z(ts), "count": n} for ts, n in pairs
     ]
@@ -173,17 +177,25 @@ def show(
     if (timestamp is None) == (not every):
         raise click.UsageError("give TIMESTAMP or --all (exactly one of them)")
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        if timestamp is not None:
-            ts = _timestamp(timestamp)
-            with app.connection_guard():
-                raws = app.backend.delayed.items_at(ts, start, count) if count else []
-            rows = [item_row(ts, raw) for raw in raws]
-        else:
-            rows = [item_row(item.timestamp, item.raw) for item in app.delayed_peek(start, count)]
+        rows = []
+        for name, view in shard_views(app):  # each shard's first start+count, merged
+            if timestamp is not None:
+                ts = _timestamp(timestamp)
+                with view.connection_guard():
+                    raws = view.backend.delayed.items_at(ts, 0, start + count) if count else []
+                found = [item_row(ts, raw) for raw in raws]
+            else:
+                found = [item_row(item.timestamp, item.raw) for item in view.delayed_peek(0, start + count)]
+            rows += [{**row, "shard": name} if name else row for row in found]
+        rows = sorted(rows, key=lambda row: int(row["timestamp"]))[start : start + count]
     if as_json:
         emit_json({"start": start, "items": rows})
         return
     headers = ["TIMESTAMP", "AT", "QUEUE", "ID", "CLASS", "ARGS"]
+    if any("shard" in r for r in rows):
+        headers.append("SHARD")
+        print_table(headers, [[*_item_cells(r), r["shard"]] for r in rows], empty="no delayed jobs")
+        return
     print_table(headers, [_item_cells(r) for r in rows], empty="no delayed jobs")
 
 
@@ -217,18 +229,20 @@ def remove(
         raise click.UsageError("give QUEUE CLASS [ARGS-JSON], or --id ID, or --at TIMESTAMP (one of them)")
     args = parse_json_args(args_json)
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        if job_id is not None:
-            removed, what = app.remove_delayed_by_id(job_id), f"with id {job_id}"
-        elif at is not None:
-            ts = _timestamp(at)
-            with app.connection_guard():
-                raws = app.backend.delayed.items_at(ts)
-                removed = app.backend.delayed.remove_items(ts, raws) if raws else 0
-            what = f"due at {ts} ({timefmt.utc_iso_z(ts)})"
-        else:
-            assert queue is not None and job_class is not None
-            removed = app.remove_delayed(queue, job_class, *args)
-            what = f"{job_class}{shorten(args, 60)} on {queue}"
+        removed = 0
+        for _, view in shard_views(app):  # a delayed item lives on one shard: ask each
+            if job_id is not None:
+                removed, what = removed + view.remove_delayed_by_id(job_id), f"with id {job_id}"
+            elif at is not None:
+                ts = _timestamp(at)
+                with view.connection_guard():
+                    raws = view.backend.delayed.items_at(ts)
+                    removed += view.backend.delayed.remove_items(ts, raws) if raws else 0
+                what = f"due at {ts} ({timefmt.utc_iso_z(ts)})"
+            else:
+                assert queue is not None and job_class is not None
+                removed += view.remove_delayed(queue, job_class, *args)
+                what = f"{job_class}{shorten(args, 60)} on {queue}"
     if not removed:
         raise click.ClickException(f"no delayed job {safe_text(what)}")
     if as_json:
@@ -254,7 +268,7 @@ def clear(
         total = app.delayed_count()
         if not yes and not click.confirm(f"Drop every delayed job ({total})?"):
             raise click.Abort()
-        removed = app.clear_delayed()
+        removed = sum(view.clear_delayed() for _, view in shard_views(app))
     if as_json:
         emit_json({"removed": removed})
     else:

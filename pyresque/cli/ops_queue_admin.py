@@ -30,6 +30,7 @@ from pyresque.cli.ops_common import (
     yes_option,
 )
 from pyresque.cli.ops_control import pause, resume
+from pyresque.cli.shards import is_sharded, shard_of_queue
 from pyresque.core.app import Resque
 
 __all__ = ["queue_sizes", "queues"]
@@ -79,8 +80,15 @@ def queues(
             _prune(app, grace, as_json)
             return
         sizes = queue_sizes(app)
+        shards = {q: shard_of_queue(app, q) for q in sizes} if is_sharded(app) else None
     if as_json:
-        emit_json([{"name": q, "size": n} for q, n in sizes.items()])
+        tagged = [{"name": q, "size": n, **({"shard": shards[q]} if shards else {})} 
+                  for q, n in sizes.items()]
+        emit_json(tagged)
+        return
+    if shards:
+        rows = [[q, n, shards[q]] for q, n in sizes.items()]
+        print_table(["QUEUE", "SIZE", "SHARD"], rows, empty="no queues")
         return
     print_table(["QUEUE", "SIZE"], [[q, n] for q, n in sizes.items()], empty="no queues")
 

@@ -24,6 +24,7 @@ from pyresque.cli.ops_common import (
 )
 from pyresque.cli.ops_control import quiet, stop
 from pyresque.cli.ops_queue_admin import queue_sizes
+from pyresque.cli.shards import shard_views
 from pyresque.core.app import Resque
 from pyresque.core.dequeue import JobMatch, dequeue_matching
 from pyresque.core.job import Job
@@ -32,10 +33,18 @@ __all__ = ["IdMatch", "dequeue", "info", "prune", "worker_rows", "workers"]
 
 
 def worker_rows(app: Resque) -> list[dict[str, Any]]:
-    """Every registered worker, with what it works on (any Resque implementation's record).
+    """Every registered worker, with what it works on (any Resque implementation's record);
+    over shards, every shard's, each row with its ``shard``.
 
-    Round trips: 3 (SMEMBERS, MGET of the records, HGETALL of the heartbeats).
+    Round trips: 3 (SMEMBERS, MGET of the records, HGETALL of the heartbeats), per shard.
     """
+    rows: list[dict[str, Any]] = []
+    for name, view in shard_views(app):
+        rows += _worker_rows(view, name)
+    return rows
+
+
+def _worker_rows(app: Resque, shard: str) -> list[dict[str, Any]]:
     with app.connection_guard():
         ids = app.backend.workers.all()
         working = app.backend.workers.working() if ids else {}
@@ -58,6 +67,7 @@ def worker_rows(app: Resque) -> list[dict[str, Any]]:
                 "args": payload.get("args"),
                 "run_at": record.get("run_at") if record else None,
                 "heartbeat": beats.get(worker_id),
+                **({"shard": shard} if shard else {}),
             }
         )
     return rows
@@ -103,8 +113,9 @@ def info(
 
 
 def _print_workers(rows: list[dict[str, Any]]) -> None:
+    sharded = any("shard" in r for r in rows)
     print_table(
-        ["WORKER", "STATE", "QUEUE", "JOB", "SINCE"],
+        ["WORKER", "STATE", "QUEUE", "JOB", "SINCE"] + (["SHARD"] if sharded else []),
         [
             [
                 r["id"],
@@ -115,6 +126,7 @@ def _print_workers(rows: list[dict[str, Any]]) -> None:
                 else "",
                 r["run_at"] or "",
             ]
+            + ([r.get("shard", "")] if sharded else [])
             for r in rows
         ],
         empty="no workers",
@@ -237,12 +249,15 @@ def prune(
     from pyresque.core.worker.pruning import prune_dead_workers
 
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        # an unregistered identity for the pruning lock (held 1 s, not a worker's 60 s)
-        pruner = Worker(
-            app, ["*"], mode="inprocess", heartbeat_interval=1, prune_interval=prune_interval, recover=recover
-        )
-        with app.connection_guard():
-            pruned = prune_dead_workers(pruner)
+        pruned = []
+        for _, view in shard_views(app):  # each shard's workers, by that shard's lock
+            # an unregistered identity for the pruning lock (held 1 s, not a worker's 60 s)
+            pruner = Worker(
+                view, ["*"], mode="inprocess", heartbeat_interval=1,
+                prune_interval=prune_interval, recover=recover,
+            )
+            with view.connection_guard():
+                pruned += prune_dead_workers(pruner)
     if as_json:
         emit_json({"pruned": pruned})
         return

@@ -39,6 +39,7 @@ from pyresque.cli.common import (
     resolve_logging_flags,
     setup_logging,
 )
+from pyresque.cli.shards import refuse_sharded
 from pyresque.core.errors import BackendConnectionError, ConfigurationError, PyresqueError
 
 if TYPE_CHECKING:
@@ -176,6 +177,7 @@ def scheduler(
 
     app = make_app(redis, prefix, app_include, db=redis_db)
     try:
+        refuse_sharded(app, "a scheduler (it moves one shard's delayed jobs, under that shard's lock)")
         probe_backend(app)  # a refused password, no such database, not Redis: one line, exit 1
     except click.ClickException:
         app.close()

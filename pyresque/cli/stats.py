@@ -10,6 +10,8 @@ from __future__ import annotations
 import click
 
 from pyresque.cli.ops_common import emit_json, json_option, operator_app, ops_backend_options, print_table
+from pyresque.cli.shards import shard_views
+from pyresque.observability import history
 
 
 @click.command("stats")
@@ -30,11 +32,10 @@ def stats(
     app_include: str | None,
 ) -> None:
     """Daily processed/failed counts and per-class numbers of the last minutes."""
-    from pyresque.observability import history
-
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        day_rows = history.daily(app, days)
-        class_rows = history.minutes(app, minutes) if minutes else []
+        views = [view for _, view in shard_views(app)]  # over shards: added up
+        day_rows = _sum_days([history.daily(view, days) for view in views])
+        class_rows = _sum_classes([history.minutes(view, minutes) for view in views]) if minutes else []
     if as_json:
         emit_json(
             {
@@ -63,6 +64,27 @@ def stats(
             ],
             empty=f"no job history in the last {minutes} minutes",
         )
+
+
+def _sum_days(per_shard: list[list[history.Day]]) -> list[history.Day]:
+    """Each day's counters added up over the shards (each list has the same days)."""
+    return [
+        history.Day(days[0].date, sum(d.processed for d in days), sum(d.failed for d in days))
+        for days in zip(*per_shard, strict=True)
+    ]
+
+
+def _sum_classes(per_shard: list[list[history.ClassMinute]]) -> list[history.ClassMinute]:
+    """Each class's numbers added up over the shards, most runs first."""
+    totals: dict[str, list[float]] = {}
+    for rows in per_shard:
+        for row in rows:
+            slot = totals.setdefault(row.class_name, [0, 0, 0.0])
+            slot[0] += row.processed
+            slot[1] += row.failed
+            slot[2] += row.seconds
+    out = [history.ClassMinute(name, int(p), int(f), s) for name, (p, f, s) in totals.items()]
+    return sorted(out, key=lambda r: (-r.processed, r.class_name))
 
 
 def _seconds(value: float | None) -> str:
