@@ -15,7 +15,11 @@ from typing import Any
 
 import click
 
+from pyresque.backends.shard_spec import parse_shard_spec
+from pyresque.backends.url import is_shard_spec
 from pyresque.cli.common import inherited
+from pyresque.cli.shards import chosen_shard, shard_option
+from pyresque.core.errors import ConfigurationError
 
 __all__ = ["is_loopback", "pairs", "web"]
 
@@ -54,6 +58,24 @@ def pairs(urls: tuple[str, ...], namespaces: tuple[str, ...]) -> list[tuple[str,
     return [(url, namespaces[i] if i < len(namespaces) else None) for i, url in enumerate(urls)]
 
 
+def _narrowed(url: str) -> str:
+    """``url``, or with ``--shard NAME`` the URL of that shard of the shard spec ``url``."""
+    name = chosen_shard()
+    if name is None:
+        return url
+    if not is_shard_spec(url):
+        raise click.ClickException(
+            f"--shard {name} needs a shard spec in --redis (redis+shards://... or shards:FILE)"
+        )
+    try:
+        shards = dict(parse_shard_spec(url).shards)
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    if name not in shards:
+        raise click.ClickException(f"no shard named {name!r}; shards: {', '.join(shards)}")
+    return shards[name]
+
+
 def _password(password_file: Path | None) -> str | None:
     if password_file is not None:
         try:
@@ -69,6 +91,7 @@ def _password(password_file: Path | None) -> str | None:
 
 
 @click.command("web")
+@shard_option
 @click.option(
     "-r",
     "--redis",
@@ -139,10 +162,14 @@ def web(
         "auth": (user, password) if password else None,
         "title": title,
     }
-    if len(instances) == 1:
-        app = create_app(*instances[0], **options)
-    else:
-        app = create_multi_app(instances, **options)
+    instances = [(_narrowed(url), ns) for url, ns in instances]
+    try:
+        if len(instances) == 1:
+            app = create_app(*instances[0], **options)
+        else:
+            app = create_multi_app(instances, **options)
+    except ConfigurationError as exc:  # a malformed URL or shard spec: one line
+        raise click.ClickException(str(exc)) from None
     mode = "read-only" if read_only else "read-write"
     auth = f"basic auth as {user}" if password else "no auth"
     where = ", ".join(redact_url(url) + (f" ({ns})" if ns else "") for url, ns in instances)

@@ -15,8 +15,14 @@ Ruby payloads), ``resque_failed_jobs``, ``resque_delayed_jobs``, ``resque_delaye
 ``resque_scheduler_leader`` (1 while a resque-scheduler or node-resque leader lock is
 held) and ``resque_exporter_scrape_truncated`` (1 when a cap below cut the scrape).
 
+Over a sharded app (:class:`ShardedRedisCollector`, which :func:`exporter_registry`
+picks for a ``ShardedBackend``), every series also carries ``shard="name"`` (sum with
+``sum without (shard) (...)``), and ``resque_exporter_shard_up{shard}`` says which
+shards answered; an app that is not sharded scrapes exactly as before.
+
 Cost: two round trips whatever the size (a pipeline of 9 reads, then a pipeline of
-three read-only scripts that return counts, not payloads). Caps: ``max_queues`` queue
+three read-only scripts that return counts, not payloads), per shard, the shards in
+parallel. Caps: ``max_queues`` queue
 names (sorted; the rest are left out), ``delayed_scan`` delayed timestamps summed for
 ``resque_delayed_jobs`` and ``resque_delayed_jobs_due`` (past it they are lower bounds).
 """
@@ -25,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
@@ -41,7 +47,14 @@ if TYPE_CHECKING:
 
     from pyresque.core.app import Resque
 
-__all__ = ["EXPORTED", "RedisCollector", "exporter_registry", "make_metrics_asgi_app"]
+__all__ = [
+    "EXPORTED",
+    "SHARDED_EXPORTED",
+    "RedisCollector",
+    "ShardedRedisCollector",
+    "exporter_registry",
+    "make_metrics_asgi_app",
+]
 
 #: The metric names a scrape exposes (``_total`` included for counters).
 EXPORTED = (
@@ -57,6 +70,8 @@ EXPORTED = (
     "resque_scheduler_leader",
     "resque_exporter_scrape_truncated",
 )
+#: The names a scrape of a sharded app exposes (each series labelled ``shard``).
+SHARDED_EXPORTED = (*EXPORTED, "resque_exporter_shard_up")
 
 # Read-only scripts: a repeat after a lost reply reads again and changes nothing.
 #: KEYS: queue lists. Returns per queue {LLEN, the head's last top-level-looking
@@ -173,44 +188,101 @@ class RedisCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         """One scrape's metric families."""
-        data = self.read()
+        return _families([(None, self.read())])
+
+
+#: The scalar series of a scrape: name, help, the key of :meth:`RedisCollector.read`'s
+#: numbers (``None``: the heartbeat age, computed), counter or gauge.
+_SCALARS: tuple[tuple[str, str, str | None, bool], ...] = (
+    ("resque_failed_jobs", "Entries in the failed list", "failed", False),
+    ("resque_delayed_jobs", "Delayed jobs (scheduler)", "delayed", False),
+    ("resque_delayed_jobs_due", "Delayed jobs already due", "due", False),
+    ("resque_worker_heartbeat_age_seconds", "Oldest heartbeat of a registered worker", None, False),
+    ("resque_processed", "Resque's stat:processed", "processed", True),
+    ("resque_failed", "Resque's stat:failed", "failed_total", True),
+    ("resque_scheduler_leader", "1 while a scheduler leader lock is held", "leader", False),
+    ("resque_exporter_scrape_truncated", "1 when a cap cut this scrape", "truncated", False),
+)
+
+
+def _families(reads: list[tuple[str | None, dict[str, Any]]]) -> list[Metric]:
+    """The metric families of one scrape: of one Redis (``[(None, data)]``), or of each
+    shard (``[(name, data), ...]``, every series labelled ``shard``)."""
+    sharded = bool(reads) and reads[0][0] is not None
+    extra = ["shard"] if sharded else []
+    size = GaugeMetricFamily("resque_queue_size", "Jobs waiting in the queue", labels=["queue", *extra])
+    latency = GaugeMetricFamily(
+        "resque_queue_latency_seconds", "Age of the oldest job in the queue (from queue_time)",
+        labels=["queue", *extra],
+    )
+    workers = GaugeMetricFamily("resque_workers", "Registered workers by state", labels=["state", *extra])
+    for shard, data in reads:
+        tag = [shard] if shard is not None else []
         now = data["now"]
-        size = GaugeMetricFamily("resque_queue_size", "Jobs waiting in the queue", labels=["queue"])
-        latency = GaugeMetricFamily(
-            "resque_queue_latency_seconds", "Age of the oldest job in the queue (from queue_time)",
-            labels=["queue"],
-        )
         heads = data["heads"]
         for i, queue in enumerate(data["queues"]):
             length, stamp = heads[2 * i], heads[2 * i + 1]
-            size.add_metric([queue], float(length))
+            size.add_metric([queue, *tag], float(length))
             if length and stamp:
                 with contextlib.suppress(ValueError):
                     age = now - float(_text(stamp))
                     if 0 <= age < 10 * 365 * 86400:
-                        latency.add_metric([queue], age)
-        workers = GaugeMetricFamily("resque_workers", "Registered workers by state", labels=["state"])
+                        latency.add_metric([queue, *tag], age)
         working = min(data["working"], len(data["workers"]))
-        workers.add_metric(["working"], float(working))
-        workers.add_metric(["idle"], float(len(data["workers"]) - working))
-        yield size
-        yield latency
-        yield workers
-        yield GaugeMetricFamily("resque_failed_jobs", "Entries in the failed list", value=data["failed"])
-        yield GaugeMetricFamily("resque_delayed_jobs", "Delayed jobs (scheduler)", value=data["delayed"])
-        yield GaugeMetricFamily("resque_delayed_jobs_due", "Delayed jobs already due", value=data["due"])
-        yield GaugeMetricFamily(
-            "resque_worker_heartbeat_age_seconds", "Oldest heartbeat of a registered worker",
-            value=_oldest_beat(data["beats"], data["workers"], now),
+        workers.add_metric(["working", *tag], float(working))
+        workers.add_metric(["idle", *tag], float(len(data["workers"]) - working))
+    out: list[Metric] = [size, latency, workers]
+    for name, doc, key, counter in _SCALARS:
+        kind = CounterMetricFamily if counter else GaugeMetricFamily
+        values = [
+            (shard, float(data[key]) if key else _oldest_beat(data["beats"], data["workers"], data["now"]))
+            for shard, data in reads
+        ]
+        if not sharded:
+            out.append(kind(name, doc, value=values[0][1]))
+            continue
+        family = kind(name, doc, labels=["shard"])
+        for shard, value in values:
+            family.add_metric([str(shard)], value)
+        out.append(family)
+    return out
+
+
+class ShardedRedisCollector(Collector):
+    """:class:`RedisCollector` over every shard of a sharded app, scraped concurrently
+    (two round trips per shard, in parallel), every series labelled ``shard="name"``
+    (``sum without (shard) (...)`` adds them up), and ``resque_exporter_shard_up{shard}``:
+    0 for a shard that did not answer (its series are left out of that scrape).
+
+    Args:
+        shards: ``(name, redis-py client, namespace)`` per shard.
+        options: :class:`RedisCollector`'s (``max_queues``, ``delayed_scan`` ...), per shard.
+    """
+
+    def __init__(self, shards: Sequence[tuple[str, redis.Redis, str]], **options: Any) -> None:
+        self.collectors = [(name, RedisCollector(client, ns, **options)) for name, client, ns in shards]
+
+    def collect(self) -> Iterable[Metric]:
+        """One scrape's metric families, shard by shard."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def read(collector: RedisCollector) -> dict[str, Any] | None:
+            try:
+                return collector.read()
+            except Exception:  # a shard down: said by resque_exporter_shard_up
+                return None
+
+        with ThreadPoolExecutor(max_workers=len(self.collectors), thread_name_prefix="scrape") as pool:
+            results = list(pool.map(read, [c for _, c in self.collectors]))
+        up = GaugeMetricFamily(
+            "resque_exporter_shard_up", "1 when the shard answered this scrape", labels=["shard"]
         )
-        yield CounterMetricFamily("resque_processed", "Resque's stat:processed", value=data["processed"])
-        yield CounterMetricFamily("resque_failed", "Resque's stat:failed", value=data["failed_total"])
-        yield GaugeMetricFamily(
-            "resque_scheduler_leader", "1 while a scheduler leader lock is held", value=float(data["leader"])
-        )
-        yield GaugeMetricFamily(
-            "resque_exporter_scrape_truncated", "1 when a cap cut this scrape", value=float(data["truncated"])
-        )
+        reads: list[tuple[str | None, dict[str, Any]]] = []
+        for (name, _), data in zip(self.collectors, results, strict=True):
+            up.add_metric([name], 0.0 if data is None else 1.0)
+            if data is not None:
+                reads.append((name, data))
+        return [*_families(reads), up] if reads else [up]
 
 
 def _oldest_beat(beats: dict[str, str], workers: list[str], now: float) -> float:
@@ -234,11 +306,17 @@ def exporter_registry(app: Resque, **options: Any) -> CollectorRegistry:
     Raises:
         ConfigurationError: the app's backend is not Redis.
     """
+    from pyresque.backends.redis.shards import ShardedBackend
+
+    registry = CollectorRegistry()
+    if isinstance(app.backend, ShardedBackend):
+        shards = [(name, s.client, s.keys.namespace) for name, s in app.backend.shards.items()]
+        registry.register(ShardedRedisCollector(shards, **options))
+        return registry
     client = getattr(app.backend, "client", None)
     keys = getattr(app.backend, "keys", None)
     if client is None or keys is None:
         raise ConfigurationError(f"the exporter reads Redis, not {type(app.backend).__name__}")
-    registry = CollectorRegistry()
     registry.register(RedisCollector(client, keys.namespace, **options))
     return registry
 

@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from pyresque.backends.redis.aio import AsyncRedisBackend
 from pyresque.backends.redis.keys import Keys
+from pyresque.backends.url import is_shard_spec
 from pyresque.web.actions import wants_json
 from pyresque.web.config import WebConfig
 from pyresque.web.data.store import Store
@@ -70,6 +71,7 @@ def create_app(
     metrics: bool = True,
     instances: tuple[str, ...] = (),
     instance: int = 0,
+    all_label: str = "",
 ) -> Starlette:
     """The dashboard as an ASGI app (serve it, or mount it: ``app.mount("/jobs", ...)``).
 
@@ -84,10 +86,20 @@ def create_app(
         metrics: serve ``/metrics`` (the Prometheus exporter of
             :mod:`pyresque.observability.exporter`, behind the same auth) when
             ``prometheus-client`` is installed (the ``metrics`` extra) and ``redis`` is a URL.
-        instances, instance: set by :func:`~pyresque.web.multi.create_multi_app`.
+        instances, instance, all_label: set by :func:`~pyresque.web.multi.create_multi_app`
+            and :func:`~pyresque.web.shards.create_sharded_app`.
+
+    ``redis`` may be a shard spec (``redis+shards://...``, ``shards:FILE``): the
+    dashboard of every shard (:mod:`pyresque.web.shards`).
 
     Nothing connects until the first request.
     """
+    if isinstance(redis, str) and is_shard_spec(redis):
+        from pyresque.web.shards import create_sharded_app
+
+        return create_sharded_app(
+            redis, namespace, read_only=read_only, auth=auth, title=title, metrics=metrics
+        )
     backend, owned = _backend(redis, namespace)
     config = WebConfig(
         namespace=backend.keys.namespace,
@@ -97,6 +109,7 @@ def create_app(
         description=backend.describe(),
         instances=instances,
         instance=instance,
+        all_label=all_label,
     )
 
     exporter = _metrics_app(redis, backend.keys.namespace) if metrics and isinstance(redis, str) else None

@@ -29,7 +29,9 @@ class WebConfig:
         description: where the Redis is (without password), shown in the footer.
         instances: the labels of every instance of a multi-instance dashboard
             (:func:`~pyresque.web.multi.create_multi_app`), empty for one.
-        instance: this one's position among them (its path is ``/<instance>``).
+        instance: this one's position among them (its path is ``/<instance>``; -1 for
+            the pages that add up every shard, at the root).
+        all_label: the header's link to those pages (``"all shards"``), if any.
     """
 
     namespace: str = "resque"
@@ -39,6 +41,7 @@ class WebConfig:
     description: str = ""
     instances: tuple[str, ...] = ()
     instance: int = 0
+    all_label: str = ""
 
     def __repr__(self) -> str:  # never show the password
         auth = None if self.auth is None else (self.auth[0], "***")

@@ -74,6 +74,16 @@ def base_path(request: Request) -> str:
     return str(request.scope.get("root_path", "")).rstrip("/")
 
 
+def _multi_root(request: Request, config: WebConfig) -> str:
+    """Where the instances are mounted: above this one's ``/<instance>`` (the root
+    itself for the sharded dashboard's own pages, ``instance`` -1)."""
+    if not config.instances:
+        return ""
+    if config.instance < 0:
+        return base_path(request)
+    return base_path(request)[: -len(f"/{config.instance}")]
+
+
 def render(request: Request, template: str, data: dict[str, Any], *, page: str) -> HTMLResponse:
     """The HTML of ``template`` with ``data`` and the dashboard's common context."""
     config: WebConfig = request.app.state.config
@@ -90,7 +100,8 @@ def render(request: Request, template: str, data: dict[str, Any], *, page: str) 
         "page": page,
         "instances": config.instances,
         "instance": config.instance,
-        "multi_root": base_path(request)[: -len(f"/{config.instance}")] if config.instances else "",
+        "multi_root": _multi_root(request, config),
+        "all_label": config.all_label,
         "flash": flash,
         "here": request.url.path[len(base_path(request)) :]
         + (f"?{request.url.query}" if request.url.query else ""),
