@@ -267,6 +267,39 @@ class Cluster:
                 return next(n for n in self.nodes if n.port == port)
         raise RuntimeError(f"no node serves slot {slot}")
 
+    def node_id(self, node: Node) -> str:
+        """The node's cluster id."""
+        reply = node.client().execute_command("CLUSTER", "MYID")
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+    def begin_migration(self, slot: int, source: Node, target: Node) -> None:
+        """``CLUSTER SETSLOT <slot> IMPORTING`` on ``target``, then ``MIGRATING`` on
+        ``source``, in the order ``redis-cli --cluster reshard`` uses."""
+        target.client().execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(source))
+        source.client().execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(target))
+
+    def migrate_keys(
+        self, slot: int, source: Node, target: Node, *, batch: int = 10, pause: float = 0.0
+    ) -> int:
+        """``MIGRATE`` the slot's keys from ``source`` to ``target``, ``batch`` at a time
+        (``pause`` seconds between batches), until none is left; returns how many moved."""
+        moved = 0
+        while True:
+            keys = source.client().execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+            if not keys:
+                return moved
+            source.client().execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 10000, "KEYS", *keys)
+            moved += len(keys)
+            time.sleep(pause)
+
+    def end_migration(self, slot: int, source: Node, target: Node) -> None:
+        """``CLUSTER SETSLOT <slot> NODE <target>`` on the target, the source, then every
+        other master (as ``redis-cli --cluster reshard`` ends a slot)."""
+        target_id = self.node_id(target)
+        others = [n for n in self.nodes if n is not source and n is not target and n.proc is not None]
+        for node in [target, source, *others]:
+            node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
     def close(self) -> None:
         for node in self.nodes:
             with contextlib.suppress(Exception):
