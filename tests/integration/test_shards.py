@@ -1,6 +1,7 @@
 """Shards: an app over three real redis-servers, each a complete Resque namespace
 (pyresque.backends.redis.shards). Enqueues route by queue, reads add up, each shard
-is readable on its own as any Resque, and workers run per shard."""
+is readable on its own as any Resque, and workers run per shard (a worker across
+shards: test_shards_worker.py)."""
 
 from __future__ import annotations
 
@@ -107,8 +108,9 @@ def test_info_adds_up_the_shards_and_workers_run_per_shard(sharded: Resque) -> N
     assert sharded.info().pending == 1
 
 
-def test_a_worker_on_the_sharded_backend_is_refused_in_one_line(sharded: Resque) -> None:
-    with pytest.raises(ConfigurationError, match="run each worker on one shard's URL"):
+def test_the_sharded_registry_itself_refuses_to_reserve_in_one_line(sharded: Resque) -> None:
+    """A worker reserves through its own registry over the shards (test_shards_worker)."""
+    with pytest.raises(ConfigurationError, match=r"a worker over shards is pyresque\.Worker"):
         sharded.backend.workers.reserve("w:1:q", ["q0"], "2026-01-01T00:00:00Z", token="t")
 
 

@@ -138,7 +138,7 @@ class Child:
         self.idle = False
         self.deadline_sent = False
         self.repeated = False
-        self.backend = worker.app.backend.workers
+        self.backend = worker.registry
 
     def _send(self, text: str) -> None:
         view = memoryview(text.encode() + b"\n")

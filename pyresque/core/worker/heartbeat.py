@@ -50,7 +50,8 @@ class Heartbeat:
 
     def _beat(self) -> None:
         w = self.worker
-        registry = w.app.backend.workers
+        registry = w.registry
+        per_shard = getattr(registry, "beat", None)  # a worker over shards: each shard
         next_beat = time.monotonic() + w.options.heartbeat_interval
         clash_logged = False
         failing = False
@@ -65,7 +66,10 @@ class Heartbeat:
                 if time.monotonic() < next_beat:
                     continue
                 next_beat = time.monotonic() + w.options.heartbeat_interval
-                if w.id not in registry.all():  # pruned by mistake, or Redis lost its data
+                if callable(per_shard):
+                    for shard in per_shard(w.id, timefmt.ruby_time_to_s()):
+                        log.warning("worker %s was not registered on shard %s: registered there", w.id, shard)
+                elif w.id not in registry.all():  # pruned by mistake, or Redis lost its data
                     log.warning("worker %s was no longer registered: registering again", w.id)
                     registry.register(w.id, timefmt.ruby_time_to_s())
                 else:

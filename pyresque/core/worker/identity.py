@@ -59,7 +59,7 @@ def claim_id(worker: Worker) -> None:
     if ours and lease_namespace(first) == ours:
         # the holder ran in our pid namespace with our pid: that process is gone
         log.info("worker id %s: its previous process is gone; taking it over", worker.id)
-        worker.app.backend.workers.drop_lease(worker.id, first)
+        worker.registry.drop_lease(worker.id, first)
         if worker.refresh_lease() is None:
             return
     interval = worker.lease_interval

@@ -16,7 +16,7 @@ from pyresque.core.job import Job
 from pyresque.core.reservation import NOT_HELD, Held, Reservation, Step, new_token
 from pyresque.core.worker.perform import Outcome, bad_payload_record, decode_job, is_bad_payload
 from pyresque.core.worker.proctitle import set_title
-from pyresque.core.worker.pruning import prune_dead_workers
+from pyresque.core.worker.sharding import prune
 from pyresque.core.worker.voice import log_job
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def reserve_step(
     and reservation token drawn once, so that every repeat of it is the same call."""
     run_at = timefmt.utc_iso_z()
     token = new_token()
-    backend = worker.app.backend.workers
+    backend = worker.registry
     return lambda: backend.reserve(
         worker.id,
         queues,
@@ -56,7 +56,7 @@ class LoopBase:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.backend = worker.app.backend.workers
+        self.backend = worker.registry
         self.in_job = False
         self._last_prune = time.monotonic()
         self._pause_checked = 0.0
@@ -190,7 +190,7 @@ class LoopBase:
         now = time.monotonic()
         if now - self._last_prune > w.options.heartbeat_interval:
             self._last_prune = now
-            w.with_backend(lambda: prune_dead_workers(w))
+            w.with_backend(lambda: prune(w))
         set_title(f"Waiting for {','.join(w.queues()) or w.selector}")
         if w.selector.dynamic:
             w.queues(refresh=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = ["QueueSelector"]
 
@@ -30,9 +31,11 @@ class QueueSelector:
             self.included = ["*"]
         self.dynamic = bool(self.excluded) or any(_GLOB_CHARS & set(p) for p in self.included)
 
-    def resolve(self, known: Sequence[str] = ()) -> list[str]:
-        """The concrete queues to poll, in priority order, given the known queue names."""
-        known_sorted = sorted(known)
+    def resolve(self, known: Sequence[str] = (), *, order: Callable[[str], Any] | None = None) -> list[str]:
+        """The concrete queues to poll, in priority order, given the known queue names.
+        ``order``: the sort key of a pattern's matches (alphabetical by default; a
+        worker over shards groups them by shard, see ``docs/sharded-workers.md``)."""
+        known_sorted = sorted(known, key=order) if order is not None else sorted(known)
         out: list[str] = []
         seen: set[str] = set()
         for pattern in self.included:

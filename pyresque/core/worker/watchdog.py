@@ -108,7 +108,7 @@ class Watchdog:
                 if handled
                 else FailureRecord.from_exception(exc, payload=job.to_payload(), queue=job.queue, worker=w.id)
             )
-            registry = w.app.backend.workers
+            registry = w.registry
             registry.fail(w.id, record, job.id, token=token, pooled=True)
             registry.unregister(w.id, w.nonce)
         except Exception as error:

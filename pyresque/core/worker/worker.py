@@ -45,9 +45,11 @@ from pyresque.core.worker.identity import claim_id, lease_detail
 from pyresque.core.worker.inprocess import InProcessExecutor
 from pyresque.core.worker.options import MODES, WorkerOptions
 from pyresque.core.worker.proctitle import get_title, restore_title, set_title
-from pyresque.core.worker.pruning import prune_dead_workers, recover_record
+from pyresque.core.worker.pruning import recover_record
 from pyresque.core.worker.queue_select import QueueSelector
 from pyresque.core.worker.remote import RemoteControl
+from pyresque.core.worker.resilience import with_backend
+from pyresque.core.worker.sharding import ShardedRemote, glob_order, prune, queue_names, worker_registry
 from pyresque.core.worker.signals import WorkerSignals
 from pyresque.core.worker.voice import exception_text, start_line, stop_line
 
@@ -132,8 +134,12 @@ class Worker:
         self._idle = False
         self._queues: list[str] = self.selector.resolve() if not self.selector.dynamic else []
         self._queues_at = 0.0
+        #: what it writes through: the backend's registry, or its own over shards
+        self.registry = worker_registry(self)
         self.heartbeat = Heartbeat(self)
-        self.remote = RemoteControl(self)  # commands and paused queues through Redis
+        sharded = hasattr(self.registry, "lanes")
+        self.remote = ShardedRemote(self) if sharded else RemoteControl(self)  # quiet/stop, paused queues
+        self.queue_order = glob_order(self)  # how a pattern's matches are ordered
         self.signals = WorkerSignals(self)
         self._registered = False
         self.companions = list(companions)
@@ -152,7 +158,7 @@ class Worker:
     def queues(self, *, refresh: bool = False) -> list[str]:
         """The concrete queues to poll now, in priority order, not paused (see remote)."""
         if self.selector.dynamic and (refresh or time.monotonic() - self._queues_at > 5.0):
-            self._queues = self.selector.resolve(self.app.backend.broker.queues())
+            self._queues = self.selector.resolve(queue_names(self), order=self.queue_order)
             self._queues_at = time.monotonic()
         return self.remote.unpaused(self._queues)
 
@@ -164,7 +170,7 @@ class Worker:
         try:
             if self.shutdown or self.kill_job:
                 return
-            self.app.backend.workers.wait_for_jobs(queues, timeout)
+            self.registry.wait_for_jobs(queues, timeout)
         except _Wake:
             pass
         finally:
@@ -185,7 +191,7 @@ class Worker:
         error: BaseException | None = None
         try:
             self.with_backend(self.register)
-            self.with_backend(lambda: prune_dead_workers(self))
+            self.with_backend(lambda: prune(self))
             self.app.hooks.before_first_fork(self)
             for companion in self.companions:  # before any thread of ours: a clean fork
                 companion.start(self)
@@ -216,15 +222,14 @@ class Worker:
         """Claim the id (a unique one if a live process holds it), then write this
         worker's records (workers set, started, heartbeat). Round trips: 4 or more."""
         claim_id(self)
-        workers = self.app.backend.workers
-        workers.register(self.id, timefmt.ruby_time_to_s())
+        self.registry.register(self.id, timefmt.ruby_time_to_s())
         self._registered = True
 
     def refresh_lease(self) -> str | None:
         """Refresh the lease on our id; the other owner's value if another process has it."""
         self._lease_seq += 1
         ttl = 3 * self.lease_interval
-        return self.app.backend.workers.claim(self.id, self.nonce, lease_detail(self._lease_seq), ttl)
+        return self.registry.claim(self.id, self.nonce, lease_detail(self._lease_seq), ttl)
 
     def _exit(self, error: BaseException | None = None) -> None:
         try:
@@ -237,7 +242,7 @@ class Worker:
         for attempt in range(3):
             try:
                 self.release_held(DirtyExit("Job still being processed when the worker exited"))
-                self.app.backend.workers.unregister(self.id, self.nonce)
+                self.registry.unregister(self.id, self.nonce)
                 lost = None
                 break
             except self.app.backend.connection_errors as exc:
@@ -283,7 +288,7 @@ class Worker:
     def release_held(self, exc: BaseException, *, requeue: bool = False, quiet: bool = False) -> bool:
         """Fail (or requeue) whatever job ``worker:<id>`` still holds. Round trips: 1-2.
         ``quiet``: the caller logs it (no line of pruning's own)."""
-        held = self.app.backend.workers.held(self.id)
+        held = self.registry.held(self.id)
         if held is None:
             return False
         return recover_record(self, self.id, held, exc, requeue=requeue, quiet=quiet)
@@ -293,42 +298,11 @@ class Worker:
         exc = DirtyExit("the process running the job died")
         recover_record(self, self.id, held.record, exc, requeue=self.options.recover == "requeue")
 
-    # -- backend resilience ----------------------------------------------------------
+    # -- backend resilience (pyresque.core.worker.resilience) -------------------------
     def with_backend(self, step: Any) -> Any:
-        """Run ``step()``, retrying with backoff (0.1 s doubling to 5 s) while the backend
-        is unreachable; gives up (re-raises) once the worker is told to stop: a job whose
-        outcome could not be written stays held under the worker, for pruning to recover.
-
-        A step may be repeated after its reply was lost (it may have run): every step
-        passed here must be safe to repeat (see ``worker_scripts``); ``step_repeated``
-        says afterwards whether it was. What the backend's ``permanent_error`` names (a
-        refused password, no such database, not Redis) is raised at once, never retried."""
-        delay = 0.1
-        failing = False
-        explain = getattr(self.app.backend, "permanent_error", None)
-        while True:
-            try:
-                result = step()
-                self.step_repeated = failing
-                if failing and not self.shutdown:  # (a step may skip Redis once told to stop)
-                    log.warning("backend %s reachable again", self.app.backend.describe())
-                return result
-            except Exception as exc:
-                cause = exc.__cause__  # the app wraps the driver's error: ask about both
-                permanent = (explain(exc) or (cause and explain(cause))) if callable(explain) else None
-                if permanent:
-                    raise permanent from exc
-                if not isinstance(exc, self.app.backend.connection_errors):
-                    raise
-                if not failing:
-                    log.error(
-                        "backend %s unreachable (%s); retrying with backoff", self.app.backend.describe(), exc
-                    )
-                failing = True
-                if self.shutdown:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        """Run ``step()``, retrying with backoff while the backend is unreachable (see
+        :func:`~pyresque.core.worker.resilience.with_backend`)."""
+        return with_backend(self, step)
 
     # -- heartbeat (pyresque.core.worker.heartbeat) ----------------------------------
     def start_heartbeat(self) -> None:

@@ -8,9 +8,11 @@ an explicit map, else a stable hash of its name). The stores (``stores.py``) rou
 enqueues, queue reads and new failures by queue, and add up what ``info()``, the CLI's
 read commands and the dashboard read (queues, sizes, workers, ``stat:*``, failures).
 
-Not here yet: a worker that reserves across shards. Run workers per shard, on the
-shard's URL and its queues (:meth:`ShardedBackend.queues_of` lists them); the
-scheduler too runs per shard.
+A worker (``Worker(app, queues)``, ``pyresque worker``) reserves across the shards in
+queue-priority order through :meth:`ShardedBackend.worker_side` (one per worker:
+``worker_side.py``, see ``docs/sharded-workers.md``); workers per shard (on a shard's
+URL and :meth:`ShardedBackend.queues_of` its queues) work too. The scheduler runs per
+shard.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping, Sequence
 
 from pyresque.backends.base import Backend, PushItem
 from pyresque.backends.redis import RedisBackend
+from pyresque.backends.redis.shards.lanes import Lane
 from pyresque.backends.redis.shards.routing import ShardMap
 from pyresque.backends.redis.shards.stores import (
     ShardedBroker,
@@ -28,6 +31,7 @@ from pyresque.backends.redis.shards.stores import (
     ShardedStatuses,
     ShardedWorkers,
 )
+from pyresque.backends.redis.shards.worker_side import ShardedWorkerSide
 from pyresque.core.errors import BackendError
 
 __all__ = ["ShardedBackend"]
@@ -69,12 +73,24 @@ class ShardedBackend(Backend):
         self.stats = ShardedStats(ordered)
         self.failures = ShardedFailures(ordered, self.backend_for)
         self.statuses = ShardedStatuses(ordered)
-        self.workers = ShardedWorkers(ordered)
+        self.workers = ShardedWorkers(ordered, self.backend_for)
         self.delayed = ShardedDelayed(ordered, self.backend_for)
 
     def backend_for(self, queue: str) -> RedisBackend:
         """The shard ``queue`` lives on."""
         return self.shards[self.map.shard_of(queue)]
+
+    def worker_side(self, included: Sequence[str], *, dynamic: bool) -> ShardedWorkerSide:
+        """A new worker's registry over the shards it takes queues from: those of the
+        plain names in ``included``, every shard when ``dynamic`` (patterns)."""
+        lanes = [Lane(name, i, shard) for i, (name, shard) in enumerate(self.shards.items())]
+        if dynamic:
+            involved = list(self.shards)
+        else:
+            involved = list(dict.fromkeys(self.map.shard_of(q) for q in included))
+        return ShardedWorkerSide(
+            lanes, self.map.shard_of, involved, self.connection_errors, self.workers, dynamic=dynamic
+        )
 
     def queues_of(self, name: str) -> list[str]:
         """The known queues (on any shard) that live on shard ``name``: what its workers

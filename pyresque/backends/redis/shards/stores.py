@@ -8,8 +8,10 @@ routes by queue, or reads every shard and combines.
   shard order (shard 0's entries first); a new failure goes to its queue's shard.
 - :class:`ShardedStatuses`: a job's status is on the shard of its queue, which its id
   does not tell: reads and writes ask the shards in turn for the one holding it.
-- :class:`ShardedWorkers`: what every shard has registered (read side); a worker runs
-  on one shard's URL, so the writer side refuses with a plain line.
+- :class:`ShardedWorkers`: what every shard has registered (read side), and the
+  recovery of a held job on the shard that holds it; a worker writes through its own
+  :class:`~pyresque.backends.redis.shards.worker_side.ShardedWorkerSide`, so the
+  writer side here refuses with a plain line.
 - :class:`ShardedDelayed`: a delayed job is written to its queue's shard (whose
   scheduler moves it); removal by id asks every shard; the other calls (listing,
   the scheduler's side) are the first shard's.
@@ -260,18 +262,21 @@ class ShardedStatuses(StatusStore):
 
 def _per_shard(what: str) -> NoReturn:
     raise ConfigurationError(
-        f"a worker cannot {what} on several shards at once: run each worker on one shard's URL "
-        "(pyresque worker --redis <shard URL> --queue <that shard's queues>)"
+        f"the sharded app's registry cannot {what}: a worker over shards is "
+        "pyresque.Worker(app, queues) (or pyresque worker), which writes on each shard itself; "
+        "the async worker runs on one shard's URL"
     )
 
 
 class ShardedWorkers(RedisWorkerRegistry):
-    """Every shard's registered workers (read side). The writer side refuses: workers
-    run on one shard each."""
+    """Every shard's registered workers (read side), and recovery on the shard that
+    holds a job. The other writer calls refuse: a worker writes through its own
+    :class:`~pyresque.backends.redis.shards.worker_side.ShardedWorkerSide`."""
 
-    def __init__(self, shards: Sequence[RedisBackend]) -> None:
+    def __init__(self, shards: Sequence[RedisBackend], route: Route | None = None) -> None:
         super().__init__(shards[0].client, shards[0].keys)
         self._shards = shards
+        self._route = route
 
     def all(self) -> list[str]:
         """Round trips: 1 per shard."""
@@ -291,9 +296,33 @@ class ShardedWorkers(RedisWorkerRegistry):
             out.update(shard.workers.heartbeats())
         return out
 
+    def recover(
+        self,
+        worker_id: str,
+        expected: bytes,
+        *,
+        mode: str,
+        record: FailureRecord | None,
+        queue: str,
+        payload: bytes,
+        job_id: str | None,
+    ) -> bool:
+        """Release the job ``worker:<id>`` holds as ``expected`` on whichever shard holds
+        it: the queue's shard first, then the others (compare-and-act on the exact record:
+        only the holder acts). Round trips: 1, up to 1 per shard."""
+        first = self._route(queue) if queue and self._route is not None else None
+        order = [first] if first is not None else []
+        order += [shard for shard in self._shards if shard is not first]
+        for shard in order:
+            if shard.workers.recover(
+                worker_id, expected, mode=mode, record=record, queue=queue, payload=payload, job_id=job_id
+            ):
+                return True
+        return False
+
     def register(self, worker_id: str, started: str) -> None:
         """Refused: see the class docstring."""
-        _per_shard("register")
+        _per_shard("register a worker")
 
     def reserve(self, *args: Any, **kwargs: Any) -> Any:
         """Refused: see the class docstring."""

@@ -1,0 +1,157 @@
+"""One shard as a sharded worker sees it: :class:`Lane`.
+
+A lane is a shard's :class:`~pyresque.backends.redis.RedisBackend` plus what one worker
+process keeps about it:
+
+- its **token prefix** (``s<index>-``): every reservation the worker takes on this
+  shard carries a token that starts with it, so the outcome of a job (a success
+  handed back by a forked child, a failure) is written on the shard the job came
+  from, whatever process writes it;
+- whether it is **down** (a connection error), until when it is left alone (backoff,
+  0.5 s doubling to 10 s), said once when it goes and once when it is back;
+- its **backlog**: outcomes of its jobs that could not be written yet because it was
+  down, written (in order) as soon as it answers again, before anything else is
+  reserved there. Each is safe to repeat (token-guarded); one whose write may have run
+  already (``maybe_ran``: its reply was lost) is not reported as "no longer held" when
+  the repeat finds nothing to finish;
+- an **uncertain** reserve: one whose reply was lost (it may have taken a job and
+  recorded it under its token). The next reserve there repeats that exact call (same
+  token, run_at and queues) after the backlog, so a job it took is handed back, not
+  left held (which recovery would then fail as a dead runner's);
+- ``paused_all`` (Ruby's ``pause-all-workers`` on that shard: its queues are skipped).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pyresque.backends.redis import RedisBackend
+from pyresque.backends.redis.shards.wait import ShardWaiter
+from pyresque.core.failure import FailureRecord
+from pyresque.core.reservation import NOT_HELD
+
+__all__ = ["Deferred", "Lane"]
+
+log = logging.getLogger("pyresque.worker")
+
+#: Seconds a lane that failed is left alone, first and at most.
+FIRST_BACKOFF = 0.5
+MAX_BACKOFF = 10.0
+
+
+@dataclass(slots=True)
+class Deferred:
+    """An outcome waiting to be written on its shard: a success (``record`` unused) or a
+    failure (``failed``)."""
+
+    token: str
+    job_id: str | None
+    result: Any = None
+    failed: bool = False
+    record: FailureRecord | None = None
+    maybe_ran: bool = False
+    #: say so when it finds its job no longer held (off while the caller reports it)
+    report: bool = True
+    #: what the write said: ``None`` until written; then RECORDED/NOT_HELD (or for a
+    #: failure 1/0)
+    written: int | None = None
+
+
+class Lane:
+    """One shard of a sharded worker (see the module docstring)."""
+
+    def __init__(self, name: str, index: int, backend: RedisBackend) -> None:
+        self.name = name
+        self.index = index
+        self.backend = backend
+        self.registry = backend.workers
+        self.prefix = f"s{index}-"
+        self.down_until = 0.0
+        self.failures = 0
+        self.backlog: list[Deferred] = []
+        self.uncertain: tuple[str, str, tuple[str, ...]] | None = None
+        self.paused_all = False
+        self.registered = False
+        self.orphan_cursor = 0
+        self.waiter = ShardWaiter(backend.client)
+
+    def up(self, now: float | None = None) -> bool:
+        """Not left alone after a failure (its backoff has passed)."""
+        return (time.monotonic() if now is None else now) >= self.down_until
+
+    def usable(self, now: float) -> bool:
+        """Up and not paused by ``pause-all-workers``."""
+        return now >= self.down_until and not self.paused_all
+
+    def mark_down(self, exc: BaseException) -> None:
+        """A connection error: leave the shard alone for a while (said once)."""
+        self.failures += 1
+        delay = min(FIRST_BACKOFF * 2 ** min(self.failures - 1, 8), MAX_BACKOFF)
+        self.down_until = time.monotonic() + delay
+        self.waiter.reset()
+        if self.failures == 1:
+            log.error(
+                "shard %s (%s) unreachable (%s); working the other shards, retrying it with backoff",
+                self.name,
+                self.backend.describe(),
+                exc,
+            )
+
+    def mark_up(self) -> None:
+        """It answered."""
+        if self.failures:
+            log.warning("shard %s (%s) reachable again", self.name, self.backend.describe())
+        self.failures = 0
+        self.down_until = 0.0
+
+    def write(self, worker_id: str, item: Deferred) -> int:
+        """Write one outcome; what the script said (repeat-safe: token-guarded). A
+        connection error marks ``item.maybe_ran`` and goes to the caller."""
+        try:
+            if item.failed:
+                ok = self.registry.fail(worker_id, item.record, item.job_id, token=item.token)
+                item.written = 1 if ok else 0
+            else:
+                step = self.registry.reserve(
+                    worker_id,
+                    (),
+                    "0000-00-00T00:00:00Z",
+                    token="",
+                    finish_previous=True,
+                    done_token=item.token,
+                    done_job_id=item.job_id,
+                    done_result=item.result,
+                    take=False,
+                )
+                item.written = step.finished
+        except BaseException:
+            item.maybe_ran = True
+            raise
+        return item.written
+
+    def flush(self, worker_id: str, *, keep_last: Deferred | None = None) -> None:
+        """Write the backlog in order (all but ``keep_last`` when it is the last: the
+        caller fuses it into its reserve). Items stay queued until written."""
+        while self.backlog and self.backlog[0] is not keep_last:
+            item = self.backlog[0]
+            self.write(worker_id, item)
+            self.backlog.pop(0)
+            if item.written in (NOT_HELD, 0) and not item.maybe_ran and item.report:
+                log.warning(
+                    "job id=%s: its %s is not recorded on shard %s: this worker no longer held the "
+                    "job (it was pruned while the shard was away and the job was recovered then)",
+                    item.job_id or "-",
+                    "failure" if item.failed else "success",
+                    self.name,
+                )
+
+    def reset_process_state(self) -> None:
+        """In a forked child: the backlog and the uncertain reserve are the parent's."""
+        self.backlog = []
+        self.uncertain = None
+
+    def __repr__(self) -> str:
+        return f"Lane({self.name!r}, {self.backend.describe()})"
