@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from pyresque.backends.base import FIND_LIMIT, FailureStore
+from pyresque.backends.redis.shards.stores import ShardedFailures
 from pyresque.cli.ops_common import (
     emit_json,
     json_option,
@@ -25,6 +26,7 @@ from pyresque.cli.ops_common import (
     shorten,
     yes_option,
 )
+from pyresque.core.app import Resque
 from pyresque.core.errors import FailureNotFound
 from pyresque.core.failure import FailureRecord
 
@@ -58,7 +60,7 @@ def list_failed(
 ) -> None:
     """Failed jobs with their index, class, queue, exception and message."""
     with operator_app(redis, redis_db, prefix, app_include) as app:
-        records = app.failures.all(start, count)
+        records = _all(app, start, count)
     rows = [(start + i, r) for i, r in enumerate(records) if queue is None or r.queue == queue]
     if as_json:
         emit_json([_record_json(i, r) for i, r in rows])
@@ -152,6 +154,14 @@ def _echo_record(record: FailureRecord) -> None:
         click.echo(f"  {line}")
 
 
+def _all(app: Resque, start: int, count: int) -> list[FailureRecord]:
+    """``failures.all(start, count)``; over shards, "all" (-1) is the count of every list."""
+    store = app.failures
+    if count < 0 and isinstance(store, ShardedFailures):
+        count = max(0, store.count() - start)
+    return store.all(start, count)
+
+
 def _selection(indexes: tuple[int, ...], queue: str | None, every: bool) -> None:
     chosen = sum([bool(indexes), queue is not None, every])
     if chosen != 1:
@@ -219,7 +229,8 @@ def _requeue_not_retried(store: FailureStore, queue: str | None) -> int:
     running it again is safe: what was requeued carries ``retried_at`` now.
     """
     done = 0
-    for index, record in enumerate(store.all(0, -1)):
+    everything = store.all(0, store.count()) if isinstance(store, ShardedFailures) else store.all(0, -1)
+    for index, record in enumerate(everything):
         if record.retried_at is not None or (queue is not None and record.queue != queue):
             continue
         if not record.queue or not isinstance(record.payload.get("class"), str):
