@@ -11,7 +11,7 @@ from pyresque.backends.redis.scheduler_scripts import (
     RECURRING_TICK,
     TIDY_TIMESTAMP,
 )
-from pyresque.backends.redis.scripts import LIST_REMOVE_IF, LIST_SET_IF, REQUEUE_FAILED, STATUS_UPDATE
+from pyresque.backends.redis.scripts import LIST_REMOVE_IF, LIST_SET_IF, REQUEUE_FAILED
 
 
 def test_promote_repeated_moves_each_item_once(backend: RedisBackend) -> None:
@@ -58,12 +58,3 @@ def test_failure_list_scripts_repeated_act_once(backend: RedisBackend) -> None:
     assert REQUEUE_FAILED(r, [k.failed, k.queues, k.queue("q")], args) == 0
     assert r.llen(k.queue("q")) == 1
 
-
-def test_status_update_repeated_writes_the_same_status(backend: RedisBackend) -> None:
-    r = backend.client
-    r.set("st", b'{"status":1,"updated":1,"started":1}')
-    args = [4, 7, "null", 0]
-    assert STATUS_UPDATE(r, ["st"], args) == 1
-    first = r.get("st")
-    assert STATUS_UPDATE(r, ["st"], args) == 1
-    assert r.get("st") == first == b'{"status":4,"updated":7,"started":1,"result":null}'

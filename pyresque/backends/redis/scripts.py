@@ -20,7 +20,6 @@ __all__ = [
     "LuaScript",
     "ENQUEUE",
     "ENQUEUE_ONCE",
-    "STATUS_UPDATE",
     "LIST_SET_IF",
     "LIST_REMOVE_IF",
     "REQUEUE_FAILED",
@@ -104,26 +103,6 @@ redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('RPUSH', KEYS[3], ARGV[4])
 if KEYS[4] then redis.call('SET', KEYS[4], ARGV[5]) end
 return ARGV[1]
-"""
-)
-
-#: KEYS: status key  ARGV: status int, updated epoch, result JSON, ttl seconds (0 = none)
-#: Writes only when the key exists (tracked jobs only); keeps ``started``.
-#: Repeat after a lost reply: writes the same status again (harmless).
-STATUS_UPDATE = LuaScript(
-    """
-local old = redis.call('GET', KEYS[1])
-if not old then return 0 end
-local started = string.match(old, '"started":(%-?[%d%.eE%+%-]+)')
-local s = '{"status":' .. ARGV[1] .. ',"updated":' .. ARGV[2]
-if started then s = s .. ',"started":' .. started end
-s = s .. ',"result":' .. ARGV[3] .. '}'
-if ARGV[4] ~= '0' then
-  redis.call('SET', KEYS[1], s, 'EX', ARGV[4])
-else
-  redis.call('SET', KEYS[1], s)
-end
-return 1
 """
 )
 

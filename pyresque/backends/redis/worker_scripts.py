@@ -3,9 +3,9 @@
 The bytes they write are those of the stores: ``worker:<id>`` is Ruby's
 ``{"queue","run_at","payload"}`` plus ``"worker"`` (``host:pid``, node-resque's worker
 name, for its ``allWorkingOn``) and ``"reservation"`` (a token the worker draws for
-each reserve; Ruby, PHP and node ignore it); status JSON is
-:data:`~pyresque.backends.redis.scripts.STATUS_UPDATE`'s; failure records come already
-encoded by :func:`~pyresque.backends.redis.failure.encode_failure`.
+each reserve; Ruby, PHP and node ignore it); status JSON is :data:`STATUS_SET`'s
+(the one status writer: the worker's scripts share its Lua); failure records come
+already encoded by :func:`~pyresque.backends.redis.failure.encode_failure`.
 
 **Repeats.** The worker repeats a step whose reply was lost (the script may have run):
 each script below says what such a repeat does, and every one of them is safe. The
@@ -23,8 +23,13 @@ knows the job id): fine on one Redis node, which is what Resque runs on.
 **Waiting.** For a tracked job only (its status key exists), a final status write also
 pushes ``<status key>:done`` (kept :data:`DONE_TTL` s) in the same script, and a
 non-final one deletes it; ``tracked(id).wait()`` blocks on that list
-(:mod:`pyresque.backends.redis.status`). Untracked jobs cost the one ``GET`` they
-always did: the hot path's commands are unchanged.
+(:mod:`pyresque.backends.redis.status`). An untracked job costs one ``GET`` of its
+status key, as RESERVE pops it; RESERVE's reply says it was untracked, and the
+worker finishes it without its status key (no second ``GET``).
+
+**Cost.** The hot step (RESERVE, an untracked job finished and the next one taken)
+runs 6 commands in one EVALSHA; what each piece costs Redis is measured by
+``bench/bench_redis_cost.py`` and written up in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -88,46 +93,58 @@ return 0
 #:
 #: KEYS: worker key, stat:processed, stat:processed:<id>, workers set, started key,
 #:       heartbeat hash, queue keys ...
-#: ARGV: [1] finish ('1'/'0'), [2] status key of the finished job or '', [3] its result
-#:       JSON, [4] now (epoch s), [5] run_at, [6] worker name as a JSON string,
-#:       [7] status key prefix, [8] status key suffix, [9] reserve ('1'/'0'),
-#:       [10] token of the job being finished ('' = whatever is held: the test kit),
-#:       [11] token for the new reservation, [12] worker id,
-#:       [13...] queue names as JSON strings (aligned with the queue keys)
-#: Returns {finished} or {finished, index, payload} (1-based queue index) or
-#: {finished, -1, held record} (the worker key holds another job: nothing popped), with
-#: finished 0 (nothing asked), 1 (recorded done) or -1 (the job is no longer held by
-#: this worker: pruned while it ran, so its outcome is not this worker's to write).
+#: ARGV: [1] finish ('1'/'0'), [2] status key of the finished job or '' (untracked: the
+#:       caller knows from the reply that reserved it), [3] its result JSON, [4] now
+#:       (epoch s), [5] run_at, [6] worker name as a JSON string, [7] status key prefix,
+#:       [8] status key suffix, [9] reserve ('1'/'0'), [10] token of the job being
+#:       finished ('' = whatever is held: the test kit), [11] token for the new
+#:       reservation, [12] worker id, [13...] queue names as JSON strings (aligned with
+#:       the queue keys)
+#: Returns {finished} or {finished, index, payload, tracked} (1-based queue index;
+#: tracked 1 when the job's status key existed as it was popped, so its status was
+#: set WORKING, 0 when it did not: an untracked job) or {finished, -1, held record}
+#: (the worker key holds another job: nothing popped), with finished 0 (nothing
+#: asked), 1 (recorded done) or -1 (the job is no longer held by this worker: pruned
+#: while it ran, so its outcome is not this worker's to write).
 #: A popped job re-registers a worker missing from the workers set in the same step
 #: (Redis lost its data, or it was pruned while paused): never a held job without a
 #: registered worker. (Checked unless the step just finished a job under this
 #: worker's own token: its record was there, so its registration is too.)
 #:
+#: The hot step (untracked job finished, next one popped) runs 6 commands: GET of the
+#: record (the token check), the two INCRs, LPOP, GET of the new job's status key (is
+#: it tracked?), SET of the new record over the old one (no DEL first).
+#:
 #: Repeat after a lost reply: the record then carries the new token, so the repeat
 #: reports the job finished and returns the reservation the first call made (nothing
-#: counted twice, nothing popped twice). Finishing alone (no reserve) repeated finds no
-#: record and reports -1, which the caller, knowing it repeated, reads as done.
+#: counted twice, nothing popped twice; tracked reads 1, which only costs the finish a
+#: status GET). Finishing alone (no reserve) repeated finds no record and reports -1,
+#: which the caller, knowing it repeated, reads as done.
 RESERVE = LuaScript(
     _STATUS_FN
     + """
 local held = redis.call('GET', KEYS[1])
 local again = holds(held, ARGV[11])
 local finished = 0
+local release = false
 if ARGV[1] == '1' then
   if again then
     finished = 1
   elseif ARGV[10] == '' or holds(held, ARGV[10]) then
-    redis.call('DEL', KEYS[1])
     redis.call('INCR', KEYS[2])
     redis.call('INCR', KEYS[3])
     if ARGV[2] ~= '' then set_status(ARGV[2], '4', ARGV[4], ARGV[3], '86400') end
     finished = 1
     held = false
+    release = true
   else
     finished = -1
   end
 end
-if ARGV[9] ~= '1' then return {finished} end
+if ARGV[9] ~= '1' then
+  if release then redis.call('DEL', KEYS[1]) end
+  return {finished}
+end
 if again then
   local tail = ',"worker":' .. ARGV[6] .. ',"reservation":"' .. ARGV[11] .. '"}'
   for i = 7, #KEYS do
@@ -138,7 +155,7 @@ if again then
       if hex then
         body = string.gsub(hex, '..', function(h) return string.char(tonumber(h, 16)) end)
       end
-      return {finished, i - 6, body}
+      return {finished, i - 6, body, 1}
     end
   end
 end
@@ -148,16 +165,19 @@ for i = 7, #KEYS do
   if payload then
     local ok, decoded = pcall(cjson.decode, payload)
     local body
+    local tracked = 0
     if ok and type(decoded) == 'table' and string.sub(payload, 1, 1) == '{' then
       body = payload
       local id = decoded['id']
-      if type(id) == 'string' and id ~= '' then
-        set_status(ARGV[7] .. id .. ARGV[8], '2', ARGV[4], 'null', '0')
+      if type(id) == 'string' and id ~= '' and
+        set_status(ARGV[7] .. id .. ARGV[8], '2', ARGV[4], 'null', '0') then
+        tracked = 1
       end
     else
       body = '{"class":null,"raw_hex":"' .. string.gsub(payload, '.', function(c)
         return string.format('%02x', string.byte(c)) end) .. '"}'
     end
+    -- over the finished job's record, if any: one SET, no DEL before it
     redis.call('SET', KEYS[1], '{"queue":' .. ARGV[i + 6] .. ',"run_at":"' .. ARGV[5] ..
       '","payload":' .. body .. ',"worker":' .. ARGV[6] .. ',"reservation":"' .. ARGV[11] .. '"}')
     -- a job just finished under our token proves the records are there: no check then
@@ -167,9 +187,10 @@ for i = 7, #KEYS do
       redis.call('SET', KEYS[5], day .. ' ' .. clock .. ' +0000')
       redis.call('HSET', KEYS[6], ARGV[12], day .. 'T' .. clock .. '+00:00')
     end
-    return {finished, i - 6, payload}
+    return {finished, i - 6, payload, tracked}
   end
 end
+if release then redis.call('DEL', KEYS[1]) end
 return {finished}
 """
 )

@@ -80,6 +80,9 @@ class RedisWorkerWriter:
         self._reserve_cache: dict[tuple[str, tuple[str, ...]], tuple[list[str], str, list[str]]] = {}
         self._hot_conn: Any = None
         self._hot_pid = 0
+        # worker id -> token of the untracked job it holds (RESERVE said so as it popped
+        # it): finishing that job skips the status key (one GET less per job)
+        self._untracked: dict[str, str] = {}
 
     def _queue_parts(self, queue: str) -> tuple[str, str]:
         parts = self._qnames.get(queue)
@@ -168,7 +171,12 @@ class RedisWorkerWriter:
         finish_previous: bool = False,
         take: bool = True,
     ) -> Step:
-        """Round trips: 1 (done of the previous job fused in)."""
+        """Round trips: 1 (done of the previous job fused in).
+
+        A job whose status key did not exist as this registry reserved it (RESERVE's
+        reply says so) is finished without its status key: tracking starts at enqueue
+        (or before the job is taken), and a status created once the job was taken is
+        not written by that run, as one created after it finished is not."""
         cache_key = (worker_id, tuple(queues) if take else ())
         static = self._reserve_cache.get(cache_key)
         if static is None:
@@ -192,10 +200,15 @@ class RedisWorkerWriter:
             if len(self._reserve_cache) > 64:
                 self._reserve_cache.clear()
         keys, id_json, names = static
+        untracked = self._untracked
+        if finish_previous and (not done_token or untracked.get(worker_id) != done_token):
+            status_key = self._status_key(done_job_id)
+        else:  # nothing to finish, or a job that was untracked when this worker took it
+            status_key = ""
         args = (
             "1" if finish_previous else "0",
-            self._status_key(done_job_id) if finish_previous else "",
-            _result_json(done_result) if done_job_id else "null",
+            status_key,
+            _result_json(done_result) if status_key else "null",
             int(time.time()),
             run_at,
             id_json,
@@ -214,6 +227,12 @@ class RedisWorkerWriter:
         index, payload = int(out[1]), bytes(out[2])
         if index < 0:
             return Step(finished, Held(payload))
+        if int(out[3]) == 0:
+            if len(untracked) > 4096:
+                untracked.clear()
+            untracked[worker_id] = token
+        else:
+            untracked.pop(worker_id, None)
         return Step(finished, Reservation(queues[index - 1], payload, token))
 
     def warm_up(self) -> None:

@@ -1,0 +1,212 @@
+"""Where a job's Redis CPU goes: the hot step taken apart, one variant at a time.
+
+Used by ``bench/bench_redis_cost.py --breakdown``. Each variant is sent ``ops`` times from
+one connection, one round trip at a time (as the worker sends it, so Redis reads, parses,
+replies and sleeps in ``epoll_wait`` once per call), and reported as Redis CPU per call
+(``used_cpu_user`` / ``used_cpu_sys`` of ``INFO cpu``) next to the execution time
+``INFO commandstats`` counts for the command sent. The difference between the two is what
+a call costs outside its command: reading, parsing, the reply, the event loop's syscalls.
+
+The variants, cheapest first:
+
+- ``PING``: a round trip and nothing else;
+- a no-op script (``return 1``) with no arguments, then with the hot step's 7 keys and
+  13 arguments: the script call's own cost, and what the arguments add;
+- the no-op script plus one ``cjson.decode`` of a job payload (the payload check);
+- the finish-and-reserve step's commands as separate round trips (per job: all of them);
+- the same commands in one ``MULTI``/``EXEC`` (one round trip);
+- the same commands from a script with fixed arguments (no checks, no JSON);
+- the worker's real ``RESERVE`` through ``RedisWorkerRegistry.reserve`` over untracked
+  no-op jobs, the previous job finished in the same call (the in-process hot step).
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+
+from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.workers import RedisWorkerRegistry
+
+__all__ = ["breakdown", "print_breakdown"]
+
+QUEUE = "cost"
+WORKER = "vm:1:cost"
+_NOOP = "return 1"
+_DECODE = "local ok, d = pcall(cjson.decode, ARGV[1]) return 1"
+# the commands of one untracked job's finish-and-reserve step before issue 15 (what
+# MONITOR shows): the record check, release, two counters, the finished job's status,
+# the pop, the new job's status, the new record
+_FIXED = """
+redis.call('GET', KEYS[1]) redis.call('DEL', KEYS[1])
+redis.call('INCR', KEYS[2]) redis.call('INCR', KEYS[3])
+redis.call('GET', KEYS[4]) local p = redis.call('LPOP', KEYS[5])
+redis.call('GET', KEYS[4]) redis.call('SET', KEYS[1], ARGV[1])
+return p
+"""
+
+
+def _payload() -> bytes:
+    body = {"class": "noop", "args": [], "id": uuid.uuid4().hex, "queue_time": time.time()}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _fill(client: redis.Redis, jobs: int) -> None:
+    client.flushall()
+    pipe = client.pipeline(transaction=False)
+    for _ in range(jobs):
+        pipe.rpush(f"resque:queue:{QUEUE}", _payload())
+    pipe.sadd("resque:queues", QUEUE)
+    pipe.execute()
+
+
+def _cpu(client: redis.Redis) -> tuple[float, float]:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]), float(info["used_cpu_sys"])
+
+
+def _measure(client: redis.Redis, ops: int, once: Callable[[], None], command: str) -> dict[str, float]:
+    client.config_resetstat()
+    u0, s0 = _cpu(client)
+    began = time.perf_counter()
+    for _ in range(ops):
+        once()
+    wall = time.perf_counter() - began
+    u1, s1 = _cpu(client)
+    stats = client.info("commandstats")
+    row = stats.get(f"cmdstat_{command}", {"usec": 0, "calls": 0})
+    inner = sum(
+        float(v["usec"])
+        for name, v in stats.items()
+        if name != f"cmdstat_{command}" and name.split("|")[0] not in ("cmdstat_info", "cmdstat_config")
+    )
+    return {
+        "user": (u1 - u0) / ops * 1e6,
+        "sys": (s1 - s0) / ops * 1e6,
+        "cmd": float(row["usec"]) / ops,
+        "inner": inner / ops,
+        "wall": wall / ops * 1e6,
+    }
+
+
+def _raw(client: redis.Redis) -> tuple[Callable[..., Any], Callable[[Sequence[Sequence[Any]]], Any]]:
+    """One call, and one batch (pipelined) call, each waiting for the reply by spinning
+    as the worker does (so Redis sees requests at the worker's pace)."""
+    conn = client.connection_pool.get_connection()
+    conn.connect()
+    sock = conn._sock
+
+    def spin() -> None:
+        while not select.select([sock], [], [], 0)[0]:
+            pass
+
+    def call(*args: Any) -> Any:
+        conn.send_command(*args)
+        spin()
+        return conn.read_response()
+
+    def batch(commands: Sequence[Sequence[Any]]) -> Any:
+        conn.send_packed_command(conn.pack_commands(commands))
+        spin()
+        return [conn.read_response() for _ in commands]
+
+    return call, batch
+
+
+def breakdown(port: int, ops: int, rounds: int = 3) -> list[tuple[str, dict[str, float]]]:
+    """Every variant, measured ``ops`` times on the redis-server at ``port``, in ``rounds``
+    turns (variant after variant, so a noisy moment hits them all): medians per figure."""
+    runs = [_breakdown_once(port, ops) for _ in range(rounds)]
+    return [
+        (label, {f: statistics.median(run[i][1][f] for run in runs) for f in figures})
+        for i, (label, figures) in enumerate(runs[0])
+    ]
+
+
+def _breakdown_once(port: int, ops: int) -> list[tuple[str, dict[str, float]]]:
+    client = redis.Redis(port=port)
+    call, batch = _raw(client)
+    k = Keys("resque")
+    keys7: Sequence[str] = (
+        k.worker(WORKER), k.stat("processed"), k.stat(f"processed:{WORKER}"), k.workers,
+        k.worker_started(WORKER), k.heartbeats, k.queue(QUEUE),
+    )  # fmt: skip
+    args13 = ("1", k.status(uuid.uuid4().hex), "null", int(time.time()), "2026-12-02T04:12:48Z",
+              '"vm:1"', "resque:job:", ":status", "1", "0123456789abcdef", "0123456789abcdf0",
+              WORKER, '"cost"')  # fmt: skip
+    noop = client.script_load(_NOOP)
+    decode = client.script_load(_DECODE)
+    fixed = client.script_load(_FIXED)
+    payload = _payload()
+    record = b'{"queue":"cost","run_at":"2026-12-02T04:12:48Z","payload":' + payload + b',"worker":"vm:1"}'
+    fixed_keys = (keys7[0], keys7[1], keys7[2], k.status("x"), keys7[6])
+    out: list[tuple[str, dict[str, float]]] = []
+
+    def run(label: str, once: Callable[[], None], command: str, fill: bool = False) -> None:
+        if fill:
+            _fill(client, ops + 10)
+        out.append((label, _measure(client, ops, once, command)))
+
+    run("PING", lambda: call("PING"), "ping")
+    run("no-op script, no arguments", lambda: call("EVALSHA", noop, 0), "evalsha")
+    run("no-op script, 7 keys + 13 arguments", lambda: call("EVALSHA", noop, 7, *keys7, *args13), "evalsha")
+    run("no-op script + cjson.decode(payload)", lambda: call("EVALSHA", decode, 0, payload), "evalsha")
+
+    def separate() -> None:
+        call("GET", keys7[0])
+        call("DEL", keys7[0])
+        call("INCR", keys7[1])
+        call("INCR", keys7[2])
+        call("GET", fixed_keys[3])
+        call("LPOP", keys7[6])
+        call("GET", fixed_keys[3])
+        call("SET", keys7[0], record)
+
+    run("8 commands, 8 round trips (per job)", separate, "get", fill=True)
+    status = fixed_keys[3]
+    commands = [("MULTI",), ("GET", keys7[0]), ("DEL", keys7[0]), ("INCR", keys7[1]),
+                ("INCR", keys7[2]), ("GET", status), ("LPOP", keys7[6]), ("GET", status),
+                ("SET", keys7[0], record), ("EXEC",)]  # fmt: skip
+
+    def multi() -> None:
+        batch(commands)
+
+    run("8 commands in MULTI/EXEC, 1 round trip", multi, "exec", fill=True)
+    run("8 commands from a script, fixed arguments",
+        lambda: call("EVALSHA", fixed, 5, *fixed_keys, record), "evalsha", fill=True)  # fmt: skip
+    registry = RedisWorkerRegistry(client, k)
+    state: dict[str, Any] = {"n": 0, "prev": None}
+
+    def reserve() -> None:
+        n = state["n"] = state["n"] + 1
+        prev = state["prev"]
+        step = registry.reserve(
+            WORKER, (QUEUE,), "2026-12-02T04:12:48Z", token=f"{n:016x}",
+            done_job_id=prev[0] if prev else None, done_token=prev[1] if prev else "",
+            finish_previous=prev is not None,
+        )  # fmt: skip
+        taken = step.taken
+        state["prev"] = (json.loads(taken.payload)["id"], taken.token) if taken else None
+
+    client.delete(k.worker(WORKER))
+    run("the worker's RESERVE (finish + reserve)", reserve, "evalsha", fill=True)
+    client.close()
+    return out
+
+
+def print_breakdown(rows: list[tuple[str, dict[str, float]]], ops: int) -> None:
+    """The table ``bench_redis_cost --breakdown`` prints."""
+    print(f"\nwhere the time goes: {ops} calls of each, one round trip at a time, one connection")
+    print(f"{'variant':<42} {'redis us':>8} {'user':>6} {'sys':>6} {'command us':>10} {'inner us':>8}")
+    for label, r in rows:
+        total = r["user"] + r["sys"]
+        print(f"{label:<42} {total:8.1f} {r['user']:6.1f} {r['sys']:6.1f} {r['cmd']:10.1f} {r['inner']:8.1f}")
+    print("(redis us = used_cpu_user + used_cpu_sys per call; command us = INFO commandstats of the")
+    print(" command sent, the script's inner commands included; inner us = those inner commands)")
