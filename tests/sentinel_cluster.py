@@ -296,7 +296,14 @@ class Cluster:
         """``CLUSTER SETSLOT <slot> NODE <target>`` on the target, the source, then every
         other master (as ``redis-cli --cluster reshard`` ends a slot)."""
         target_id = self.node_id(target)
-        others = [n for n in self.nodes if n is not source and n is not target and n.proc is not None]
+        others = [
+            n
+            for n in self.nodes
+            if n is not source
+            and n is not target
+            and n.proc is not None
+            and n.client().info("replication")["role"] == "master"
+        ]
         for node in [target, source, *others]:
             node.client().execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
 

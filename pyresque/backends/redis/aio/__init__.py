@@ -70,7 +70,7 @@ class AsyncRedisBackend(AsyncBackend):
             from pyresque.backends.fake import FakeBackend
 
             return cls.like(FakeBackend.from_url(url.strip(), namespace))
-        conn = connect(url, db=db)
+        conn = connect(url, db=db, namespace=namespace)
         return cls(conn.client, conn.namespace or namespace, conn.description)
 
     @classmethod

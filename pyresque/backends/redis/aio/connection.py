@@ -2,7 +2,8 @@
 
 Start with :func:`connect`: a backend URL (every form :func:`~pyresque.backends.url.parse_backend_url`
 reads: ``redis://``, ``rediss://``, ``unix://``, php-resque's ``host:port``, Ruby's
-``host:port:db/namespace``) -> an :class:`AsyncConnection` holding a ``redis.asyncio.Redis``
+``host:port:db/namespace``, ``redis+sentinel://``, ``redis+cluster://``: ``aio/cluster.py``)
+-> an :class:`AsyncConnection` holding a ``redis.asyncio.Redis``
 with ``decode_responses=False`` and the same connect timeout as
 :class:`~pyresque.backends.redis.RedisBackend`, the namespace the URL carried (if any)
 and a description without password. :func:`client_like` builds the async twin of an
@@ -87,12 +88,15 @@ class AsyncConnection:
     description: str
 
 
-def connect(url: str, *, db: int | None = None, **options: Any) -> AsyncConnection:
+def connect(url: str, *, db: int | None = None, namespace: str = "resque", **options: Any) -> AsyncConnection:
     """An async client for ``url``, lazily connected.
 
     Args:
         url: any Redis form the sync backend accepts.
         db: a database number given separately (php-resque's ``REDIS_BACKEND_DB``).
+        namespace: the app's namespace; a ``redis+cluster://`` client needs it (its
+            slot), and :attr:`AsyncConnection.namespace` is then that namespace in its
+            hash tag (``{resque}``).
         options: further connection-pool keyword arguments (``max_connections``,
             ``timeout`` for a free connection, ``socket_timeout`` ...);
             ``decode_responses`` may not be turned on.
@@ -123,6 +127,19 @@ def connect(url: str, *, db: int | None = None, **options: Any) -> AsyncConnecti
         location = parse_multi_host(parsed.url)
         client = async_sentinel_client(location, connect_timeout=options["socket_connect_timeout"])
         return AsyncConnection(client, parsed.namespace, redact_url(parsed.url))
+    if parsed.scheme.endswith("+cluster"):  # the master of the namespace's slot
+        from pyresque.backends.redis.aio.cluster import async_cluster_client
+        from pyresque.backends.redis.keys import cluster_namespace
+
+        tagged = cluster_namespace(parsed.namespace or namespace)
+        pool_options = {k: options[k] for k in ("max_connections", "timeout") if k in options}
+        client = async_cluster_client(
+            parse_multi_host(parsed.url),
+            tagged,
+            connect_timeout=options["socket_connect_timeout"],
+            **pool_options,
+        )
+        return AsyncConnection(client, tagged, redact_url(parsed.url))
     pool = redis.asyncio.BlockingConnectionPool.from_url(parsed.url, **options)
     return AsyncConnection(redis.asyncio.Redis.from_pool(pool), parsed.namespace, redact_url(parsed.url))
 
@@ -137,6 +154,10 @@ def client_like(client: redis.Redis) -> redis.asyncio.Redis:
     kwargs = client.get_connection_kwargs()
     if kwargs.get("decode_responses"):
         raise ConfigurationError("pyresque needs a Redis client with decode_responses=False")
+    if "locator" in kwargs:  # a Redis Cluster client: the same slot's master
+        from pyresque.backends.redis.aio.cluster import async_cluster_like
+
+        return async_cluster_like(client, max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT)
     shared = {key: kwargs[key] for key in _SHARED_OPTIONS if key in kwargs}
     shared.update(max_connections=MAX_CONNECTIONS, timeout=POOL_TIMEOUT)
     if "path" in kwargs:
