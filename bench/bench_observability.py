@@ -18,11 +18,16 @@ timed window, through the app being measured, so traced payloads carry their
 - ``history``: ``on`` plus :class:`~pyresque.observability.history.HistoryPlugin`
   (one more round trip per job).
 
+Each round also times the OpenTelemetry SDK alone, with no worker and no pyresque
+code (same provider setup as ``on``): a bare ``tracer.start_span(name).end()``, and a
+span made as the consumer span is (kind, five attributes, one link), so the ``on``
+variant's extra CPU splits into the SDK's share and pyresque's.
+
 The variants take turns at going first (ABBA, as ``bench_compare`` does: the second
 drain of a pair runs slower on a busy 2-core machine). Reported per variant: median
-jobs/s and the loss against ``off`` (the target: ``on`` loses at most 15 %), and this
-process's CPU per job (``time.process_time``; the span processor's thread included),
-steadier than wall time on a shared machine.
+jobs/s, its ratio to ``off`` and the loss (the target: ``on`` loses at most 15 %), this
+process's CPU per job (``time.process_time``; the span processor's thread included,
+steadier than wall time on a shared machine) and Redis's (``INFO cpu``) per job.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
-from opentelemetry.trace import NoOpTracerProvider
+from opentelemetry.trace import Link, NoOpTracerProvider, SpanContext, SpanKind, TraceFlags
 
 from bench._server import RedisServer
 from pyresque import Resque
@@ -99,23 +105,65 @@ def _variants(port: int) -> dict[str, Callable[[], tuple[Resque, Callable[[], No
     }
 
 
+def _redis_cpu(client: redis.Redis) -> float:
+    info: Any = client.info("cpu")
+    return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+
 def _drain(
     make: Callable[[], tuple[Resque, Callable[[], None]]], client: redis.Redis, jobs: int
-) -> tuple[float, float]:
-    """One drain: (jobs/s, this process's CPU microseconds per job)."""
+) -> tuple[float, float, float]:
+    """One drain: (jobs/s, this process's CPU microseconds per job, Redis's)."""
     client.flushall()
     app, close = make()
     try:
         app.enqueue_many([(QUEUE, "noop", ()) for _ in range(jobs)])
+        redis_cpu = _redis_cpu(client)
         start, cpu = time.perf_counter(), time.process_time()
         Worker(app, QUEUE, mode="inprocess", burst=True, heartbeat_interval=0).work()
         rate = jobs / (time.perf_counter() - start)
         cpu_us = (time.process_time() - cpu) / jobs * 1e6
+        redis_us = (_redis_cpu(client) - redis_cpu) / jobs * 1e6
         assert client.llen(f"resque:queue:{QUEUE}") == 0
-        return rate, cpu_us
+        return rate, cpu_us, redis_us
     finally:
         close()
         app.close()
+
+
+def _sdk_alone(spans: int) -> tuple[float, float]:
+    """CPU microseconds per span of the SDK alone (``on``'s provider setup): a bare
+    ``start_span(name).end()``, and one made as the consumer span is."""
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(1.0)))
+    provider.add_span_processor(BatchSpanProcessor(_Drop()))
+    tracer = provider.get_tracer("bench")
+    producer = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, True, TraceFlags(1))
+    root = otel_context.Context()
+    attributes = {
+        "messaging.system": "resque",
+        "messaging.destination.name": QUEUE,
+        "messaging.operation.type": "process",
+        "messaging.resque.job_class": "noop",
+        "messaging.message.id": "0" * 32,
+    }
+    try:
+        cpu = time.process_time()
+        for _ in range(spans):
+            tracer.start_span("bench process").end()
+        bare = (time.process_time() - cpu) / spans * 1e6
+        cpu = time.process_time()
+        for _ in range(spans):
+            tracer.start_span(
+                "bench process",
+                context=root,
+                kind=SpanKind.CONSUMER,
+                attributes=dict(attributes),
+                links=(Link(producer),),
+            ).end()
+        consumer = (time.process_time() - cpu) / spans * 1e6
+        return bare, consumer
+    finally:
+        provider.shutdown()
 
 
 def main() -> None:
@@ -131,21 +179,37 @@ def main() -> None:
         names = list(variants)
         rates: dict[str, list[float]] = {name: [] for name in names}
         cpus: dict[str, list[float]] = {name: [] for name in names}
+        redis_cpus: dict[str, list[float]] = {name: [] for name in names}
+        sdk: dict[str, list[float]] = {"bare": [], "consumer": []}
         for round_no in range(opts.rounds):
             order = names if round_no % 2 == 0 else names[::-1]
             for name in order:
-                rate, cpu = _drain(variants[name], client, opts.jobs)
+                rate, cpu, redis_us = _drain(variants[name], client, opts.jobs)
                 rates[name].append(rate)
                 cpus[name].append(cpu)
+                redis_cpus[name].append(redis_us)
+            bare, consumer = _sdk_alone(opts.jobs)
+            sdk["bare"].append(bare)
+            sdk["consumer"].append(consumer)
         base = statistics.median(rates["off"])
         base_cpu = statistics.median(cpus["off"])
         print(f"{opts.jobs} no-op jobs, in-process drain, {opts.rounds} rounds (ABBA), medians:")
         for name in names:
             median, cpu = statistics.median(rates[name]), statistics.median(cpus[name])
-            loss = (1 - median / base) * 100
-            extra = cpu - base_cpu
-            more = "" if name == "off" else f"  throughput loss {loss:+.1f} %, CPU +{extra:.1f} us/job"
-            print(f"  {name:8} {median:7.0f} jobs/s  {cpu:6.1f} us CPU/job{more}")
+            redis_us = statistics.median(redis_cpus[name])
+            head = f"  {name:8} {median:7.0f} jobs/s  {cpu:6.1f} us CPU/job  redis {redis_us:5.1f} us/job"
+            if name != "off":
+                head += (
+                    f"  ratio {median / base:.3f}  loss {(1 - median / base) * 100:+5.1f} %"
+                    f"  CPU {cpu - base_cpu:+6.1f} us/job"
+                )
+            print(head)
+        bare, consumer = statistics.median(sdk["bare"]), statistics.median(sdk["consumer"])
+        tracing = statistics.median(cpus["tracing"]) - base_cpu
+        print("the SDK alone (no worker, no pyresque code; BatchSpanProcessor, every trace sampled):")
+        print(f"  start_span(name).end()        {bare:6.1f} us CPU/span ({bare / base_cpu:.0%} of off)")
+        print(f"  as the consumer span is made  {consumer:6.1f} us CPU/span ({consumer / base_cpu:.0%})")
+        print(f"  'tracing' adds {tracing:+.1f} us/job: SDK {consumer:.1f}, rest {tracing - consumer:+.1f}")
     finally:
         server.stop()
 

@@ -5,9 +5,11 @@ Every app gets its own :class:`HookManager` with the built-in plugins registered
 then, on request, the plugins of the ``pyresque`` entry-point group.
 
 Exception policy, enforced here: hooks documented as "logged and ignored"
-(``on_failure``, ``queue_empty``, ``before_pause``, ``after_pause``, ``shutdown``,
-``worker_exit``, ``before_delayed_enqueue``) call each implementation on its own: one
+(``on_failure``, ``after_recover``, ``queue_empty``, ``before_pause``, ``after_pause``,
+``shutdown``, ``worker_exit``, ``before_delayed_enqueue``) call each implementation on its own: one
 raising is logged and the others still run, and the caller never sees the exception.
+``job_started`` calls its implementations directly (it runs for every job); the
+finishers they return are logged and ignored when they raise.
 Every other hook propagates the first exception to its caller, as pluggy does.
 """
 
@@ -137,6 +139,8 @@ class HookManager:
         try:
             registered = self.pm.register(plugin, name)
             self.pm.check_pending()
+            if any(i.wrapper or i.hookwrapper for i in self._h.pyresque_job_started.get_hookimpls()):
+                raise ConfigurationError("pyresque_job_started cannot be a wrapper (return a finisher)")
         except Exception:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
@@ -242,6 +246,51 @@ class HookManager:
         """See :func:`pyresque.hooks.specs.pyresque_after_fork`."""
         self._h.pyresque_after_fork(worker=worker, job=job)
 
+    def job_started(self, worker: Worker, job: Job) -> list[Callable[[BaseException | None], None]]:
+        """See :func:`pyresque.hooks.specs.pyresque_job_started`: the finishers, in the
+        order to call them (:meth:`finish_job`); empty when no plugin observes jobs.
+
+        Calls the implementations directly (pluggy's order: LIFO, ``tryfirst`` first),
+        not through pluggy's call loop: it runs for every job. One raising finishes the
+        ones already started with its exception, then propagates.
+        """
+        impls = self._h.pyresque_job_started.get_hookimpls()
+        if not impls:
+            return []
+        given = {"worker": worker, "job": job}
+        finishers: list[Callable[[BaseException | None], None]] = []
+        for impl in reversed(impls):
+            try:
+                finish: Any = impl.function(*[given[arg] for arg in impl.argnames])
+            except BaseException as exc:
+                finishers.reverse()
+                self.finish_job(finishers, exc)
+                raise
+            if finish is not None:
+                finishers.append(finish)
+        finishers.reverse()
+        return finishers
+
+    @staticmethod
+    def finish_job(
+        finishers: list[Callable[[BaseException | None], None]], exception: BaseException | None
+    ) -> None:
+        """Call the finishers :meth:`job_started` returned, each once, in order.
+
+        One raising an ``Exception`` is logged and the others still run; an interrupt
+        (a ``BaseException``: a shutdown signal landing in one) lets the others run
+        too, then propagates."""
+        interrupt: BaseException | None = None
+        for finish in finishers:
+            try:
+                finish(exception)
+            except Exception:
+                logger.exception("a pyresque_job_started finisher raised; ignored")
+            except BaseException as exc:
+                interrupt = interrupt or exc
+        if interrupt is not None:
+            raise interrupt
+
     def before_perform(self, worker: Worker, job: Job) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_before_perform`."""
         self._h.pyresque_before_perform(worker=worker, job=job)
@@ -272,6 +321,19 @@ class HookManager:
         if any(r is True for r in results):
             return True
         return _route_failure(worker, job, exception)
+
+    def after_recover(
+        self, worker: Worker, job: Job | None, queue: str, requeued: bool, exception: BaseException
+    ) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_after_recover`."""
+        self._isolated(
+            "pyresque_after_recover",
+            worker=worker,
+            job=job,
+            queue=queue,
+            requeued=requeued,
+            exception=exception,
+        )
 
     def queue_empty(self, worker: Worker) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_queue_empty`."""

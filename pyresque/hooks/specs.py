@@ -114,6 +114,28 @@ def pyresque_after_fork(worker: Worker, job: Job) -> None:
 
 
 @hookspec
+def pyresque_job_started(worker: Worker, job: Job) -> Callable[[BaseException | None], None] | None:
+    """As a job starts running, before ``before_perform``, in the process that performs it.
+
+    The cheap way to run code around every job (timers, spans, gauges): no generator
+    and no pluggy wrapper on the hot path (a ``pyresque_perform`` wrapper costs
+    microseconds per job). Not called for a payload that is not a job, nor for a class
+    the worker cannot resolve.
+
+    Returns: ``None``, or a callable ``finish(exception)`` called exactly once when the
+    run ended, after ``after_perform`` and before ``on_failure``, with ``None`` (the job
+    succeeded, its ``after_perform`` hooks too), a :class:`pyresque.DontPerform` (the
+    job was skipped by ``before_perform`` or ``set_up``) or the exception that failed
+    it. Finishers run in the reverse order of the starts (the first started finishes
+    last), in the same thread and context as the job, so a context variable set at the
+    start (an OpenTelemetry span made current) is seen by the job and undone at the end.
+
+    Exceptions: one raised by an implementation fails the job (the ones already started
+    are finished with it); one raised by ``finish`` is logged and ignored.
+    """
+
+
+@hookspec
 def pyresque_before_perform(worker: Worker, job: Job) -> None:
     """Before ``set_up``/``perform``, in the process that performs the job.
 
@@ -172,6 +194,25 @@ def pyresque_on_failure(worker: Worker, job: Job, exception: BaseException) -> b
 
     Exceptions: logged and ignored; the other implementations still run and the
     failure is recorded regardless.
+    """
+
+
+@hookspec
+def pyresque_after_recover(
+    worker: Worker, job: Job | None, queue: str, requeued: bool, exception: BaseException
+) -> None:
+    """After a held job whose runner is gone was released, exactly once per release.
+
+    Process: the worker that released it (pruning a dead worker: ``exception`` is a
+    :class:`pyresque.WorkerLost`; a parent after its child's dirty exit, or a worker
+    restarting under the same id: a :class:`pyresque.DirtyExit`; a graceful stop that
+    puts the job back). ``requeued``: pushed back to the front of ``queue``
+    (``--recover requeue``, or a graceful stop); else failed (its ``on_failure`` hooks
+    ran before). ``job`` is ``None`` for a payload that is not a job (failed, kept
+    raw). When the release's reply was lost, the hook runs once the worker saw the
+    release happened (its next prune, at the latest), never twice.
+
+    Exceptions: logged and ignored.
     """
 
 

@@ -3,12 +3,14 @@
 Start with :class:`PrometheusMetrics`: register it on the app (``Resque(...,
 plugins=[PrometheusMetrics()])``) and it counts, through the hooks:
 
-- ``resque_jobs_processed_total{queue,class,outcome}`` (``outcome``: ``success`` or
-  ``failure``), ``resque_jobs_retried_total``, ``resque_jobs_recovered_total{queue}``
-  (jobs of dead workers failed by pruning), ``resque_jobs_in_progress``,
-  ``resque_job_duration_seconds{queue,class}`` (histogram),
-  ``resque_job_wait_seconds{queue}`` (enqueue to start, from the payload's
-  ``queue_time``) in the worker;
+- ``resque_jobs_processed_total{queue,class,outcome}`` (``outcome``: ``success``,
+  ``failure`` or ``skipped``: a ``before_perform`` hook or ``set_up`` raised
+  ``DontPerform``), ``resque_jobs_retried_total``, ``resque_jobs_recovered_total{queue}``
+  (jobs of dead workers released by pruning, requeued or failed, each counted once),
+  ``resque_jobs_in_progress``, ``resque_job_duration_seconds{queue,class}``
+  (histogram), ``resque_job_wait_seconds{queue}`` (enqueue to start, from the
+  payload's ``queue_time``) in the worker, timed around the job by the cheap
+  ``pyresque_job_started`` hook (no pluggy wrapper);
 - ``resque_jobs_enqueued_total{queue,class}`` in the client.
 
 Forked children (``fork``, ``fork-every`` modes, ``COUNT``) count through
@@ -28,12 +30,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Generator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from pyresque.core.errors import DirtyExit, JobTimeoutError, UnknownJobClass, WorkerLost
+from pyresque.core.errors import DirtyExit, DontPerform, JobTimeoutError, UnknownJobClass, WorkerLost
 from pyresque.hooks import hookimpl
 from pyresque.observability.labels import UNKNOWN, ClassLabels
 from pyresque.observability.multiprocess import (
@@ -121,7 +123,7 @@ class PrometheusMetrics:
             "resque_jobs_in_progress", "Jobs running now", registry=reg, multiprocess_mode="livesum"
         )
         self.duration = Histogram(
-            "resque_job_duration_seconds", "Time a job's perform took (set_up to tear_down)",
+            "resque_job_duration_seconds", "Time a job took to run (its perform hooks included)",
             ["queue", "class"], buckets=DURATION_BUCKETS, registry=reg,
         )
         self.wait = Histogram(
@@ -154,8 +156,8 @@ class PrometheusMetrics:
             )
 
     def _children(self, job: Job) -> tuple[Any, Any, Any]:
-        """The (wait, duration, success) children of ``job``'s labels, cached: a
-        ``labels()`` lookup costs more than the observation."""
+        """The (wait, duration, success) children of ``job``'s labels, bound once per
+        (queue, class): a ``labels()`` lookup costs more than the observation."""
         key = (job.queue, job.class_name)
         found = self._cache.get(key)
         if found is None:
@@ -169,37 +171,36 @@ class PrometheusMetrics:
                 self._cache[key] = found
         return found
 
-    @hookimpl(wrapper=True)
-    def pyresque_perform(self, job: Job) -> Generator[None, Any, Any]:
-        """Time the job and count it in progress; observe its wait from ``queue_time``."""
-        wait, duration, _ = self._children(job)
-        started = time.time()
+    @hookimpl
+    def pyresque_job_started(self, job: Job) -> Callable[[BaseException | None], None]:
+        """Observe the job's wait from ``queue_time`` and count it in progress; the
+        finisher times it and counts a success or a skip (failures: ``on_failure``)."""
+        wait, duration, success = self._children(job)
         enqueued = job.extra.get("queue_time")
         if isinstance(enqueued, int | float) and not isinstance(enqueued, bool):
-            waited = started - float(enqueued)
+            waited = time.time() - float(enqueued)
             if 0 <= waited < _MAX_WAIT:
                 wait.observe(waited)
+        in_progress = self.in_progress
+        in_progress.inc()
         clock = time.perf_counter()
-        self.in_progress.inc()
-        try:
-            return (yield)
-        finally:
-            self.in_progress.dec()
-            duration.observe(time.perf_counter() - clock)
 
-    @hookimpl(trylast=True)
-    def pyresque_after_perform(self, job: Job) -> None:
-        """Count a success (last of the ``after_perform`` hooks: none of them failed it)."""
-        self._children(job)[2].inc()
+        def finish(exception: BaseException | None) -> None:
+            duration.observe(time.perf_counter() - clock)
+            in_progress.dec()
+            if exception is None:
+                success.inc()
+            elif isinstance(exception, DontPerform):  # rare: its series is made on first use
+                self.processed.labels(self.queues(job.queue), self.classes(job.class_name), "skipped").inc()
+
+        return finish
 
     @hookimpl(trylast=True)
     def pyresque_on_failure(self, worker: Worker, job: Job, exception: BaseException) -> None:
-        """Count a failure, a retry (after the retry plugin ran) and a recovery."""
+        """Count a failure and a retry (after the retry plugin ran)."""
         name = UNKNOWN if isinstance(exception, UnknownJobClass) else job.class_name
         queue = self.queues(job.queue)
         self.processed.labels(queue, self.classes(name), "failure").inc()
-        if isinstance(exception, WorkerLost):
-            self.recovered.labels(queue).inc()
         if _retried(worker.app, job):
             self.retried.inc()
         if (
@@ -209,6 +210,12 @@ class PrometheusMetrics:
             and getattr(getattr(worker, "options", None), "mode", "") in ("fork", "fork-every")
         ):
             self._zero_child_gauge()
+
+    @hookimpl
+    def pyresque_after_recover(self, queue: str, exception: BaseException) -> None:
+        """Count a dead worker's job that pruning released, requeued or failed (once)."""
+        if isinstance(exception, WorkerLost):
+            self.recovered.labels(self.queues(queue)).inc()
 
     def _zero_child_gauge(self) -> None:
         """The child that ran the job is gone: its in-progress count is 0 (it could not

@@ -31,14 +31,26 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import re
 import threading
 from collections import OrderedDict
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    NoOpTracer,
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from pyresque.core.errors import ConfigurationError
@@ -49,14 +61,18 @@ if TYPE_CHECKING:
     from pyresque.core.job import Job
     from pyresque.core.worker import Worker
 
-__all__ = ["TRACE_KEYS", "TracingPlugin", "plain_payload"]
+__all__ = ["TRACE_KEYS", "TracingPlugin", "parse_traceparent", "plain_payload", "producer_context"]
 
 #: The payload keys the trace context travels in (W3C trace context, as Ruby writes them).
 TRACE_KEYS = ("traceparent", "tracestate")
 #: Producer spans waiting for their ``after_enqueue`` at most.
 _OPEN_LIMIT = 1024
 
+#: Distinct (queue, class) pairs whose consumer name and attributes are kept built.
+_NAMES_LIMIT = 1024
+
 _propagator = TraceContextTextMapPropagator()
+_ROOT = otel_context.Context()  # an empty context: spans started in it are roots
 _plain: contextvars.ContextVar[bool] = contextvars.ContextVar("pyresque_plain_payload", default=False)
 
 
@@ -92,11 +108,29 @@ class TracingPlugin:
             raise ConfigurationError(f"style must be 'link' or 'child', not {style!r}")
         self.provider = tracer_provider
         self.tracer = trace.get_tracer("pyresque", tracer_provider=tracer_provider)
+        self._resolved: tuple[Any, Any] = (None, None)  # (provider, its tracer or None)
         self.style = style
         self.propagate = propagate
         self._open: OrderedDict[int, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._opt_out: dict[str, bool] = {}
+        self._names: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+
+    def _live_tracer(self) -> Any:
+        """The tracer to make spans with, or ``None`` when no SDK is set up (the API's no-op
+        provider, or no global provider yet): then no span nor context is made at all,
+        which no one could tell from the no-op spans. Resolved once per provider."""
+        provider = self.provider if self.provider is not None else trace.get_tracer_provider()
+        known, tracer = self._resolved
+        if provider is not known:
+            if isinstance(provider, ProxyTracerProvider | NoOpTracerProvider):
+                tracer = None
+            else:
+                tracer = provider.get_tracer("pyresque")
+                if isinstance(tracer, NoOpTracer):
+                    tracer = None
+            self._resolved = (provider, tracer)
+        return tracer
 
     # producer --------------------------------------------------------------------------
     def _wants_context(self, app: Resque, job: Job) -> bool:
@@ -116,16 +150,17 @@ class TracingPlugin:
     @hookimpl
     def pyresque_before_enqueue(self, app: Resque, job: Job) -> None:
         """Open the producer span and write its context into the payload's keys."""
-        span = self.tracer.start_span(
-            f"{job.queue} send", kind=SpanKind.PRODUCER, attributes=_attributes(job, "send")
+        tracer = self._live_tracer()
+        if tracer is None:
+            return
+        span = tracer.start_span(
+            f"{job.queue} send",
+            kind=SpanKind.PRODUCER,
+            attributes=_attributes(job.queue, job.class_name, job.id, "send"),
         )
         extra = job.extra
         if isinstance(extra, dict) and self._wants_context(app, job):
-            carrier: dict[str, str] = {}
-            _propagator.inject(carrier, context=trace.set_span_in_context(span))
-            for key in TRACE_KEYS:
-                if key in carrier:
-                    extra[key] = carrier[key]
+            extra.update(_inject(span))
         with self._lock:
             stale = [self._open.pop(id(job), None)]  # a job gone unwritten whose id is reused
             self._open[id(job)] = span
@@ -145,35 +180,53 @@ class TracingPlugin:
             span.end()
 
     # consumer --------------------------------------------------------------------------
-    @hookimpl(wrapper=True)
-    def pyresque_perform(self, worker: Worker, job: Job) -> Generator[None, Any, Any]:
-        """Run the job in its consumer span, linked to (or child of) the producer."""
-        carrier = {k: v for k in TRACE_KEYS if isinstance(v := job.extra.get(k), str) and len(v) < 1024}
-        parent = _propagator.extract(carrier) if carrier else None
-        producer = trace.get_current_span(parent).get_span_context() if parent is not None else None
-        name = f"{job.queue} process"
-        attributes = _attributes(job, "process")
-        if self.style == "child" and parent is not None:
-            span = self.tracer.start_span(name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes)
+    @hookimpl(tryfirst=True)
+    def pyresque_job_started(self, worker: Worker, job: Job) -> Callable[[BaseException | None], None] | None:
+        """Open the job's consumer span, linked to (or child of) the producer, and make it
+        current while the job runs (its own spans nest under it); the finisher ends it."""
+        tracer = self._live_tracer()
+        if tracer is None:
+            return None
+        producer = producer_context(job.extra)
+        name, base = self._consumer_names(job)
+        attributes = dict(base)
+        if job.id is not None:
+            attributes["messaging.message.id"] = job.id
+        if self.style == "child" and producer is not None:
+            parent = trace.set_span_in_context(NonRecordingSpan(producer))
+            span = tracer.start_span(name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes)
         else:
-            links = [Link(producer)] if producer is not None and producer.is_valid else []
-            root = otel_context.Context()  # a root span, whatever the worker's current context
-            span = self.tracer.start_span(
-                name, context=root, kind=SpanKind.CONSUMER, attributes=attributes, links=links
+            span = tracer.start_span(
+                name,
+                context=_ROOT,  # a root span, whatever the worker's current context
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+                links=(Link(producer),) if producer is not None else (),
             )
         token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            return (yield)
-        except BaseException as exc:
-            if span.is_recording():
+        pid = getattr(worker, "pid", None)
+
+        def finish(exc: BaseException | None) -> None:
+            if exc is not None and span.is_recording():
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:200]))
-            raise
-        finally:
             otel_context.detach(token)
             span.end()
-            if os.getpid() != getattr(worker, "pid", os.getpid()):
+            if pid is not None and os.getpid() != pid:
                 self._flush()  # a forked child may exit right after this job
+
+        return finish
+
+    def _consumer_names(self, job: Job) -> tuple[str, dict[str, str]]:
+        """The consumer span's name and fixed attributes for ``job``'s (queue, class),
+        built once (bounded: the class name is the payload's)."""
+        key = (job.queue, job.class_name)
+        found = self._names.get(key)
+        if found is None:
+            found = (f"{job.queue} process", _attributes(job.queue, job.class_name, None, "process"))
+            if len(self._names) < _NAMES_LIMIT:
+                self._names[key] = found
+        return found
 
     def _flush(self) -> None:
         provider = self.provider if self.provider is not None else trace.get_tracer_provider()
@@ -183,13 +236,67 @@ class TracingPlugin:
                 flush(5000)
 
 
-def _attributes(job: Job, operation: str) -> dict[str, str]:
+def _attributes(queue: str, class_name: str, job_id: str | None, operation: str) -> dict[str, str]:
     attributes = {
         "messaging.system": "resque",
-        "messaging.destination.name": job.queue,
+        "messaging.destination.name": queue,
         "messaging.operation.type": operation,
-        "messaging.resque.job_class": job.class_name[:200],
+        "messaging.resque.job_class": class_name[:200],
     }
-    if job.id is not None:
-        attributes["messaging.message.id"] = job.id
+    if job_id is not None:
+        attributes["messaging.message.id"] = job_id
     return attributes
+
+
+#: ``00-<32 hex trace id>-<16 hex span id>-<2 hex flags>``: the 55 characters of a
+#: version-00 W3C ``traceparent`` (lowercase hex only, as the W3C says).
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+
+
+def parse_traceparent(value: str) -> SpanContext | None:
+    """The remote span context in a version-00 ``traceparent`` of exactly 55 characters,
+    or ``None`` when it is not one (bad hex, an all-zero trace or span id).
+
+    The strict, cheap form of what OpenTelemetry's W3C propagator accepts for
+    version 00 (:func:`producer_context` hands it any other shape)."""
+    match = _TRACEPARENT.fullmatch(value)
+    if match is None:
+        return None
+    trace_id, span_id = int(match[1], 16), int(match[2], 16)
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(match[3], 16)))
+
+
+def producer_context(extra: Mapping[str, Any]) -> SpanContext | None:
+    """The producer's span context from a payload's ``traceparent``/``tracestate`` keys,
+    or ``None`` (absent, not strings, invalid).
+
+    The common shape (a 55-character version-00 ``traceparent``, no ``tracestate``) is
+    parsed here; anything else (a ``tracestate``, another version, blanks around) goes
+    through OpenTelemetry's W3C propagator, so both accept the same payloads. Values of
+    1024 characters or more are ignored (the payload is attacker-controlled)."""
+    parent = extra.get("traceparent")
+    if type(parent) is not str or len(parent) >= 1024:
+        return None
+    state = extra.get("tracestate")
+    if state is None and len(parent) == 55 and parent.startswith("00-"):
+        return parse_traceparent(parent)
+    carrier = {"traceparent": parent}
+    if isinstance(state, str) and len(state) < 1024:
+        carrier["tracestate"] = state
+    found = trace.get_current_span(_propagator.extract(carrier, context=_ROOT)).get_span_context()
+    return found if found.is_valid else None
+
+
+def _inject(span: Any) -> dict[str, str]:
+    """The ``traceparent``/``tracestate`` keys of ``span`` (none for an invalid span: the
+    no-op provider's), as the W3C propagator writes them."""
+    found = span.get_span_context()
+    if not found.is_valid:
+        return {}
+    keys = {"traceparent": f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"}
+    state = found.trace_state.to_header() if found.trace_state else ""
+    if state:
+        keys["tracestate"] = state
+    return keys

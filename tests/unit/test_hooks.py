@@ -40,6 +40,8 @@ def test_every_spec_has_a_typed_facade_method_and_a_docstring() -> None:
         "perform",
         "after_perform",
         "on_failure",
+        "job_started",
+        "after_recover",
         "before_enqueue",
         "after_enqueue",
         "before_dequeue",

@@ -35,7 +35,7 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +194,10 @@ def _perform_job(
     hooks = app.hooks
     try:
         target = app.registry.resolve(job.class_name)
+        finishers = hooks.job_started(worker, job)
+    except BaseException as exc:
+        return failure_outcome(worker, job, exc)
+    try:
         with _Alarm(job_timeout(target, timeout) if alarm else None) as timer:
 
             def awaiting(awaitable: Awaitable[Any]) -> Any:
@@ -207,11 +211,29 @@ def _perform_job(
                 result = awaiting(result)
             if hooks.needs("pyresque_after_perform", app, job, "after_perform"):
                 hooks.after_perform(worker, job, result)
-        return Outcome(ok=True, result=result)
-    except DontPerform:
-        return Outcome(ok=True, skipped=True)
     except BaseException as exc:  # every way a job can end badly becomes a record
-        return failure_outcome(worker, job, exc)
+        return _ended(worker, job, finishers, exc)
+    if finishers:
+        try:
+            hooks.finish_job(finishers, None)
+        except BaseException as exc:  # an interrupt landed in a finisher: the job did not end well
+            return failure_outcome(worker, job, exc)
+    return Outcome(ok=True, result=result)
+
+
+def _ended(
+    worker: Worker, job: Job, finishers: list[Callable[[BaseException | None], None]], exc: BaseException
+) -> Outcome:
+    """The outcome of a job that raised ``exc`` (``DontPerform``: skipped), its finishers told first."""
+    if finishers:
+        try:
+            worker.app.hooks.finish_job(finishers, exc)
+        except BaseException as late:  # an interrupt in a finisher
+            if isinstance(exc, DontPerform):
+                exc = late
+    if isinstance(exc, DontPerform):
+        return Outcome(ok=True, skipped=True)
+    return failure_outcome(worker, job, exc)
 
 
 async def perform_async(
@@ -260,6 +282,10 @@ async def _perform_async(
     hooks = app.hooks
     deadline = time.monotonic() + seconds if seconds else None
     try:
+        finishers = hooks.job_started(worker, job)
+    except BaseException as exc:
+        return failure_outcome(worker, job, exc)
+    try:
         if hooks.needs("pyresque_before_perform", app, job, "before_perform"):
             hooks.before_perform(worker, job)
         if hooks.needs("pyresque_perform", app, job, "around_perform"):
@@ -268,17 +294,21 @@ async def _perform_async(
             result = await guarded(async_body(target, job), deadline, seconds)
         if hooks.needs("pyresque_after_perform", app, job, "after_perform"):
             hooks.after_perform(worker, job, result)
-        return Outcome(ok=True, result=result)
-    except DontPerform:
-        return Outcome(ok=True, skipped=True)
     except asyncio.CancelledError as exc:
         task = asyncio.current_task()
         cancelling = getattr(task, "cancelling", None)  # Python 3.11+
         if cancelling is None or cancelling():
+            hooks.finish_job(finishers, exc)
             raise  # the caller cancelled this job (always assumed on 3.10): theirs to record
-        return failure_outcome(worker, job, exc)
+        return _ended(worker, job, finishers, exc)
     except BaseException as exc:
-        return failure_outcome(worker, job, exc)
+        return _ended(worker, job, finishers, exc)
+    if finishers:
+        try:
+            hooks.finish_job(finishers, None)
+        except BaseException as exc:
+            return failure_outcome(worker, job, exc)
+    return Outcome(ok=True, result=result)
 
 
 async def _through_wrappers(

@@ -6,6 +6,8 @@ its outcome is written (one atomic step). Whoever finds a held job whose runner 
 pruning a dead one) releases it here: recorded as a failure (Resque's way) or requeued
 at the front of its queue (``recover="requeue"``), never lost. The release is a
 compare-and-act on the exact record, so two pruners never release one job twice.
+Each release calls ``after_recover`` once (:func:`recover_record`); a release whose
+reply was lost is settled by :func:`settle_unsure` (the next prune or release).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pyresque.core import timefmt
@@ -29,7 +32,7 @@ from pyresque.serializers.json import MAX_DEPTH, dumps_text, loads_strict
 if TYPE_CHECKING:
     from pyresque.core.worker.worker import Worker
 
-__all__ = ["parse_worker_id", "prune_dead_workers", "recover_record"]
+__all__ = ["parse_worker_id", "prune_dead_workers", "recover_record", "settle_unsure"]
 
 log = logging.getLogger("pyresque.worker")
 
@@ -132,9 +135,16 @@ def recover_record(
         job = None
     backend = worker.app.backend.workers
     job_id = job.id if job is not None else None
+    settle_unsure(worker)
     if requeue and queue and job is not None:
-        done = backend.recover(
-            owner_id, raw_record, mode="requeue", record=None, queue=queue, payload=raw, job_id=job_id
+        done = _released(
+            worker,
+            owner_id,
+            raw_record,
+            (job, queue, True, exc),
+            lambda: backend.recover(
+                owner_id, raw_record, mode="requeue", record=None, queue=queue, payload=raw, job_id=job_id
+            ),
         )
         if done and not quiet:
             log.warning("requeued %s from %s (%s)", clean(job.class_name), owner_id, exception_text(exc))
@@ -149,18 +159,71 @@ def recover_record(
     record = (
         None if handled else FailureRecord.from_exception(exc, payload=payload, queue=queue, worker=owner_id)
     )
-    done = backend.recover(
+    done = _released(
+        worker,
         owner_id,
         raw_record,
-        mode="handled" if handled else "fail",
-        record=record,
-        queue=queue,
-        payload=raw,
-        job_id=job_id,
+        (job, queue, False, exc),
+        lambda: backend.recover(
+            owner_id,
+            raw_record,
+            mode="handled" if handled else "fail",
+            record=record,
+            queue=queue,
+            payload=raw,
+            job_id=job_id,
+        ),
     )
     if done and not quiet:
         log.warning("failed %s held by %s: %s", clean(payload.get("class")), owner_id, exception_text(exc))
     return done
+
+
+#: What a release tells ``after_recover``: (job, queue, requeued, exception).
+_Release = tuple[Job | None, str, bool, BaseException]
+#: Releases whose reply was lost, per worker: (owner id, record) -> what to tell.
+_UNSURE = "_pyresque_unsure_releases"
+
+
+def _released(
+    worker: Worker, owner_id: str, raw_record: bytes, release: _Release, step: Callable[[], bool]
+) -> bool:
+    """Run the release ``step``; when it did release, call ``after_recover`` once.
+
+    A step that raises (its reply lost: it may have run) is remembered, and
+    :func:`settle_unsure` decides later whether it ran."""
+    unsure: dict[tuple[str, bytes], _Release] = worker.__dict__.setdefault(_UNSURE, {})
+    unsure[(owner_id, raw_record)] = release
+    try:
+        done = step()
+    except BaseException:
+        if len(unsure) > 1000:  # a backend down for long: keep the latest only
+            unsure.pop(next(iter(unsure)))
+        raise
+    unsure.pop((owner_id, raw_record), None)
+    if done:
+        worker.app.hooks.after_recover(worker, *release)
+    return done
+
+
+def settle_unsure(worker: Worker) -> None:
+    """Decide the releases whose reply was lost: a record still as it was means the
+    release never ran (it is still held, and the next release of it says so itself);
+    a record gone or changed means it ran: ``after_recover`` is called for it now.
+
+    The release is a compare-and-act on the exact record, and one worker prunes at a
+    time (the prune lock), so a record gone after our release's lost reply is ours.
+    Round trips: 1 per unsure release (none in the common case)."""
+    unsure: dict[tuple[str, bytes], _Release] | None = worker.__dict__.get(_UNSURE)
+    if not unsure:
+        return
+    registry = worker.app.backend.workers
+    for key, release in list(unsure.items()):
+        owner_id, raw_record = key
+        still = registry.held(owner_id) == raw_record  # raises while the backend is away
+        del unsure[key]
+        if not still:
+            worker.app.hooks.after_recover(worker, *release)
 
 
 def prune_dead_workers(worker: Worker) -> list[str]:
@@ -192,6 +255,7 @@ _RUN_AT = re.compile(rb'"run_at":"([^"]{1,64})"')
 
 def _prune(worker: Worker) -> list[str]:
     registry = worker.app.backend.workers
+    settle_unsure(worker)
     now = registry.server_time()
     beats = registry.heartbeats()
     hostname = socket.gethostname()
