@@ -7,7 +7,8 @@ delete, pause ... each with its shard's compare-and-act scripts), its Redis INFO
 key browser, its security (CSP nonce, Basic auth, the cross-site check and the form
 token). The pages at ``/`` add up every shard, read-only: the overview (totals and a
 row per shard), every queue and every worker with their shard, the first failures
-and delayed times of each shard, each linking to the row's shard for the actions.
+and delayed times of each shard, each linking to the row's shard for the actions;
+``/api/poll`` keeps them live.
 ``/metrics`` is the sharded exporter (a ``shard`` label on every series).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -74,6 +76,7 @@ def create_sharded_app(
     for path, page in _PAGES.items():
         api = "/api/overview" if path == "/" else "/api" + path
         pages += [Route(path, _page(page)), Route(api, _page(page))]
+    pages.append(Route("/api/poll", _poll))
     pages.append(Mount("/static", StaticFiles(packages=[("pyresque.web", "static")]), name="static"))
     if exporter is not None:
         pages.append(Route("/metrics", _Asgi(exporter[0])))
@@ -141,6 +144,20 @@ async def _delayed(request: Request) -> dict[str, Any]:
 async def _shards(request: Request) -> dict[str, Any]:
     data = await _overview(request)
     return {"shards": data["shards"]}
+
+
+async def _poll(request: Request) -> Response:
+    """The live counters of every shard added up, and a fingerprint of every shard's
+    numbers: the page script re-reads the page when it changes (polling: no live stream
+    over several shards)."""
+    from starlette.responses import JSONResponse
+
+    data = await _overview(request)
+    counters = {k: v for k, v in data.items() if isinstance(v, int)}
+    fingerprint = ";".join(
+        ",".join(str(s[k]) for k in sorted(counters)) for s in data["shards"]
+    ) + "|" + ",".join(f"{q['name']}={q['size']}" for q in data["queues"])
+    return JSONResponse({**counters, "time": time.time(), "fingerprint": fingerprint})
 
 
 _PAGES: dict[str, tuple[str, Callable[[Request], Awaitable[dict[str, Any]]]]] = {

@@ -183,6 +183,24 @@ async def test_the_dashboard_adds_up_and_acts_on_the_rows_shard(app: Resque, spe
 
 
 @pytest.mark.asyncio
+async def test_the_dashboard_stays_live_behind_auth_and_serves_metrics(app: Resque, spec: str) -> None:
+    app.enqueue("mail", "Mailer", 1)
+    async with web_client(spec, auth=("ops", "pw")) as http:
+        for path in ("/", "/queues", "/api/poll", "/0/", "/2/queues", "/metrics"):
+            assert (await http.get(path)).status_code == 401, path
+        http.auth = ("ops", "pw")
+        before = (await http.get("/api/poll", params={"page": "shards"})).json()
+        assert before["pending"] == 1
+        app.enqueue("billing", "Bill", 1)
+        after = (await http.get("/api/poll")).json()
+        assert after["pending"] == 2 and after["fingerprint"] != before["fingerprint"]
+        page = await http.get("/")
+        assert 'id="live-region"' in page.text and 'data-live="pending"' in page.text
+        metrics = await http.get("/metrics")
+        assert 'resque_queue_size{queue="mail",shard="c"} 1.0' in metrics.text
+
+
+@pytest.mark.asyncio
 async def test_the_dashboard_escapes_what_a_shard_holds(app: Resque, spec: str) -> None:
     app.enqueue("<script>alert(1)</script>", "X", 1)
     async with web_client(spec) as http:
