@@ -1,10 +1,12 @@
 """Throwaway Redis topologies of the test session's own, on free ports: a master with
 replicas watched by ``redis-sentinel`` processes (:class:`SentinelGroup`), and a Redis
-Cluster of three masters (:class:`Cluster`). Never the machine's Redis."""
+Cluster of three masters (:class:`Cluster`), each over TLS too (:func:`make_tls`: a
+throwaway CA and certificate made with ``openssl``). Never the machine's Redis."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -13,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import redis
 
@@ -35,30 +38,113 @@ def _wait(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
     raise RuntimeError(f"timed out waiting for {what} (last error: {last})")
 
 
-class Node:
-    """One redis-server (or redis-sentinel) process with extra arguments."""
+@dataclasses.dataclass(frozen=True)
+class Tls:
+    """A throwaway CA and one certificate (``localhost``, ``127.0.0.1``; server and
+    client use) signed by it, as files."""
 
-    def __init__(self, args: list[str], *, sentinel: bool = False) -> None:
-        binary = shutil.which("redis-sentinel" if sentinel else "redis-server")
+    ca: str
+    cert: str
+    key: str
+
+    def server_lines(self, *, client_certs: bool = False) -> list[str]:
+        """The TLS settings of a server (or sentinel) as config lines."""
+        return [
+            f"tls-cert-file {self.cert}",
+            f"tls-key-file {self.key}",
+            f"tls-ca-cert-file {self.ca}",
+            f"tls-auth-clients {'yes' if client_certs else 'no'}",
+            "tls-replication yes",
+        ]
+
+    def query(self, *, client_cert: bool = False) -> str:
+        """The URL query giving a client the CA (and its certificate)."""
+        parts = f"ssl_ca_certs={quote(self.ca)}&ssl_cert_reqs=required"
+        if client_cert:
+            parts += f"&ssl_certfile={quote(self.cert)}&ssl_keyfile={quote(self.key)}"
+        return parts
+
+    def client_kwargs(self) -> dict[str, Any]:
+        return {"ssl": True, "ssl_ca_certs": self.ca, "ssl_certfile": self.cert, "ssl_keyfile": self.key}
+
+
+def make_tls(directory: str) -> Tls:
+    """A CA and a certificate signed by it in ``directory`` (``openssl``).
+
+    Raises:
+        FileNotFoundError: ``openssl`` is not installed.
+        subprocess.CalledProcessError: it failed.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise FileNotFoundError("openssl is not installed")
+
+    def path(name: str) -> str:
+        return os.path.join(directory, name)
+
+    ext = path("ext.cnf")
+    with open(ext, "w", encoding="ascii") as out:
+        out.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n")
+    steps = [
+        ["req", "-x509", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", path("ca.key"),
+         "-out", path("ca.crt"), "-days", "2", "-subj", "/CN=pyresque-test-ca"],
+        ["req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", path("node.key"),
+         "-out", path("node.csr"), "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", path("node.csr"), "-CA", path("ca.crt"), "-CAkey", path("ca.key"),
+         "-CAcreateserial", "-out", path("node.crt"), "-days", "2", "-extfile", ext],
+    ]  # fmt: skip
+    for step in steps:
+        subprocess.run([openssl, *step], check=True, capture_output=True, timeout=60)
+    return Tls(path("ca.crt"), path("node.crt"), path("node.key"))
+
+
+def tls_support_error() -> str | None:
+    """Why this redis-server cannot serve TLS, or None if it can."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return "redis-server is not installed"
+    out = subprocess.run(
+        [binary, "--port", "0", "--tls-port", "1", "--tls-cert-file", "/nonexistent/pyresque.crt"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    text = out.stdout + out.stderr
+    if "tls-port" in text and ("Unknown" in text or "Bad directive" in text):
+        return f"this redis-server was built without TLS ({text.strip().splitlines()[-1]})"
+    return None
+
+
+class Node:
+    """One redis-server (or redis-sentinel) process with extra arguments (over TLS only,
+    given ``tls``)."""
+
+    def __init__(self, args: list[str], *, sentinel: bool = False, tls: Tls | None = None) -> None:
+        server = shutil.which("redis-server")
+        binary = shutil.which("redis-sentinel") if sentinel else server
+        # redis-sentinel is redis-server itself (a link): ``redis-server <conf> --sentinel``
+        # serves where the package left the link out
+        self.sentinel_flag = sentinel and binary is None and server is not None
+        binary = binary or server
         if binary is None:
-            raise FileNotFoundError(
-                "redis-sentinel is not installed" if sentinel else "redis-server is not installed"
-            )
+            raise FileNotFoundError("redis-server is not installed")
         self.binary = binary
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="pyresque-topo-")
         self.args = args
         self.sentinel = sentinel
+        self.tls = tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     def client(self, **kwargs: Any) -> redis.Redis:
         """A client of this node; without options, one per node kept until it stops
         (the tests' many ``node.client().x()`` calls would leak a socket each)."""
+        tls = self.tls.client_kwargs() if self.tls is not None else {}
         if kwargs:
-            return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **kwargs)
+            return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **tls, **kwargs)
         cached: redis.Redis | None = getattr(self, "_client", None)
         if cached is None:
-            cached = self._client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+            cached = self._client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, **tls)
         return cached
 
     def _drop_client(self) -> None:
@@ -68,15 +154,23 @@ class Node:
             cached.close()
 
     def start(self) -> None:
+        ports = [f"port {self.port}"] if self.tls is None else ["port 0", f"tls-port {self.port}"]
+        tls_lines = self.tls.server_lines() if self.tls is not None else []
         if self.sentinel:
             conf = os.path.join(self.dir, "sentinel.conf")
             with open(conf, "w", encoding="utf-8") as out:
-                out.write(f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n" + "\n".join(self.args) + "\n")
-            command = [self.binary, conf]
+                lines = [*ports, "bind 127.0.0.1", f"dir {self.dir}", *tls_lines, *self.args]
+                out.write("\n".join(lines) + "\n")
+            command = [self.binary, conf, *(["--sentinel"] if self.sentinel_flag else [])]
         else:
+            options = [
+                f"--{word}" if i == 0 else word
+                for line in ports + tls_lines
+                for i, word in enumerate(line.split(" "))
+            ]
             command = [
                 self.binary,
-                "--port", str(self.port),
+                *options,
                 "--bind", "127.0.0.1",
                 "--save", "",
                 "--appendonly", "no",
@@ -115,9 +209,12 @@ class SentinelGroup:
     """A master, ``replicas`` replicas and ``sentinels`` sentinels (quorum 2) watching
     them as :data:`SERVICE`; fail-over within about 1-3 s of the master dying."""
 
-    def __init__(self, replicas: int = 2, sentinels: int = 3, *, down_after_ms: int = 1000) -> None:
-        self.master = Node([])
-        self.replicas = [Node([]) for _ in range(replicas)]
+    def __init__(
+        self, replicas: int = 2, sentinels: int = 3, *, down_after_ms: int = 1000, tls: Tls | None = None
+    ) -> None:
+        self.tls = tls
+        self.master = Node([], tls=tls)
+        self.replicas = [Node([], tls=tls) for _ in range(replicas)]
         self.sentinels: list[Node] = []
         self.down_after_ms = down_after_ms
         self._count = sentinels
@@ -128,7 +225,8 @@ class SentinelGroup:
 
     def url(self, db: int = 0, scheme: str = "redis+sentinel") -> str:
         hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
-        return f"{scheme}://{hosts}/{SERVICE}/{db}"
+        query = f"?{self.tls.query()}" if self.tls is not None else ""
+        return f"{scheme}://{hosts}/{SERVICE}/{db}{query}"
 
     def start(self) -> None:
         self.master.start()
@@ -149,6 +247,7 @@ class SentinelGroup:
                     f"sentinel parallel-syncs {SERVICE} 2",
                 ],
                 sentinel=True,
+                tls=self.tls,
             )
             node.start()
             self.sentinels.append(node)
@@ -207,7 +306,9 @@ class Cluster:
     """A Redis Cluster of ``masters`` masters (and ``replicas_each`` replicas each), made
     with ``redis-cli --cluster create``."""
 
-    def __init__(self, masters: int = 3, replicas_each: int = 0) -> None:
+    def __init__(self, masters: int = 3, replicas_each: int = 0, *, tls: Tls | None = None) -> None:
+        self.tls = tls
+        bus_tls = ["--tls-cluster", "yes"] if tls is not None else []
         self.nodes = [
             Node(
                 [
@@ -220,14 +321,17 @@ class Cluster:
                     # the bus on a free port of its own (port + 10000, the default, may be taken or > 65535)
                     "--cluster-port",
                     str(free_port()),
-                ]
+                    *bus_tls,
+                ],
+                tls=tls,
             )
             for _ in range(masters * (1 + replicas_each))
         ]
         self.replicas_each = replicas_each
 
     def url(self, scheme: str = "redis+cluster") -> str:
-        return f"{scheme}://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+        query = f"?{self.tls.query()}" if self.tls is not None else ""
+        return f"{scheme}://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes) + query
 
     def start(self) -> None:
         for node in self.nodes:
@@ -235,8 +339,9 @@ class Cluster:
         cli = shutil.which("redis-cli")
         if cli is None:
             raise FileNotFoundError("redis-cli is not installed")
+        tls = ["--tls", "--cacert", self.tls.ca] if self.tls is not None else []
         subprocess.run(
-            [cli, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
+            [cli, *tls, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
              "--cluster-replicas", str(self.replicas_each), "--cluster-yes"],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
         )  # fmt: skip
