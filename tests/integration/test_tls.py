@@ -79,7 +79,7 @@ def test_rediss_url(server: Node, tls: Tls) -> None:
 
 def test_rediss_without_the_ca_is_refused(server: Node, tls: Tls) -> None:
     app = Resque(f"rediss://127.0.0.1:{server.port}/0?ssl_cert_reqs=required")
-    with pytest.raises(BackendConnectionError, match="(?i)certificate verify failed"):
+    with pytest.raises(BackendConnectionError, match=r"(?i)certificate verify failed"):
         app.enqueue(QUEUE, J + "noop", 1)
     app.close()
 
