@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import select
 import statistics
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,8 +33,12 @@ from typing import Any
 
 import redis
 
+from bench._server import ROOT
+from pyresque.backends.redis import worker_scripts, workers
 from pyresque.backends.redis.keys import Keys
+from pyresque.backends.redis.scripts import LuaScript
 from pyresque.backends.redis.workers import RedisWorkerRegistry
+from pyresque.core.reservation import Reservation
 
 __all__ = ["breakdown", "print_breakdown"]
 
@@ -99,9 +104,9 @@ def _measure(client: redis.Redis, ops: int, once: Callable[[], None], command: s
 def _raw(client: redis.Redis) -> tuple[Callable[..., Any], Callable[[Sequence[Sequence[Any]]], Any]]:
     """One call, and one batch (pipelined) call, each waiting for the reply by spinning
     as the worker does (so Redis sees requests at the worker's pace)."""
-    conn = client.connection_pool.get_connection()
+    conn: Any = client.connection_pool.get_connection()
     conn.connect()
-    sock = conn._sock
+    sock: Any = conn._sock
 
     def spin() -> None:
         while not select.select([sock], [], [], 0)[0]:
@@ -120,17 +125,33 @@ def _raw(client: redis.Redis) -> tuple[Callable[..., Any], Callable[[Sequence[Se
     return call, batch
 
 
-def breakdown(port: int, ops: int, rounds: int = 3) -> list[tuple[str, dict[str, float]]]:
+def base_reserve(rev: str) -> tuple[str, LuaScript]:
+    """The RESERVE script of commit ``rev`` (its ``worker_scripts.py``, run here)."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:pyresque/backends/redis/worker_scripts.py"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"{rev}:worker_scripts.py", "exec"), namespace)  # our own history
+    return f"RESERVE of {rev[:10]}", namespace["RESERVE"]
+
+
+def breakdown(
+    port: int, ops: int, rounds: int = 3, extra: tuple[str, LuaScript] | None = None
+) -> list[tuple[str, dict[str, float]]]:
     """Every variant, measured ``ops`` times on the redis-server at ``port``, in ``rounds``
-    turns (variant after variant, so a noisy moment hits them all): medians per figure."""
-    runs = [_breakdown_once(port, ops) for _ in range(rounds)]
+    turns (variant after variant, so a noisy moment hits them all): medians per figure.
+    ``extra``: another RESERVE script (label, script), sent the same way as this tree's."""
+    runs = [_breakdown_once(port, ops, extra) for _ in range(rounds)]
     return [
         (label, {f: statistics.median(run[i][1][f] for run in runs) for f in figures})
         for i, (label, figures) in enumerate(runs[0])
     ]
 
 
-def _breakdown_once(port: int, ops: int) -> list[tuple[str, dict[str, float]]]:
+def _breakdown_once(
+    port: int, ops: int, extra: tuple[str, LuaScript] | None
+) -> list[tuple[str, dict[str, float]]]:
     client = redis.Redis(port=port)
     call, batch = _raw(client)
     k = Keys("resque")
@@ -181,10 +202,29 @@ def _breakdown_once(port: int, ops: int) -> list[tuple[str, dict[str, float]]]:
     run("8 commands in MULTI/EXEC, 1 round trip", multi, "exec", fill=True)
     run("8 commands from a script, fixed arguments",
         lambda: call("EVALSHA", fixed, 5, *fixed_keys, record), "evalsha", fill=True)  # fmt: skip
-    registry = RedisWorkerRegistry(client, k)
+    scripts = [("the worker's RESERVE (finish + reserve)", worker_scripts.RESERVE)]
+    if extra is not None:
+        scripts.append((f"{extra[0]} (finish + reserve)", extra[1]))
+    for label, script in scripts:
+        client.delete(k.worker(WORKER))
+        _fill(client, ops + 10)
+        once = _reserve_loop(RedisWorkerRegistry(client, k))
+        # the registry's own reserve sends the script its module names: this one for now
+        vars(workers)["RESERVE"] = script
+        try:
+            once()  # the first step takes a job and loads the script
+            out.append((label, _measure(client, ops, once, "evalsha")))
+        finally:
+            vars(workers)["RESERVE"] = worker_scripts.RESERVE
+    client.close()
+    return out
+
+
+def _reserve_loop(registry: RedisWorkerRegistry) -> Callable[[], None]:
+    """One in-process worker step per call: finish the job taken last, take the next."""
     state: dict[str, Any] = {"n": 0, "prev": None}
 
-    def reserve() -> None:
+    def once() -> None:
         n = state["n"] = state["n"] + 1
         prev = state["prev"]
         step = registry.reserve(
@@ -193,12 +233,10 @@ def _breakdown_once(port: int, ops: int) -> list[tuple[str, dict[str, float]]]:
             finish_previous=prev is not None,
         )  # fmt: skip
         taken = step.taken
-        state["prev"] = (json.loads(taken.payload)["id"], taken.token) if taken else None
+        held = isinstance(taken, Reservation)
+        state["prev"] = (json.loads(taken.payload)["id"], taken.token) if held else None  # type: ignore[union-attr]
 
-    client.delete(k.worker(WORKER))
-    run("the worker's RESERVE (finish + reserve)", reserve, "evalsha", fill=True)
-    client.close()
-    return out
+    return once
 
 
 def print_breakdown(rows: list[tuple[str, dict[str, float]]], ops: int) -> None:

@@ -124,13 +124,16 @@ RESERVE = LuaScript(
     _STATUS_FN
     + """
 local held = redis.call('GET', KEYS[1])
-local again = holds(held, ARGV[11])
+-- the usual finish: the record carries the finished job's token (then it cannot carry
+-- the new one, a repeat's sign, unless the caller passed one token twice)
+local mine = ARGV[1] == '1' and ARGV[10] ~= '' and ARGV[10] ~= ARGV[11] and holds(held, ARGV[10])
+local again = not mine and holds(held, ARGV[11])
 local finished = 0
 local release = false
 if ARGV[1] == '1' then
   if again then
     finished = 1
-  elseif ARGV[10] == '' or holds(held, ARGV[10]) then
+  elseif mine or ARGV[10] == '' then
     redis.call('INCR', KEYS[2])
     redis.call('INCR', KEYS[3])
     if ARGV[2] ~= '' then set_status(ARGV[2], '4', ARGV[4], ARGV[3], '86400') end

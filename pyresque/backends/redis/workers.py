@@ -227,7 +227,7 @@ class RedisWorkerWriter:
         index, payload = int(out[1]), bytes(out[2])
         if index < 0:
             return Step(finished, Held(payload))
-        if int(out[3]) == 0:
+        if len(out) > 3 and int(out[3]) == 0:
             if len(untracked) > 4096:
                 untracked.clear()
             untracked[worker_id] = token
