@@ -252,28 +252,34 @@ class ShardedRedisCollector(Collector):
     """:class:`RedisCollector` over every shard of a sharded app, scraped concurrently
     (two round trips per shard, in parallel), every series labelled ``shard="name"``
     (``sum without (shard) (...)`` adds them up), and ``resque_exporter_shard_up{shard}``:
-    0 for a shard that did not answer (its series are left out of that scrape).
+    0 for a shard that did not answer, or not within ``timeout`` seconds (its series are
+    left out of that scrape; a stalled shard's read is left to end on its own).
 
     Args:
         shards: ``(name, redis-py client, namespace)`` per shard.
+        timeout: seconds a scrape waits for the shards.
         options: :class:`RedisCollector`'s (``max_queues``, ``delayed_scan`` ...), per shard.
     """
 
-    def __init__(self, shards: Sequence[tuple[str, redis.Redis, str]], **options: Any) -> None:
+    def __init__(
+        self, shards: Sequence[tuple[str, redis.Redis, str]], *, timeout: float = 10.0, **options: Any
+    ) -> None:
         self.collectors = [(name, RedisCollector(client, ns, **options)) for name, client, ns in shards]
+        self.timeout = timeout
 
     def collect(self) -> Iterable[Metric]:
         """One scrape's metric families, shard by shard."""
-        from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor, wait
 
-        def read(collector: RedisCollector) -> dict[str, Any] | None:
-            try:
-                return collector.read()
-            except Exception:  # a shard down: said by resque_exporter_shard_up
-                return None
-
-        with ThreadPoolExecutor(max_workers=len(self.collectors), thread_name_prefix="scrape") as pool:
-            results = list(pool.map(read, [c for _, c in self.collectors]))
+        pool = ThreadPoolExecutor(max_workers=len(self.collectors), thread_name_prefix="scrape")
+        try:
+            futures = [pool.submit(collector.read) for _, collector in self.collectors]
+            wait(futures, timeout=self.timeout)
+        finally:
+            pool.shutdown(wait=False)  # a stalled shard's thread ends with its socket
+        results: list[dict[str, Any] | None] = [
+            f.result() if f.done() and f.exception() is None else None for f in futures
+        ]
         up = GaugeMetricFamily(
             "resque_exporter_shard_up", "1 when the shard answered this scrape", labels=["shard"]
         )

@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from pyresque import Resque
 from pyresque.backends.redis.shards import ShardedBackend
 from pyresque.cli import main
-from pyresque.observability.exporter import exporter_registry
+from pyresque.observability.exporter import ShardedRedisCollector, exporter_registry
 from tests.e2e.seed import add_failures, add_worker, web_client
 from tests.redis_server import RedisServer
+from tests.roundtrips import counting_client
 
 pytestmark = [pytest.mark.redis]
 
@@ -226,6 +228,26 @@ def test_the_exporter_labels_every_series_with_its_shard(app: Resque, spec: str)
     assert code == 0 and 'resque_queue_size{queue="mail",shard="c"} 3.0' in out
 
 
+def test_a_scrape_costs_two_round_trips_per_shard(app: Resque, servers: list[RedisServer]) -> None:
+    for i in range(20):
+        app.enqueue(f"q{i}", "Job", i)
+    clients = [counting_client(s.url) for s in servers]
+    for client, _ in clients:
+        client.ping()  # the connection's handshake is not the scrape's
+    registry = CollectorRegistry()
+    shards = [(name, client, "resque") for name, (client, _) in zip("abc", clients, strict=True)]
+    registry.register(ShardedRedisCollector(shards))
+    for _, counter in clients:
+        counter.sent = 0
+    backend = app.backend
+    assert isinstance(backend, ShardedBackend)
+    where = {"queue": "q0", "shard": backend.map.shard_of("q0")}
+    assert registry.get_sample_value("resque_queue_size", where) == 1
+    assert [counter.sent for _, counter in clients] == [2, 2, 2]
+    for client, _ in clients:
+        client.close()
+
+
 def test_a_shard_down_is_said_and_the_others_still_report(
     app: Resque, spec: str, servers: list[RedisServer]
 ) -> None:
@@ -234,3 +256,23 @@ def test_a_shard_down_is_said_and_the_others_still_report(
     registry = exporter_registry(app)
     assert registry.get_sample_value("resque_exporter_shard_up", {"shard": "b"}) == 0
     assert registry.get_sample_value("resque_queue_size", {"queue": "mail", "shard": "c"}) == 1
+
+
+def test_a_stalled_shard_costs_the_scrape_its_timeout_only(app: Resque, servers: list[RedisServer]) -> None:
+    app.enqueue("mail", "Mailer", 1)
+    backend = app.backend
+    assert isinstance(backend, ShardedBackend)
+    shards = [(name, shard.client, "resque") for name, shard in backend.shards.items()]
+    registry = CollectorRegistry()
+    registry.register(ShardedRedisCollector(shards, timeout=1.0))
+    assert registry.get_sample_value("resque_exporter_shard_up", {"shard": "a"}) == 1
+    servers[0].sigstop()
+    try:
+        assert registry.get_sample_value("resque_exporter_shard_up", {"shard": "a"}) == 0
+        assert registry.get_sample_value("resque_queue_size", {"queue": "mail", "shard": "c"}) == 1
+    finally:
+        servers[0].sigcont()
+    deadline = time.monotonic() + 30
+    while registry.get_sample_value("resque_exporter_shard_up", {"shard": "a"}) != 1:
+        assert time.monotonic() < deadline, "shard a never answered again"
+        time.sleep(0.2)
