@@ -152,7 +152,8 @@ def parse_backend_url(spec: str, *, db: int | None = None) -> BackendURL:
     if is_shard_spec(text):
         raise UnknownBackendError(
             f"{redact_url(text)!r} is a shard spec (several backends): "
-            "Resque(url), create_backend(url) and every --redis option read it; one backend's URL cannot"
+            "Resque(url), create_backend(url) and every --redis option read it "
+            "(not AsyncResque yet, nor one backend's URL)"
         )
     if "://" not in text:
         return _parse_host_form(text, db)
