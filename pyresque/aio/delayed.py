@@ -67,6 +67,7 @@ async def enqueue_at(
     )
     if plan.due:
         return await app.enqueue(queue, job, *args, track_status=track_status, payload_form=payload_form)
+    plan = enqueueing.scheduled_plan(app.hooks, app, plan)
     async with app.connection_guard():
         leader = await app.backend.delayed.schedule(
             plan.timestamp, plan.item, job_id=plan.job.id, track=plan.track

@@ -118,6 +118,7 @@ def enqueue_at(
     )
     if plan.due:
         return app.enqueue(queue, job, *args, track_status=track_status, payload_form=payload_form)
+    plan = enqueueing.scheduled_plan(app.hooks, app, plan)
     with app.connection_guard():
         leader = app.backend.delayed.schedule(plan.timestamp, plan.item, job_id=plan.job.id, track=plan.track)
     app.scheduler_warning.saw(leader, app.backend.describe())

@@ -15,7 +15,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyresque.core.errors import ConfigurationError, InvalidJobError
@@ -25,6 +25,7 @@ from pyresque.serializers.json import dumps_text
 
 __all__ = [
     "MAX_TIMESTAMP",
+    "TRACE_ITEM_KEYS",
     "checked_timestamp",
     "DelayedItem",
     "DelayedMove",
@@ -40,18 +41,30 @@ __all__ = [
 ]
 
 
-def encode_item(class_name: str, args: Sequence[Any], queue: str, job_id: str | None = None) -> bytes:
+def encode_item(
+    class_name: str,
+    args: Sequence[Any],
+    queue: str,
+    job_id: str | None = None,
+    trace: Mapping[str, str] | None = None,
+) -> bytes:
     """The item bytes resque-scheduler writes: ``{"class","args","queue"}``, compact.
 
     With ``job_id`` (pyresque's id form), ``"id"`` comes last:
     ``{"class","args","queue","id"}``; the job keeps that id in its queue, and the item
-    ends with ``,"id":"<id>"}`` (what removal by id looks for).
+    ends with ``,"id":"<id>"}`` (what removal by id looks for). ``trace`` (the id form
+    only): ``traceparent``/``tracestate`` keys written between ``queue`` and ``id``, so
+    the job carries its trace context to its queue (:data:`TRACE_ITEM_KEYS`).
 
     Raises:
         EncodeError: an argument cannot be carried by JSON.
     """
     item: dict[str, Any] = {"class": class_name, "args": list(args), "queue": queue}
     if job_id is not None:
+        for key in TRACE_ITEM_KEYS:
+            value = trace.get(key) if trace is not None else None
+            if isinstance(value, str) and len(value) < 1024:
+                item[key] = value
         item["id"] = job_id
     return dumps_text(item).encode("utf-8")
 
@@ -59,14 +72,23 @@ def encode_item(class_name: str, args: Sequence[Any], queue: str, job_id: str | 
 def item_id(raw: bytes, ruby_item: bytes) -> str | None:
     """The id of ``raw`` if it is the id form of ``ruby_item`` (the same class, args and
     queue, in pyresque's bytes, plus an id), else ``None``. No JSON parsing."""
-    head = ruby_item[:-1] + b',"id":"'
-    if not (raw.startswith(head) and raw.endswith(b'"}')):
+    start = len(ruby_item) - 1
+    if not (raw.startswith(ruby_item[:-1]) and raw.endswith(b'"}')):
         return None
-    found = raw[len(head) : -2].decode("utf-8", "replace")
+    head = _ID_HEAD.match(raw, start)  # the trace keys an id-form item may carry, then the id
+    if head is None:
+        return None
+    found = raw[head.end() : -2].decode("utf-8", "replace")
     return found if found and _PLAIN_ID.fullmatch(found) else None
 
 
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+#: What may come between an id-form item's ``queue`` and its id.
+_ID_HEAD = re.compile(
+    rb',(?:"traceparent":"(?:[^"\\]|\\.)*",)?(?:"tracestate":"(?:[^"\\]|\\.)*",)?"id":"'
+)
+#: The trace context keys an id-form item may carry (W3C, as a queue payload has them).
+TRACE_ITEM_KEYS = ("traceparent", "tracestate")
 
 
 def decode_item(raw: bytes) -> dict[str, Any]:

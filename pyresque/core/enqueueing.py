@@ -41,7 +41,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pyresque.backends.base import EnqueueGuard, PushItem
-from pyresque.core.delayed_item import checked_timestamp, encode_item, now_seconds
+from pyresque.core.delayed_item import TRACE_ITEM_KEYS, checked_timestamp, encode_item, now_seconds
 from pyresque.core.errors import ConfigurationError
 from pyresque.core.idempotency import call_token, make_guard, parse_marker, validate_job_id, validate_retries
 from pyresque.core.job import (
@@ -67,6 +67,7 @@ __all__ = [
     "checked_queue",
     "encode_job",
     "plan_delayed",
+    "scheduled_plan",
     "plan_enqueue",
     "plan_many",
     "push_item",
@@ -350,6 +351,24 @@ def plan_delayed(
     item = encode_item(name, args, checked_queue(queue), job_id)
     built = Job(queue, name, tuple(args), job_id)
     return DelayedPlan(timestamp, built, item, track_status, timestamp <= int(now_seconds()))
+
+
+def scheduled_plan(hooks: Any, app: Any, plan: DelayedPlan) -> DelayedPlan:
+    """Run ``before_schedule`` on ``plan.job``; the plan whose item carries the
+    ``traceparent``/``tracestate`` the hooks put in ``job.extra`` (the full form only: a
+    Ruby-form item stays resque-scheduler's exact bytes). No hook: ``plan`` itself.
+
+    Raises:
+        Exception: what a ``before_schedule`` hook raised (nothing is written).
+    """
+    if not hooks.has("pyresque_before_schedule"):
+        return plan
+    job = plan.job
+    hooks.before_schedule(app, plan.timestamp, job)
+    if job.id is None or not any(key in job.extra for key in TRACE_ITEM_KEYS):
+        return plan
+    item = encode_item(job.class_name, job.args, job.queue, job.id, trace=job.extra)
+    return dataclasses.replace(plan, item=item)
 
 
 class SchedulerWarning:

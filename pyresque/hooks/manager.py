@@ -356,6 +356,10 @@ class HookManager:
         self._isolated("pyresque_worker_exit", worker=worker)
 
     # scheduler -----------------------------------------------------------------------
+    def before_schedule(self, app: Resque, timestamp: int, job: Job) -> None:
+        """See :func:`pyresque.hooks.specs.pyresque_before_schedule`."""
+        self._h.pyresque_before_schedule(app=app, timestamp=timestamp, job=job)
+
     def after_schedule(self, app: Resque, timestamp: int, job: Job) -> None:
         """See :func:`pyresque.hooks.specs.pyresque_after_schedule`."""
         self._h.pyresque_after_schedule(app=app, timestamp=timestamp, job=job)

@@ -261,6 +261,21 @@ def pyresque_worker_exit(worker: Worker) -> None:
 
 # --- scheduler ----------------------------------------------------------------------
 @hookspec
+def pyresque_before_schedule(app: Resque, timestamp: int, job: Job) -> None:
+    """Before a delayed job is written for ``timestamp`` by ``enqueue_at``/``enqueue_in``
+    (client process; not for a time already due, which enqueues at once).
+
+    ``job.id`` is the job's id in the full payload form, ``None`` in the Ruby form.
+    String ``traceparent``/``tracestate`` entries an implementation puts in
+    ``job.extra`` are written into a full-form item (between ``queue`` and ``id``), so
+    the job carries them to its queue when the scheduler moves it (the tracing plugin
+    does this); a Ruby-form item stays resque-scheduler's exact bytes.
+
+    Exceptions: propagate to the caller; nothing is written.
+    """
+
+
+@hookspec
 def pyresque_after_schedule(app: Resque, timestamp: int, job: Job) -> None:
     """After a delayed job was written for ``timestamp`` by ``enqueue_at``/``enqueue_in``
     (client process). php-resque-scheduler ``afterSchedule``, resque-scheduler

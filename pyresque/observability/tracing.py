@@ -20,6 +20,19 @@ job class with ``trace_context = False`` on the class, per call inside
 ``with plain_payload():``. Ruby-form payloads (``payload_form="ruby"``) never get the
 keys: that form exists so Ruby's ``Resque.dequeue(Klass, *args)`` can match the bytes.
 
+A delayed job (``enqueue_at``/``enqueue_in``, full form) gets its producer span when
+it is scheduled, and its item carries the same keys (between ``queue`` and ``id``,
+hook ``pyresque_before_schedule``): the scheduler moves the item to its queue as is, so
+the consumer span links to the span of the ``enqueue_in`` call.
+
+Cost (``bench/bench_observability.py``; figures in ``docs/observability.md``): the
+consumer span is opened by the ``pyresque_job_started`` hook, a plain call and a
+finisher (no pluggy wrapper around the job); a 55-character version-00
+``traceparent`` is parsed here (:func:`parse_traceparent`; any other shape goes
+through OpenTelemetry's propagator); the span's fixed attributes are built once per
+(queue, class). Without an SDK (the API's no-op provider, or no global provider set)
+nothing at all is made. What is left is the SDK's own ``start_span``/``end``.
+
 In forked children each finished job's spans are flushed (``force_flush``, up to 5 s)
 before the child can exit: a synchronous export per job in the fork modes. A producer
 span whose enqueue never completed (an exception, or an idempotent repeat that wrote
@@ -150,6 +163,25 @@ class TracingPlugin:
     @hookimpl
     def pyresque_before_enqueue(self, app: Resque, job: Job) -> None:
         """Open the producer span and write its context into the payload's keys."""
+        self._produce(app, job)
+
+    @hookimpl
+    def pyresque_after_enqueue(self, job: Job) -> None:
+        """End the producer span: the job was written."""
+        self._produced(job)
+
+    @hookimpl
+    def pyresque_before_schedule(self, app: Resque, job: Job) -> None:
+        """A delayed job: open its producer span and put its context in ``job.extra``
+        (written into a full-form item; the scheduler moves it to the queue as is)."""
+        self._produce(app, job)
+
+    @hookimpl
+    def pyresque_after_schedule(self, job: Job) -> None:
+        """End the delayed job's producer span: its item was written."""
+        self._produced(job)
+
+    def _produce(self, app: Resque, job: Job) -> None:
         tracer = self._live_tracer()
         if tracer is None:
             return
@@ -171,9 +203,7 @@ class TracingPlugin:
                 old.set_status(Status(StatusCode.ERROR, "the enqueue did not complete"))
                 old.end()
 
-    @hookimpl
-    def pyresque_after_enqueue(self, job: Job) -> None:
-        """End the producer span: the job was written."""
+    def _produced(self, job: Job) -> None:
         with self._lock:
             span = self._open.pop(id(job), None)
         if span is not None:

@@ -46,6 +46,7 @@ def test_every_spec_has_a_typed_facade_method_and_a_docstring() -> None:
         "after_enqueue",
         "before_dequeue",
         "after_dequeue",
+        "before_schedule",
         "after_schedule",
         "before_delayed_enqueue",
         "queue_empty",
