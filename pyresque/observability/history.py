@@ -33,10 +33,10 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pyresque.core.errors import ConfigurationError, UnknownJobClass
+from pyresque.core.errors import ConfigurationError, DontPerform, UnknownJobClass
 from pyresque.hooks import hookimpl
 from pyresque.observability.labels import UNKNOWN, ClassLabels
 
@@ -113,22 +113,23 @@ class HistoryPlugin:
         self._lock = threading.Lock()
         self._script: Any = None
 
-    @hookimpl(wrapper=True)
-    def pyresque_perform(self, job: Job) -> Generator[None, Any, Any]:
-        """Time the job (the write comes after the other hooks decided its outcome)."""
+    @hookimpl
+    def pyresque_job_started(self, worker: Worker, job: Job) -> Callable[[BaseException | None], None]:
+        """Time the job; the finisher writes a success (its ``after_perform`` hooks ran),
+        or keeps the duration for ``on_failure``, which writes the failure."""
         started = time.perf_counter()
-        try:
-            return (yield)
-        finally:
-            with self._lock:
-                if len(self._durations) > 10_000:  # jobs skipped after set_up leave theirs
-                    self._durations.clear()
-                self._durations[id(job)] = time.perf_counter() - started
 
-    @hookimpl(trylast=True)
-    def pyresque_after_perform(self, worker: Worker, job: Job) -> None:
-        """Count a success."""
-        self._write(worker.app, job.class_name, ok=True, seconds=self._take(job))
+        def finish(exception: BaseException | None) -> None:
+            seconds = time.perf_counter() - started
+            if exception is None:
+                self._write(worker.app, job.class_name, ok=True, seconds=seconds)
+            elif not isinstance(exception, DontPerform):  # a skipped job is not history
+                with self._lock:
+                    if len(self._durations) > 10_000:  # failures on_failure never took
+                        self._durations.clear()
+                    self._durations[id(job)] = seconds
+
+        return finish
 
     @hookimpl(trylast=True)
     def pyresque_on_failure(self, worker: Worker, job: Job, exception: BaseException) -> None:
