@@ -176,7 +176,8 @@ class LoopBase:
     def idle(self) -> bool:
         """Nothing to do: returns ``False`` when the worker should stop (burst)."""
         w = self.worker
-        if w.options.burst:
+        unreachable = getattr(self.backend, "any_down", None)  # over shards: one is away
+        if w.options.burst and not (callable(unreachable) and unreachable()):
             if w.selector.dynamic:
                 w.queues(refresh=True)
             if w.stop_reason is None:

@@ -148,6 +148,9 @@ def wait_on_shards(
                 waiter.reset()
                 on_error(tag, exc)
                 continue
+            except BaseException:  # a signal mid-reply: this connection's state is unknown
+                waiter.reset()
+                raise
             if waiter.armed:
                 armed.append((tag, waiter))
             if found:

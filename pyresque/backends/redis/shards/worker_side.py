@@ -325,6 +325,11 @@ class ShardedWorkerSide(WorkerRegistry):
             return
         wait_on_shards(watches, timeout, self._errors, lambda lane, exc: lane.mark_down(exc))
 
+    def any_down(self) -> bool:
+        """Whether an involved shard is left alone after a failure (a burst worker does
+        not take "nothing reserved" for "every queue is empty" then)."""
+        return any(lane.failures for lane in self.lanes)
+
     def known_queues(self) -> list[str]:
         """The queues of every involved shard that is up, sorted. Round trips: 1 per shard."""
         now = time.monotonic()
