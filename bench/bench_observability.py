@@ -49,6 +49,7 @@ from bench._server import RedisServer
 from pyresque import Resque
 from pyresque.backends.redis import RedisBackend
 from pyresque.core.worker import Worker
+from pyresque.core.worker.perform import perform_job
 from pyresque.observability.history import HistoryPlugin
 from pyresque.observability.metrics import PrometheusMetrics
 from pyresque.observability.tracing import TracingPlugin
@@ -73,26 +74,47 @@ def _app(port: int, plugins: list[object]) -> Resque:
     return app
 
 
-def _variants(port: int) -> dict[str, Callable[[], tuple[Resque, Callable[[], None]]]]:
-    def off() -> tuple[Resque, Callable[[], None]]:
-        return _app(port, []), lambda: None
+#: A variant: (the worker's app, the app that enqueues, what to call when done).
+Made = tuple[Resque, Resque, Callable[[], None]]
 
-    def on(
-        metrics: bool = True, tracing: bool = True, history: bool = False, ratio: float = 1.0
-    ) -> tuple[Resque, Callable[[], None]]:
-        provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
-        provider.add_span_processor(BatchSpanProcessor(_Drop()))
+
+def _provider(ratio: float) -> TracerProvider:
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(ratio)))
+    provider.add_span_processor(BatchSpanProcessor(_Drop()))
+    return provider
+
+
+def _variants(port: int) -> dict[str, Callable[[], Made]]:
+    def off() -> Made:
+        app = _app(port, [])
+        return app, app, lambda: None
+
+    def on(metrics: bool = True, tracing: bool = True, history: bool = False, ratio: float = 1.0) -> Made:
         plugins: list[object] = []
         if metrics:
             plugins.append(PrometheusMetrics())
-        if tracing:
-            plugins.append(TracingPlugin(provider))
+        if not tracing:
+            app = _app(port, plugins + ([HistoryPlugin()] if history else []))
+            return app, app, lambda: None
+        provider = _provider(ratio)
+        plugins.append(TracingPlugin(provider))
         if history:
             plugins.append(HistoryPlugin())
-        return _app(port, plugins), provider.shutdown
+        # The producer is another app with its own provider, as a client process is: its
+        # spans are exported before the drain, not charged to the worker.
+        producer = _provider(ratio)
+        client = _app(port, [TracingPlugin(producer)])
 
-    def no_sdk() -> tuple[Resque, Callable[[], None]]:
-        return _app(port, [PrometheusMetrics(), TracingPlugin(NoOpTracerProvider())]), lambda: None
+        def close() -> None:
+            provider.shutdown()
+            producer.shutdown()
+            client.close()
+
+        return _app(port, plugins), client, close
+
+    def no_sdk() -> Made:
+        app = _app(port, [PrometheusMetrics(), TracingPlugin(NoOpTracerProvider())])
+        return app, app, lambda: None
 
     return {
         "off": off,
@@ -110,14 +132,20 @@ def _redis_cpu(client: redis.Redis) -> float:
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
-def _drain(
-    make: Callable[[], tuple[Resque, Callable[[], None]]], client: redis.Redis, jobs: int
-) -> tuple[float, float, float]:
+def _enqueue(client: Resque, jobs: int) -> None:
+    client.enqueue_many([(QUEUE, "noop", ()) for _ in range(jobs)])
+    for plugin in client.hooks.pm.get_plugins():
+        flush = getattr(plugin.provider, "force_flush", None) if isinstance(plugin, TracingPlugin) else None
+        if flush is not None:
+            flush()  # the producer's spans leave before the timed drain
+
+
+def _drain(make: Callable[[], Made], client: redis.Redis, jobs: int) -> tuple[float, float, float]:
     """One drain: (jobs/s, this process's CPU microseconds per job, Redis's)."""
     client.flushall()
-    app, close = make()
+    app, producer, close = make()
     try:
-        app.enqueue_many([(QUEUE, "noop", ()) for _ in range(jobs)])
+        _enqueue(producer, jobs)
         redis_cpu = _redis_cpu(client)
         start, cpu = time.perf_counter(), time.process_time()
         Worker(app, QUEUE, mode="inprocess", burst=True, heartbeat_interval=0).work()
@@ -129,6 +157,29 @@ def _drain(
     finally:
         close()
         app.close()
+        if producer is not app:
+            producer.close()
+
+
+def _hooks_alone(make: Callable[[], Made], client: redis.Redis, jobs: int) -> float:
+    """CPU microseconds per job of ``perform_job`` alone (hooks, plugins, the job; no
+    Redis): one real payload (with its ``traceparent``) performed ``jobs`` times."""
+    client.flushall()
+    app, producer, close = make()
+    try:
+        _enqueue(producer, 1)
+        raw: Any = client.lpop(f"resque:queue:{QUEUE}")
+        job = app.decode(raw, QUEUE)
+        worker = Worker(app, QUEUE, mode="inprocess", burst=True, heartbeat_interval=0)
+        cpu = time.process_time()
+        for _ in range(jobs):
+            perform_job(worker, job)
+        return (time.process_time() - cpu) / jobs * 1e6
+    finally:
+        close()
+        app.close()
+        if producer is not app:
+            producer.close()
 
 
 def _sdk_alone(spans: int) -> tuple[float, float]:
@@ -181,6 +232,7 @@ def main() -> None:
         cpus: dict[str, list[float]] = {name: [] for name in names}
         redis_cpus: dict[str, list[float]] = {name: [] for name in names}
         sdk: dict[str, list[float]] = {"bare": [], "consumer": []}
+        alone: dict[str, list[float]] = {name: [] for name in names if name != "history"}
         for round_no in range(opts.rounds):
             order = names if round_no % 2 == 0 else names[::-1]
             for name in order:
@@ -188,6 +240,8 @@ def main() -> None:
                 rates[name].append(rate)
                 cpus[name].append(cpu)
                 redis_cpus[name].append(redis_us)
+            for name in alone if round_no % 2 == 0 else list(alone)[::-1]:
+                alone[name].append(_hooks_alone(variants[name], client, opts.jobs))
             bare, consumer = _sdk_alone(opts.jobs)
             sdk["bare"].append(bare)
             sdk["consumer"].append(consumer)
@@ -204,12 +258,21 @@ def main() -> None:
                     f"  CPU {cpu - base_cpu:+6.1f} us/job"
                 )
             print(head)
+        base_alone = statistics.median(alone["off"])
+        print("perform_job alone (hooks, plugins and the job; no Redis, no worker loop):")
+        for name, runs in alone.items():
+            median = statistics.median(runs)
+            more = "" if name == "off" else f"  {median - base_alone:+6.1f} us/job"
+            print(f"  {name:8} {median:6.1f} us CPU/job{more}")
         bare, consumer = statistics.median(sdk["bare"]), statistics.median(sdk["consumer"])
         tracing = statistics.median(cpus["tracing"]) - base_cpu
         print("the SDK alone (no worker, no pyresque code; BatchSpanProcessor, every trace sampled):")
         print(f"  start_span(name).end()        {bare:6.1f} us CPU/span ({bare / base_cpu:.0%} of off)")
         print(f"  as the consumer span is made  {consumer:6.1f} us CPU/span ({consumer / base_cpu:.0%})")
-        print(f"  'tracing' adds {tracing:+.1f} us/job: SDK {consumer:.1f}, rest {tracing - consumer:+.1f}")
+        rest = tracing - consumer
+        print(f"  'tracing' adds {tracing:+.1f} us/job to the drain: SDK {consumer:.1f}, rest {rest:+.1f}")
+        mine = statistics.median(alone["tracing"]) - base_alone - consumer
+        print(f"  perform_job alone, 'tracing' less the SDK's span: pyresque's share {mine:+.1f} us/job")
     finally:
         server.stop()
 
