@@ -17,7 +17,11 @@ The variants, cheapest first:
 - the same commands in one ``MULTI``/``EXEC`` (one round trip);
 - the same commands from a script with fixed arguments (no checks, no JSON);
 - the worker's real ``RESERVE`` through ``RedisWorkerRegistry.reserve`` over untracked
-  no-op jobs, the previous job finished in the same call (the in-process hot step).
+  no-op jobs, the previous job finished in the same call (the in-process hot step), and
+  optionally an older commit's RESERVE sent the same way (:func:`base_reserve`).
+
+:func:`lua_costs` then times single pieces of the step (cjson, the record's
+concatenation, a token check, one ``redis.call``) in a warm loop inside one script.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from pyresque.backends.redis.scripts import LuaScript
 from pyresque.backends.redis.workers import RedisWorkerRegistry
 from pyresque.core.reservation import Reservation
 
-__all__ = ["breakdown", "print_breakdown"]
+__all__ = ["base_reserve", "breakdown", "lua_costs", "print_breakdown", "print_lua_costs"]
 
 QUEUE = "cost"
 WORKER = "vm:1:cost"
@@ -237,6 +241,51 @@ def _reserve_loop(registry: RedisWorkerRegistry) -> Callable[[], None]:
         state["prev"] = (json.loads(taken.payload)["id"], taken.token) if held else None  # type: ignore[union-attr]
 
     return once
+
+
+_CONCAT = (
+    'local r = \'{"queue":\' .. ARGV[4] .. \',"run_at":"\' .. ARGV[5] .. \'","payload":\' .. ARGV[1]'
+    " .. ',\"worker\":' .. ARGV[6] .. ',\"reservation\":\"' .. ARGV[3] .. '\"}'"
+)
+#: Pieces of the hot step timed inside one script, 20,000 times in a loop (warm caches:
+#: a floor; the same piece in a real step, between network reads, costs more).
+_LUA_PIECES = {
+    "pcall(cjson.decode, payload)": "local ok, d = pcall(cjson.decode, ARGV[1])",
+    "the record: an 11-piece concatenation": _CONCAT,
+    "a token check (tail concat + sub)": "local t = ',\"reservation\":\"' .. ARGV[3] .. '\"}' "
+    "local ok = string.sub(ARGV[2], -#t) == t",
+    "redis.call GET of a missing key": "redis.call('GET', 'bench:none')",
+    "redis.call INCR": "redis.call('INCR', 'bench:n')",
+    "redis.call SET of a record": "redis.call('SET', 'bench:w', ARGV[2])",
+}
+
+
+def lua_costs(port: int, loops: int = 20000) -> list[tuple[str, float]]:
+    """Each of :data:`_LUA_PIECES`: microseconds per run inside a warm loop (best of 3)."""
+    client = redis.Redis(port=port)
+    payload = _payload()
+    record = b'{"queue":"cost","run_at":"2026-12-02T04:12:48Z","payload":' + payload
+    record += b',"worker":"vm:1","reservation":"0123456789abcdef"}'
+    args = (payload, record, "0123456789abcdef", '"cost"', "2026-12-02T04:12:48Z", '"vm:1"')
+    out = []
+    for label, body in _LUA_PIECES.items():
+        sha = client.script_load(f"for i = 1, {loops} do {body} end return 1")
+        best = float("inf")
+        for _ in range(3):
+            client.config_resetstat()
+            client.evalsha(sha, 0, *args)
+            best = min(best, float(client.info("commandstats")["cmdstat_evalsha"]["usec"]) / loops)
+        out.append((label, best))
+    client.flushall()
+    client.close()
+    return out
+
+
+def print_lua_costs(rows: list[tuple[str, float]]) -> None:
+    """The second table of ``--breakdown``."""
+    print("\ninside Lua, warm (a loop of 20,000 in one script; a floor for each piece):")
+    for label, us in rows:
+        print(f"  {label:<40} {us:6.2f} us")
 
 
 def print_breakdown(rows: list[tuple[str, dict[str, float]]], ops: int) -> None:

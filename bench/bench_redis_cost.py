@@ -47,7 +47,7 @@ from collections.abc import Sequence
 
 import redis
 
-from bench._redis_breakdown import base_reserve, breakdown, print_breakdown
+from bench._redis_breakdown import base_reserve, breakdown, lua_costs, print_breakdown, print_lua_costs
 from bench._server import ROOT, RedisServer
 
 QUEUE = "cost"
@@ -81,12 +81,17 @@ def _snapshot(client: redis.Redis) -> tuple[float, float, int]:
     return float(info["used_cpu_user"]), float(info["used_cpu_sys"]), int(info["total_reads_processed"])
 
 
-def _worker_cmd(url: str) -> list[str]:
+def _worker_cmd(url: str, mode: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "pyresque", "worker", "--queue", QUEUE, "--redis", url,
-            "--app-include", "bench.worker_bench_jobs", "--mode", "inprocess", "--burst"]  # fmt: skip
+            "--app-include", "bench.worker_bench_jobs", *mode, "--burst"]  # fmt: skip
 
 
-def drain(servers: Sequence[RedisServer], jobs: int, workers_each: int) -> dict[str, float]:
+def drain(
+    servers: Sequence[RedisServer],
+    jobs: int,
+    workers_each: int,
+    mode: Sequence[str] = ("--mode", "inprocess"),
+) -> dict[str, float]:
     """Fill every server with ``jobs / len(servers)`` jobs, run ``workers_each`` workers
     on each at once, and return the figures (see the module docstring)."""
     clients = [redis.Redis(port=s.port) for s in servers]
@@ -102,7 +107,7 @@ def drain(servers: Sequence[RedisServer], jobs: int, workers_each: int) -> dict[
     quiet = subprocess.DEVNULL
     procs = [
         subprocess.Popen(
-            _worker_cmd(f"redis://127.0.0.1:{s.port}/0"), cwd=ROOT, env=env, stdout=quiet, stderr=quiet
+            _worker_cmd(f"redis://127.0.0.1:{s.port}/0", mode), cwd=ROOT, env=env, stdout=quiet, stderr=quiet
         )
         for s in servers
         for _ in range(workers_each)
@@ -163,6 +168,9 @@ def main() -> None:
     parser.add_argument("--shards", default="1,2,4", help="shard counts (one worker per shard)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
+        "--async-concurrency", type=int, default=0, help="also one --mode async worker with N slots (0: none)"
+    )
+    parser.add_argument(
         "--breakdown-ops", type=int, default=5000, help="calls per breakdown variant; 0: none"
     )
     parser.add_argument("--base", default="", help="also break down the RESERVE script of this commit")
@@ -181,6 +189,9 @@ def main() -> None:
                 runs.setdefault(("workers", k), []).append(drain([one], opts.jobs, k))
             for count in shard_counts:
                 runs.setdefault(("shards", count), []).append(drain(shards[:count], opts.jobs, 1))
+            if opts.async_concurrency:
+                mode = ("--mode", "async", "--concurrency", str(opts.async_concurrency))
+                runs.setdefault(("async", 1), []).append(drain([one], opts.jobs, 1, mode))
     finally:
         for s in [one, *shards]:
             s.stop()
@@ -196,6 +207,11 @@ def main() -> None:
         _header("shards")
         for count in shard_counts:
             _row(count, _median(runs[("shards", count)]), count)
+    if opts.async_concurrency:
+        print(f"\none redis-server, one --mode async worker, --concurrency {opts.async_concurrency}")
+        print("(its slots' RESERVE scripts go in one pipeline per round: one read for several jobs):")
+        _header("workers")
+        _row(1, _median(runs[("async", 1)]), 1)
     print("\nredis us/job = used_cpu_user + used_cpu_sys (summed over shards) / jobs; evalsha us = its")
     print("execution (INFO commandstats), inner us and inner cmds = the commands it ran inside;")
     print("rtt/job = total_reads_processed / jobs (start-up included).")
@@ -206,9 +222,9 @@ def main() -> None:
         server.start()
         try:
             extra = base_reserve(opts.base) if opts.base else None
-            print_breakdown(
-                breakdown(server.port, opts.breakdown_ops, opts.rounds, extra), opts.breakdown_ops
-            )
+            rows = breakdown(server.port, opts.breakdown_ops, opts.rounds, extra)
+            print_breakdown(rows, opts.breakdown_ops)
+            print_lua_costs(lua_costs(server.port))
         finally:
             server.stop()
 

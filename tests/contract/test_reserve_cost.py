@@ -146,3 +146,43 @@ def test_the_untracked_hot_step_runs_six_commands(
     assert step.finished == RECORDED and isinstance(step.taken, Reservation)
     calls = {k: v for k, v in _calls(client).items() if k.split("|")[0] not in ("config", "info")}
     assert calls == {"evalsha": 1, "get": 2, "incr": 2, "lpop": 1, "set": 1}
+
+
+def test_the_async_registry_finishes_an_untracked_job_without_its_status_key(
+    app: Resque, backend: RedisBackend, backend_kind: str
+) -> None:
+    """The async worker's batch step reads RESERVE's tracked mark too: an untracked
+    slot's finish sends no status key (no GET of it); a tracked one still ends COMPLETE."""
+    if backend_kind == "fake":
+        pytest.skip("the async registry and INFO commandstats are a real server's")
+    import asyncio
+
+    from pyresque.backends.aio.workers import SlotStep, open_worker_registry
+
+    plain = app.enqueue("q", "Add", 1, 1)
+    tracked = app.enqueue("q", "Add", 2, 2, track_status=True)
+    ids = ["h:1:q:0", "h:1:q:1"]
+
+    async def scenario() -> dict[str, int]:
+        registry = open_worker_registry(app.backend)
+        try:
+            await registry.prepare()
+            await registry.register(ids, "2026-01-01 00:00:00 +0000")
+            take = [SlotStep(i, "2026-01-01T00:00:00Z", f"tok{n}") for n, i in enumerate(ids)]
+            taken = await registry.step(take, ["q"])
+            assert [json.loads(r[2].payload)["id"] for r in taken] == [plain, tracked]  # type: ignore[union-attr]
+            backend.client.config_resetstat()
+            done = [
+                SlotStep(i, "2026-01-01T00:00:01Z", "", take=False, done=(f"tok{n}", job, {"n": n}))
+                for n, (i, job) in enumerate(zip(ids, (plain, tracked), strict=True))
+            ]
+            assert [r[0] for r in await registry.step(done, ["q"])] == [RECORDED, RECORDED]
+            return _calls(backend.client)
+        finally:
+            await registry.close()
+
+    calls = asyncio.run(scenario())
+    assert calls["get"] == 3  # two records and the tracked job's status, not the untracked one's
+    assert backend.client.get(backend.keys.status(plain)) is None
+    assert backend.statuses.get(tracked).status.name == "COMPLETE"  # type: ignore[union-attr]
+    assert backend.stats.get("processed") == 2

@@ -123,6 +123,9 @@ class RedisAsyncWorkerRegistry:
         self._wait_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._static: dict[tuple[str, tuple[str, ...]], tuple[list[str], str, list[str]]] = {}
         self._status_prefix, self._status_suffix = keys.status("\x00").split("\x00")
+        # slot id -> token of the untracked job it holds (RESERVE's reply said so): its
+        # finish goes without the status key, as the sync registry's does
+        self._untracked: dict[str, str] = {}
 
     @classmethod
     def from_backend(cls, backend: RedisBackend) -> RedisAsyncWorkerRegistry:
@@ -161,10 +164,11 @@ class RedisAsyncWorkerRegistry:
     def _reserve_command(self, step: _SlotStep, queues: tuple[str, ...], now: int) -> list[Any]:
         keys, name, names = self._reserve_static(step.worker_id, queues if step.take else ())
         done = step.done
+        tracked = done and done[1] and (not done[0] or self._untracked.get(step.worker_id) != done[0])
         args = (
             "1" if done else "0",
-            self._k.status(done[1]) if done and done[1] else "",
-            status_result_json(done[2]) if done and done[1] else "null",
+            self._k.status(done[1]) if tracked else "",
+            status_result_json(done[2]) if tracked else "null",
             now,
             step.run_at,
             name,
@@ -224,6 +228,10 @@ class RedisAsyncWorkerRegistry:
             if len(out) >= 3:
                 index, payload = int(out[1]), bytes(out[2])
                 taken = Held(payload) if index < 0 else Reservation(qs[index - 1], payload, s.token)
+                if len(out) > 3 and int(out[3]) == 0:
+                    self._untracked[s.worker_id] = s.token
+                else:
+                    self._untracked.pop(s.worker_id, None)
             results.append((finished, failed, taken))
         return results
 
