@@ -222,3 +222,25 @@ def test_side_connections_go_to_the_slot_owner(cluster: Cluster) -> None:
     backend.workers.wait_for_jobs([QUEUE, "other"], 0.05)
     assert backend.workers._waiter._tracker.port == cluster.owner_of(NS).port
     app.close()
+
+
+def test_scripts_see_only_their_own_keys(cluster: Cluster) -> None:
+    """The client adds two guard keys to every script it sends (see cluster.py); the
+    script still sees the keys it was given, and a script it only knows by SHA1 goes
+    inside the guard transaction with the same reply."""
+    app = Resque(cluster.url())
+    client: Any = app.backend.client  # type: ignore[attr-defined]
+    assert client.eval("return {#KEYS, KEYS[1], KEYS[2], ARGV[1]}", 2, f"{NS}:a", f"{NS}:b", "x") == [
+        2,
+        f"{NS}:a".encode(),
+        f"{NS}:b".encode(),
+        b"x",
+    ]
+    assert client.eval("return #KEYS", 0) == 0
+    sha = cluster.owner_of(NS).client().script_load("return {#KEYS, ARGV[1]}")
+    assert client.evalsha(sha, 1, f"{NS}:a", "y") == [1, b"y"]
+    with pytest.raises(redis.exceptions.NoScriptError):
+        client.evalsha("0" * 40, 1, f"{NS}:a")
+    with pytest.raises(redis.ResponseError, match="boom"):
+        client.eval("return redis.error_reply('boom')", 1, f"{NS}:a")
+    app.close()

@@ -141,6 +141,45 @@ def test_a_reserve_waits_out_the_migration_and_plain_commands_follow_ask(cluster
     app.close()
 
 
+def test_a_script_of_unknown_source_waits_out_the_migration_too(cluster: Cluster) -> None:
+    """A script the client only knows by SHA1 (loaded by someone else) cannot be given
+    guard keys: it goes inside the guard transaction, and is held back the same way."""
+    app = Resque(cluster.url())
+    client = app.backend.client  # type: ignore[attr-defined]
+    counter, other = f"{NS}:probe:counter", f"{NS}:probe:other"
+    bump = "redis.call('INCR', KEYS[1]); redis.call('GET', KEYS[1] .. ':undeclared'); return #KEYS"
+    masters = [n for n in cluster.nodes if n.client().info("replication")["role"] == "master"]
+    (sha,) = {n.client().script_load(bump) for n in masters}  # loaded on every master
+    client.set(counter, 0)
+    client.set(other, 0)
+    source = cluster.owner_of(NS)
+    target = next(n for n in masters if n is not source)
+    slot = _slot(cluster)
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["reply"] = client.evalsha(sha, 2, counter, other)
+        except BaseException as exc:  # reported below
+            out["error"] = exc
+
+    cluster.begin_migration(slot, source, target)
+    thread = threading.Thread(target=run)
+    try:
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive(), out
+        assert source.client().get(counter) == b"0"  # not run, not half-run
+        cluster.migrate_keys(slot, source, target)
+    finally:
+        cluster.end_migration(slot, source, target)
+        thread.join(30)
+    assert out == {"reply": 2}
+    assert target.client().get(counter) == b"1"
+    target.client().delete(counter, other)
+    app.close()
+
+
 def _enqueue(app: Resque, expected: dict[str, str], index: int, delay: float) -> None:
     kind = "fail" if index % 10 == 0 else "ok"
     job_id = app.enqueue(

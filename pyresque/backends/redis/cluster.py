@@ -29,14 +29,18 @@ How it follows the cluster:
 - **scripts during a slot migration.** Redis checks a script's declared keys before it
   runs, but each ``redis.call`` inside it on its own: in a slot being migrated, a call
   on a key this node no longer has (or never had: an untracked job's status key) stops
-  the script *half-way*, after a ``LPOP`` popped a job. So every script
-  (``EVAL``/``EVALSHA``/``FCALL``) outside the caller's own ``MULTI`` is sent as
-  ``MULTI; <script>; EXISTS <guard> <guard2>; EXEC`` (:func:`wrapped_script`): the two
-  guard keys, in the slot and never written, are missing from a node whose slot is
-  migrating or importing, so Redis refuses the whole transaction (``ASK`` or
-  ``TRYAGAIN`` when queued: nothing ran) until the migration ends, and the script then
-  runs whole on the new owner. Outside a migration the guard costs three tiny commands
-  in the same round trip; the caller sees the script's own reply (:func:`script_reply`);
+  the script *half-way*, after a ``LPOP`` popped a job. So every script is sent with two
+  guard keys of the slot added after its own keys (``cluster_redirects.guarded_script``):
+  nothing writes them, so they are missing from a node whose slot is migrating or
+  importing, and Redis refuses the whole script up front (``TRYAGAIN``/``ASK``: nothing
+  ran) until the migration ends; the script then runs whole on the new owner. What runs
+  is the script's *guarded variant*, its source behind one line that hides the guard
+  keys from it (``local KEYS = ...``), found by SHA1 among pyresque's own scripts or the
+  ``EVAL`` sources seen (its first ``EVALSHA`` on a server is answered ``NOSCRIPT``:
+  the connection sends the variant's ``EVAL`` itself). A script known only by SHA1, or
+  a function (``FCALL``), goes inside ``MULTI; <script>; EXISTS <guards>; EXEC``
+  instead (:func:`wrapped_script`), refused whole the same way, at twice the cost
+  (``bench/bench_cluster_guard.py``);
 - a refused connection (the owner died) forgets the owner: the next attempt asks the
   cluster again, and once the cluster has promoted a replica, goes there;
 - the caller's own ``MULTI`` transactions and blocking commands (``BLMOVE`` ...) are
@@ -54,10 +58,11 @@ from typing import Any
 
 import redis
 import redis.crc
-from redis.exceptions import MovedError
+from redis.exceptions import MovedError, NoScriptError
 
 from pyresque.backends.redis.cluster_redirects import (
     HELD,
+    KEYED,
     OWNER_LOST,
     REDIRECTS,
     SCRIPT,
@@ -66,6 +71,7 @@ from pyresque.backends.redis.cluster_redirects import (
     RedirectPlan,
     SlotMovedError,
     TrackingPacker,
+    as_eval,
     guard_keys,
     no_owner,
     owner_in,
@@ -96,7 +102,7 @@ class SlotLocator:
         self.nodes = nodes
         self.slot = slot
         self.guards = guard_keys(slot, tag)
-        self._options = options
+        self.options = options
         self._owner: tuple[str, int] | None = None
         self._lock = threading.Lock()
         self._pool: weakref.ref[redis.ConnectionPool] | None = None
@@ -137,7 +143,7 @@ class SlotLocator:
     def _discover(self) -> tuple[str, int]:
         errors: list[str] = []
         for host, port in self.candidates():
-            client = redis.Redis(host=host, port=port, **self._options)
+            client = redis.Redis(host=host, port=port, **self.options)
             try:
                 found = owner_in(client.execute_command("CLUSTER", "SLOTS"), self.slot, host)  # type: ignore[no-untyped-call]
                 if found is not None:
@@ -208,6 +214,11 @@ class SlotOwnerConnection(PendingCommands, redis.Connection):
             if kind == HELD:
                 self._give_up(error)
             reply = self._redo(kind, command, error)
+        except NoScriptError as error:
+            again = as_eval(command) if kind == KEYED else None
+            if again is None:
+                raise
+            reply = self._redo(kind, again, error)  # the guarded variant, by its source
         if self._stale and not self._pending:
             self.disconnect()  # the owner moved: reconnect on next use
         return reply
@@ -226,7 +237,7 @@ class SlotOwnerConnection(PendingCommands, redis.Connection):
         return side
 
     def _redo(self, kind: int, command: tuple[Any, ...], error: BaseException) -> Any:
-        plan = RedirectPlan(kind == SCRIPT)
+        plan = RedirectPlan(kind in (KEYED, SCRIPT))
         while True:
             wait, ask, moved = plan.after(error)
             if moved is not None or isinstance(error, OWNER_LOST):

@@ -13,16 +13,27 @@ of, noted by its command packer, :class:`TrackingPacker`).
 from __future__ import annotations
 
 import collections
+import hashlib
+import sys
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 import redis.crc
-from redis.exceptions import AskError, ClusterDownError, MasterDownError, MovedError, TryAgainError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    MasterDownError,
+    MovedError,
+    NoScriptError,
+    TryAgainError,
+)
 
 __all__ = [
     "HELD",
+    "KEYED",
     "NOT_REDONE",
     "PLAIN",
     "REDIRECTS",
@@ -32,6 +43,7 @@ __all__ = [
     "RedirectPlan",
     "SlotMovedError",
     "TrackingPacker",
+    "as_eval",
     "guard_keys",
     "owner_in",
     "script_reply",
@@ -59,7 +71,9 @@ NOT_REDONE = frozenset(
 #: Replies (and errors) after which the owner is looked up again.
 OWNER_LOST = (ClusterDownError, MasterDownError, redis.ConnectionError)
 
-PLAIN, SCRIPT, HELD = 0, 1, 2  # a pending command: redo-able, wrapped script, not redone
+#: A pending command: redo-able; a script given its guard keys; a script sent inside the
+#: guard transaction; never redone.
+PLAIN, KEYED, SCRIPT, HELD = 0, 1, 2, 3
 
 
 class SlotMovedError(redis.ConnectionError):
@@ -121,6 +135,8 @@ class RedirectPlan:
             SlotMovedError: past the deadline (the command did not run).
         """
         wait, ask, moved = 0.0, None, None
+        if isinstance(error, NoScriptError):  # a guarded script's first run on this server
+            return wait, ask, moved
         if isinstance(error, MovedError):
             moved = (str(error.host), int(error.port))
             self.moves += 1
@@ -158,6 +174,107 @@ def side_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+#: The first line of a guarded script: its code sees the keys it was given, without the
+#: two guard keys the client adds at the end.
+GUARD_LINE = "local KEYS = {unpack(KEYS, 1, #KEYS - 2)}\n"
+
+
+class GuardedScripts:
+    """Each script's guarded variant (``GUARD_LINE`` + its source), by the original's
+    SHA1: from an ``EVAL`` seen, or from pyresque's own scripts (every ``LuaScript`` of a
+    loaded ``pyresque`` module), so that an ``EVALSHA`` can be sent as the variant's."""
+
+    def __init__(self) -> None:
+        self._by_sha: dict[str, tuple[str, str]] = {}
+        self._sources: dict[str, str] = {}  # the variant's SHA1 -> its source
+        self._scanned = -1
+        self._lock = threading.Lock()
+
+    def of_source(self, source: str) -> tuple[str, str]:
+        """(the variant's SHA1, its source)."""
+        sha = hashlib.sha1(source.encode()).hexdigest()
+        found = self._by_sha.get(sha)
+        if found is None:
+            found = self._by_sha[sha] = self._add(source)
+        return found
+
+    def source_of(self, variant_sha: str) -> str | None:
+        """The source of a variant, by its SHA1."""
+        return self._sources.get(variant_sha)
+
+    def _add(self, source: str) -> tuple[str, str]:
+        variant = _variant(source)
+        self._sources[variant[0]] = variant[1]
+        return variant
+
+    def of_sha(self, sha: str) -> tuple[str, str] | None:
+        """The variant of the script with SHA1 ``sha``, if its source is known."""
+        found = self._by_sha.get(sha)
+        if found is None and len(sys.modules) != self._scanned:
+            with self._lock:
+                self._scan()
+            found = self._by_sha.get(sha)
+        return found
+
+    def _scan(self) -> None:
+        from pyresque.backends.redis.scripts import LuaScript
+
+        self._scanned = len(sys.modules)
+        for name, module in list(sys.modules.items()):
+            if name.startswith("pyresque") and module is not None:
+                for value in list(vars(module).values()):
+                    if isinstance(value, LuaScript) and value.sha not in self._by_sha:
+                        self._by_sha[value.sha] = self._add(value.source)
+
+
+def _variant(source: str) -> tuple[str, str]:
+    if source.startswith("#!"):  # a shebang (flags) stays the first line
+        head, _, body = source.partition("\n")
+        guarded = head + "\n" + GUARD_LINE + body
+    else:
+        guarded = GUARD_LINE + source
+    return hashlib.sha1(guarded.encode()).hexdigest(), guarded
+
+
+GUARDED = GuardedScripts()
+
+
+def as_eval(command: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A guarded ``EVALSHA`` the server lacks the variant of, as the ``EVAL`` of its
+    source (None: not a guarded ``EVALSHA``)."""
+    name = command_name(command[0])
+    source = GUARDED.source_of(_text(command[1])) if name.startswith(b"EVALSHA") else None
+    if source is None:
+        return None
+    return ("EVAL_RO" if name == b"EVALSHA_RO" else "EVAL", source, *command[2:])
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def guarded_script(args: tuple[Any, ...], guards: tuple[str, str]) -> tuple[Any, ...] | None:
+    """``EVAL``/``EVALSHA`` (``_RO`` too) as its guarded variant with the two guard keys
+    added after its own; None when that cannot be done (a function, a script whose
+    source is unknown): send it as :func:`wrapped_script` then."""
+    name = command_name(args[0])
+    if name.startswith(b"FCALL") or len(args) < 3:
+        return None
+    try:
+        count = int(args[2])
+    except (TypeError, ValueError):
+        return None
+    if name in (b"EVAL", b"EVAL_RO"):
+        body = GUARDED.of_source(_text(args[1]))[1]
+    else:
+        found = GUARDED.of_sha(_text(args[1]).lower())
+        if found is None:
+            return None
+        body = found[0]
+    keys, rest = args[3 : 3 + count], args[3 + count :]
+    return (args[0], body, count + 2, *keys, *guards, *rest)
+
+
 class TrackingPacker:
     """The connection's command packer, noting each command it packs (in send order) and
     packing a script as :func:`wrapped_script`."""
@@ -168,11 +285,11 @@ class TrackingPacker:
 
     def pack(self, *args: Any) -> list[bytes]:
         owner = self._owner
-        kind = owner.note(args)
+        kind, sent = owner.note(args)
         if kind != SCRIPT:
-            return list(self._packer.pack(*args))
+            return list(self._packer.pack(*sent))
         out: list[bytes] = []
-        for command in wrapped_script(args, owner.locator.guards):
+        for command in wrapped_script(sent, owner.locator.guards):
             out.extend(self._packer.pack(*command))
         return out
 
@@ -189,23 +306,26 @@ class PendingCommands:
         self._stale = False
         self._handshake = False
 
-    def note(self, args: tuple[Any, ...]) -> int:
-        """Record a command being packed; its kind (``PLAIN``, ``SCRIPT``, ``HELD``)."""
+    def note(self, args: tuple[Any, ...]) -> tuple[int, tuple[Any, ...]]:
+        """Record a command being packed: its kind (``PLAIN``, ``KEYED``, ``SCRIPT``,
+        ``HELD``) and the command to send in its place (a script with its guard keys)."""
         if self._handshake or not args:
-            return HELD  # AUTH, HELLO ... of a connect: read before anything pending
+            return HELD, args  # AUTH, HELLO ... of a connect: read before anything pending
         name = command_name(args[0])
+        kind = HELD
         if name == b"MULTI":
             self._in_multi = True
-            kind = HELD
         elif name in (b"EXEC", b"DISCARD"):
             self._in_multi = False
-            kind = HELD
         elif self._in_multi or name in NOT_REDONE:
-            kind = HELD
+            pass
+        elif name in SCRIPT_COMMANDS:
+            guarded = guarded_script(args, self.locator.guards)
+            kind, args = (SCRIPT, args) if guarded is None else (KEYED, guarded)
         else:
-            kind = SCRIPT if name in SCRIPT_COMMANDS else PLAIN
+            kind = PLAIN
         self._pending.append((kind, args))
-        return kind
+        return kind, args
 
     def next_pending(self) -> tuple[int, tuple[Any, ...]] | None:
         """The command whose reply comes next (None: a handshake's or a push)."""

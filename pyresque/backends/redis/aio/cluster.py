@@ -21,17 +21,19 @@ from typing import Any
 import redis
 import redis.asyncio
 import redis.crc
-from redis.exceptions import MovedError
+from redis.exceptions import MovedError, NoScriptError
 
 from pyresque.backends.redis.cluster import SlotOwnerConnection, cluster_options
 from pyresque.backends.redis.cluster_redirects import (
     HELD,
+    KEYED,
     OWNER_LOST,
     REDIRECTS,
     SCRIPT,
     PendingCommands,
     RedirectPlan,
     SlotMovedError,
+    as_eval,
     guard_keys,
     no_owner,
     owner_in,
@@ -139,10 +141,11 @@ class AsyncSlotOwnerConnection(PendingCommands, redis.asyncio.Connection):
 
     def pack_command(self, *args: Any) -> list[bytes]:
         """Pack a command, noting it; a script goes inside its guard transaction."""
-        if self.note(args) != SCRIPT:
-            return super().pack_command(*args)
+        kind, sent = self.note(args)
+        if kind != SCRIPT:
+            return super().pack_command(*sent)
         out: list[bytes] = []
-        for command in wrapped_script(args, self.locator.guards):
+        for command in wrapped_script(sent, self.locator.guards):
             out.extend(super().pack_command(*command))
         return out
 
@@ -170,6 +173,11 @@ class AsyncSlotOwnerConnection(PendingCommands, redis.asyncio.Connection):
                 await self.locator.forget(moved)
                 raise SlotMovedError(f"slot {self.locator.slot} is not served here now ({error})") from error
             reply = await self._redo(kind, command, error)
+        except NoScriptError as error:
+            again = as_eval(command) if kind == KEYED else None
+            if again is None:
+                raise
+            reply = await self._redo(kind, again, error)  # the guarded variant, by its source
         if self._stale and not self._pending:
             await self.disconnect()  # the owner moved: reconnect on next use
         return reply
@@ -183,7 +191,7 @@ class AsyncSlotOwnerConnection(PendingCommands, redis.asyncio.Connection):
         return side
 
     async def _redo(self, kind: int, command: tuple[Any, ...], error: BaseException) -> Any:
-        plan = RedirectPlan(kind == SCRIPT)
+        plan = RedirectPlan(kind in (KEYED, SCRIPT))
         while True:
             wait, ask, moved = plan.after(error)
             if moved is not None or isinstance(error, OWNER_LOST):
