@@ -4,24 +4,30 @@ on vs off (and with history on), in one run, taking turns.
     .venv/bin/python -m bench.bench_observability [--jobs 5000] [--rounds 4]
 
 Starts its own redis-server. Each round enqueues ``--jobs`` no-op jobs (outside the
-timed window, through the app being measured, so traced payloads carry their
-``traceparent``) and drains them with an in-process burst worker, for each variant:
+timed window; traced variants enqueue through a client app with its own provider, so
+payloads carry their ``traceparent`` and the producer spans are exported before the
+drain, as a client process's would be) and drains them with an in-process burst
+worker, for each variant:
 
 - ``off``: a plain app;
 - ``on``: :class:`~pyresque.observability.metrics.PrometheusMetrics` and
-  :class:`~pyresque.observability.tracing.TracingPlugin` (an SDK provider with a
-  batch processor and an exporter that drops the spans: the cost of making them);
+  :class:`~pyresque.observability.tracing.TracingPlugin` (an SDK provider sampling
+  every trace, a batch processor and an exporter that drops the spans: the cost of
+  making them);
 - ``metrics``, ``tracing``: one of the two alone;
-- ``sampled``: ``on`` with 1 % of the traces sampled (``TraceIdRatioBased(0.01)``);
-- ``no-sdk``: ``on`` with the API's no-op provider (no SDK installed): pyresque's own
-  share of the tracing cost;
+- ``sampled``: ``on`` with 1 % of the traces sampled (``ParentBased(TraceIdRatioBased(0.01))``);
+- ``no-sdk``: ``on`` with the API's no-op provider (no SDK installed);
+- ``sdk-span``: no pyresque plugin, one bare SDK span per job (``start_span(name)`` /
+  ``end()`` around it, same provider setup as ``on``): the SDK's own share, measured
+  inside a real drain (a span costs about twice as much there as in a tight loop:
+  the worker's other code has the caches between two spans);
 - ``history``: ``on`` plus :class:`~pyresque.observability.history.HistoryPlugin`
   (one more round trip per job).
 
-Each round also times the OpenTelemetry SDK alone, with no worker and no pyresque
-code (same provider setup as ``on``): a bare ``tracer.start_span(name).end()``, and a
-span made as the consumer span is (kind, five attributes, one link), so the ``on``
-variant's extra CPU splits into the SDK's share and pyresque's.
+Also per round, steadier on a busy machine: ``perform_job`` alone per variant (the
+hooks, plugins and the job, no Redis, one payload performed ``--jobs`` times), and the
+SDK alone in a tight loop (a bare ``start_span(name).end()``, and a span made as the
+consumer span is: kind, five attributes, one link).
 
 The variants take turns at going first (ABBA, as ``bench_compare`` does: the second
 drain of a pair runs slower on a busy 2-core machine). Reported per variant: median
@@ -46,7 +52,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Link, NoOpTracerProvider, SpanContext, SpanKind, TraceFlags
 
 from bench._server import RedisServer
-from pyresque import Resque
+from pyresque import Resque, hookimpl
 from pyresque.backends.redis import RedisBackend
 from pyresque.core.worker import Worker
 from pyresque.core.worker.perform import perform_job
@@ -76,6 +82,19 @@ def _app(port: int, plugins: list[object]) -> Resque:
 
 #: A variant: (the worker's app, the app that enqueues, what to call when done).
 Made = tuple[Resque, Resque, Callable[[], None]]
+
+
+class _BareSpan:
+    """One bare SDK span per job, nothing else (no context, attributes, link, or current
+    span): the least any tracing does, so the SDK's own cost inside a real drain."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self.tracer = provider.get_tracer("bench")
+
+    @hookimpl
+    def pyresque_job_started(self) -> Callable[[BaseException | None], None]:
+        span = self.tracer.start_span("bench process")
+        return lambda exc: span.end()
 
 
 def _provider(ratio: float) -> TracerProvider:
@@ -112,6 +131,11 @@ def _variants(port: int) -> dict[str, Callable[[], Made]]:
 
         return _app(port, plugins), client, close
 
+    def bare_span() -> Made:
+        provider = _provider(1.0)
+        app = _app(port, [_BareSpan(provider)])
+        return app, app, provider.shutdown
+
     def no_sdk() -> Made:
         app = _app(port, [PrometheusMetrics(), TracingPlugin(NoOpTracerProvider())])
         return app, app, lambda: None
@@ -123,6 +147,7 @@ def _variants(port: int) -> dict[str, Callable[[], Made]]:
         "tracing": lambda: on(metrics=False),
         "sampled": lambda: on(ratio=0.01),
         "no-sdk": no_sdk,
+        "sdk-span": bare_span,
         "history": lambda: on(history=True),
     }
 
@@ -232,7 +257,7 @@ def main() -> None:
         cpus: dict[str, list[float]] = {name: [] for name in names}
         redis_cpus: dict[str, list[float]] = {name: [] for name in names}
         sdk: dict[str, list[float]] = {"bare": [], "consumer": []}
-        alone: dict[str, list[float]] = {name: [] for name in names if name != "history"}
+        alone: dict[str, list[float]] = {name: [] for name in names if name not in ("history", "sdk-span")}
         for round_no in range(opts.rounds):
             order = names if round_no % 2 == 0 else names[::-1]
             for name in order:
@@ -265,14 +290,14 @@ def main() -> None:
             more = "" if name == "off" else f"  {median - base_alone:+6.1f} us/job"
             print(f"  {name:8} {median:6.1f} us CPU/job{more}")
         bare, consumer = statistics.median(sdk["bare"]), statistics.median(sdk["consumer"])
+        print("the SDK alone in a tight loop (BatchSpanProcessor, every trace sampled):")
+        print(f"  start_span(name).end()        {bare:6.1f} us CPU/span")
+        print(f"  as the consumer span is made  {consumer:6.1f} us CPU/span")
+        sdk_span = statistics.median(cpus["sdk-span"]) - base_cpu
         tracing = statistics.median(cpus["tracing"]) - base_cpu
-        print("the SDK alone (no worker, no pyresque code; BatchSpanProcessor, every trace sampled):")
-        print(f"  start_span(name).end()        {bare:6.1f} us CPU/span ({bare / base_cpu:.0%} of off)")
-        print(f"  as the consumer span is made  {consumer:6.1f} us CPU/span ({consumer / base_cpu:.0%})")
-        rest = tracing - consumer
-        print(f"  'tracing' adds {tracing:+.1f} us/job to the drain: SDK {consumer:.1f}, rest {rest:+.1f}")
-        mine = statistics.median(alone["tracing"]) - base_alone - consumer
-        print(f"  perform_job alone, 'tracing' less the SDK's span: pyresque's share {mine:+.1f} us/job")
+        rest = tracing - sdk_span
+        print(f"in the drain: a bare SDK span per job {sdk_span:+.1f} us CPU/job, 'tracing' {tracing:+.1f}:")
+        print(f"  the rest (the span's attributes and link, the trace context, the hook) {rest:+.1f}")
     finally:
         server.stop()
 
