@@ -150,3 +150,25 @@ def test_an_async_enqueue_waits_out_a_slot_migration(cluster: Cluster) -> None:
     except subprocess.SubprocessError:  # pragma: no cover - a failed topology step
         raise
     assert source.client().dbsize() == 0
+
+
+def test_the_dashboard_on_a_cluster(cluster: Cluster) -> None:
+    """pyresque web on ``redis+cluster://``: its async client reads the hash-tagged
+    namespace on the slot's master (every page renders, the queue shows)."""
+    from tests.e2e.seed import web_client
+
+    sync = Resque(cluster.url())
+    sync.enqueue(QUEUE, J + "noop", 1)
+    sync.enqueue(QUEUE, J + "boom", 2)
+
+    async def main() -> None:
+        async with web_client(cluster.url()) as http:
+            pages = ("/", "/queues", f"/queue?name={QUEUE}", "/workers", "/failed", "/stats", "/stats/keys")
+            for page in pages:
+                reply = await http.get(page)
+                assert reply.status_code == 200, (page, reply.text[:300])
+            assert QUEUE in (await http.get("/queues")).text
+            assert f"{NS}:queue:{QUEUE}" in (await http.get("/stats/keys")).text
+
+    asyncio.run(main())
+    sync.close()

@@ -62,10 +62,12 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.005, 0.2
 #: Replies saying the command did not run on this node.
 REDIRECTS = (AskError, TryAgainError, ClusterDownError, MasterDownError)  # MovedError is an AskError
 SCRIPT_COMMANDS = frozenset({b"EVAL", b"EVALSHA", b"EVAL_RO", b"EVALSHA_RO", b"FCALL", b"FCALL_RO"})
-#: Never redone on a side connection (they block, or belong to the caller's transaction).
+#: Never redone on a side connection (they block, watch, subscribe, or belong to the
+#: caller's transaction: their state is on the connection they were sent on).
 NOT_REDONE = frozenset(
     {b"BLPOP", b"BRPOP", b"BLMOVE", b"BRPOPLPUSH", b"BLMPOP", b"BZPOPMIN", b"BZPOPMAX", b"BZMPOP",
-     b"WAIT", b"WAITAOF", b"MULTI", b"EXEC", b"DISCARD", b"SUBSCRIBE", b"PSUBSCRIBE", b"XREAD"}
+     b"WAIT", b"WAITAOF", b"MULTI", b"EXEC", b"DISCARD", b"WATCH", b"UNWATCH", b"SUBSCRIBE",
+     b"PSUBSCRIBE", b"SSUBSCRIBE", b"XREAD", b"XREADGROUP"}
 )  # fmt: skip
 
 #: Replies (and errors) after which the owner is looked up again.
