@@ -12,7 +12,11 @@ Two entry points, one per kind of caller:
   running loop (cancelled at its timeout), and a sync job in an executor's thread.
 
 Both set :func:`pyresque.current_job` for the job (:mod:`pyresque.core.context`). The
-job's own steps are in :mod:`pyresque.core.worker.jobbody`.
+job's own steps are in :mod:`pyresque.core.worker.jobbody`. Around the whole run (once
+the class resolved: ``before_perform`` to ``after_perform``) the ``pyresque_job_started``
+implementations start and their finishers end, told the outcome (``None``, a
+``DontPerform``, or the failure) before any ``on_failure`` hook: the cheap way for
+metrics and tracing to see every job (a pluggy wrapper costs microseconds per job).
 
 No Redis I/O here: the caller writes the outcome (one round trip, see the worker).
 Every failure, whatever it is (a job's exception, ``SystemExit``, ``KeyboardInterrupt``,
