@@ -327,3 +327,62 @@ def test_pyresque_worker_takes_an_included_sharded_app(servers: list[RedisServer
     done = subprocess.run([*cmd, "--burst"], cwd=ROOT, env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr.decode()
     assert trace_lines(trace) == ["urgent", "mid", "low"]
+
+
+def _lose_replies(registry: object, method: str, every: int) -> list[int]:
+    """Make every ``every``-th call of ``registry.method`` run, then lose its reply."""
+    real = getattr(registry, method)
+    calls = [0]
+
+    def flaky(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        result = real(*args, **kwargs)
+        if calls[0] % every == 0:
+            raise redis.ConnectionError("reply lost (test)")
+        return result
+
+    setattr(registry, method, flaky)
+    return calls
+
+
+@pytest.mark.parametrize("every", [2, 3])
+def test_lost_replies_on_one_shard_run_each_job_once_and_count_it_once(
+    app: Resque, servers: list[RedisServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int
+) -> None:
+    """Replies of shard b's reserve and fail scripts are lost after they ran (every
+    other one, every third): the job a lost reserve took comes back
+    to the worker (not failed as a dead runner's), a success fused into a lost reserve
+    is counted once, a failure once."""
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("PYRESQUE_TEST_TRACE", str(trace))
+    for i in range(6):
+        app.enqueue("qb", f"{JOBS}.record", f"qb-{i}")
+        app.enqueue("qa", f"{JOBS}.record", f"qa-{i}")
+    app.enqueue("qb", f"{JOBS}.boom", "x")
+    worker = Worker(app, ["qb", "qa"], mode="inprocess", burst=True, heartbeat_interval=0)
+    lane_b = next(lane for lane in worker.registry.lanes if lane.name == "b")  # type: ignore[attr-defined]
+    lane_b.registry = _Shim(lane_b.registry)
+    reserves = _lose_replies(lane_b.registry, "reserve", every)
+    fails = _lose_replies(lane_b.registry, "fail", every)
+    monkeypatch.setattr("pyresque.backends.redis.shards.lanes.FIRST_BACKOFF", 0.01)
+    worker.work()
+    assert reserves[0] > 7 and fails[0] >= 1  # the faults did happen
+    assert Counter(trace_lines(trace)) == Counter(f"q{s}-{i}" for s in "ab" for i in range(6))
+    a, b = shard(servers, "a"), shard(servers, "b")
+    assert int(a.get("resque:stat:processed")) == 6 and int(b.get("resque:stat:processed")) == 7
+    assert b.llen("resque:failed") == 1 and int(b.get("resque:stat:failed")) == 1
+    assert a.llen("resque:failed") == 0
+    assert worker.failed == 1 and worker.unheld == 0
+    for client in (a, b):
+        assert not client.keys(f"resque:worker:{worker.id}*")
+
+
+class _Shim:
+    """A registry whose methods can be replaced on the instance (the real one's are
+    shared with the app)."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)

@@ -170,9 +170,13 @@ class ShardedWorkerSide(WorkerRegistry):
             try:
                 if lane.uncertain is not None:
                     lane.flush(worker_id)
+                    covered = set(lane.uncertain[2]) >= set(names)
                     again = self._repeat_uncertain(lane, worker_id)
+                    lane.mark_up()
                     if again is not None:
                         return again
+                    if covered:  # that was a reserve of these queues: they are empty
+                        continue
                 else:
                     if pending is not None and lane.backlog and lane.backlog[-1] is pending:
                         fuse = pending  # a success: fused into this shard's reserve
