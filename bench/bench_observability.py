@@ -16,6 +16,8 @@ worker, for each variant:
   making them);
 - ``metrics``, ``tracing``: one of the two alone;
 - ``sampled``: ``on`` with 1 % of the traces sampled (``ParentBased(TraceIdRatioBased(0.01))``);
+- ``sampled-child``: ``sampled`` with ``style="child"``: the producer's decision holds
+  for the job (head sampling), so a sampled-out job starts no span;
 - ``no-sdk``: ``on`` with the API's no-op provider (no SDK installed);
 - ``sdk-span``: no pyresque plugin, one bare SDK span per job (``start_span(name)`` /
   ``end()`` around it, same provider setup as ``on``): the SDK's own share, measured
@@ -108,7 +110,13 @@ def _variants(port: int) -> dict[str, Callable[[], Made]]:
         app = _app(port, [])
         return app, app, lambda: None
 
-    def on(metrics: bool = True, tracing: bool = True, history: bool = False, ratio: float = 1.0) -> Made:
+    def on(
+        metrics: bool = True,
+        tracing: bool = True,
+        history: bool = False,
+        ratio: float = 1.0,
+        style: str = "link",
+    ) -> Made:
         plugins: list[object] = []
         if metrics:
             plugins.append(PrometheusMetrics())
@@ -116,7 +124,7 @@ def _variants(port: int) -> dict[str, Callable[[], Made]]:
             app = _app(port, plugins + ([HistoryPlugin()] if history else []))
             return app, app, lambda: None
         provider = _provider(ratio)
-        plugins.append(TracingPlugin(provider))
+        plugins.append(TracingPlugin(provider, style=style))  # type: ignore[arg-type]
         if history:
             plugins.append(HistoryPlugin())
         # The producer is another app with its own provider, as a client process is: its
@@ -146,6 +154,7 @@ def _variants(port: int) -> dict[str, Callable[[], Made]]:
         "metrics": lambda: on(tracing=False),
         "tracing": lambda: on(metrics=False),
         "sampled": lambda: on(ratio=0.01),
+        "sampled-child": lambda: on(ratio=0.01, style="child"),
         "no-sdk": no_sdk,
         "sdk-span": bare_span,
         "history": lambda: on(history=True),

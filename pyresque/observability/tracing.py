@@ -31,7 +31,10 @@ finisher (no pluggy wrapper around the job); a 55-character version-00
 ``traceparent`` is parsed here (:func:`parse_traceparent`; any other shape goes
 through OpenTelemetry's propagator); the span's fixed attributes are built once per
 (queue, class). Without an SDK (the API's no-op provider, or no global provider set)
-nothing at all is made. What is left is the SDK's own ``start_span``/``end``.
+nothing at all is made. With ``style="child"`` and the SDK's ``ParentBased`` sampler
+(its default), a job whose producer was not sampled starts no span at all (the SDK
+would drop it): head sampling at the producer makes sampled-out jobs nearly free.
+What is left is the SDK's own ``start_span``/``end``.
 
 In forked children each finished job's spans are flushed (``force_flush``, up to 5 s)
 before the child can exit: a synchronous export per job in the fork modes. A producer
@@ -122,6 +125,7 @@ class TracingPlugin:
         self.provider = tracer_provider
         self.tracer = trace.get_tracer("pyresque", tracer_provider=tracer_provider)
         self._resolved: tuple[Any, Any] = (None, None)  # (provider, its tracer or None)
+        self._drops_unsampled = False  # the resolved tracer's sampler drops children of unsampled parents
         self.style = style
         self.propagate = propagate
         self._open: OrderedDict[int, Any] = OrderedDict()
@@ -142,6 +146,7 @@ class TracingPlugin:
                 tracer = provider.get_tracer("pyresque")
                 if isinstance(tracer, NoOpTracer):
                     tracer = None
+            self._drops_unsampled = _drops_unsampled(getattr(tracer, "sampler", None))
             self._resolved = (provider, tracer)
         return tracer
 
@@ -218,6 +223,13 @@ class TracingPlugin:
         if tracer is None:
             return None
         producer = producer_context(job.extra)
+        if (
+            producer is not None
+            and not producer.trace_flags.sampled
+            and self.style == "child"
+            and self._drops_unsampled
+        ):
+            return _unrecorded(producer)  # what the SDK would make of it: nothing recorded
         name, base = self._consumer_names(job)
         attributes = dict(base)
         if job.id is not None:
@@ -264,6 +276,28 @@ class TracingPlugin:
         if callable(flush):
             with contextlib.suppress(Exception):
                 flush(5000)
+
+
+def _drops_unsampled(sampler: Any) -> bool:
+    """Whether ``sampler`` is the SDK's ``ParentBased`` dropping every span whose parent
+    (remote or local) was not sampled, as it does by default."""
+    try:
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+    except ImportError:  # pragma: no cover - a tracer of another SDK
+        return False
+    return (
+        isinstance(sampler, ParentBased)
+        and getattr(sampler, "_remote_parent_not_sampled", None) is ALWAYS_OFF
+        and getattr(sampler, "_local_parent_not_sampled", None) is ALWAYS_OFF
+    )
+
+
+def _unrecorded(producer: SpanContext) -> Callable[[BaseException | None], None]:
+    """A child-style job of an unsampled trace under a ``ParentBased`` sampler: no span is
+    started (the SDK would drop it), the producer's context is made current so the
+    job's own spans are dropped alike, and the finisher undoes it."""
+    token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(producer)))
+    return lambda exc: otel_context.detach(token)
 
 
 def _attributes(queue: str, class_name: str, job_id: str | None, operation: str) -> dict[str, str]:

@@ -281,3 +281,40 @@ def test_a_tracestate_and_bad_types_are_handled() -> None:
     assert producer_context({"traceparent": 5}) is None
     assert producer_context({"traceparent": GOOD + " " * 2000}) is None  # too long to read
     assert producer_context({}) is None
+
+
+# -- head sampling: a child-style job of an unsampled trace costs no span -----------------
+@pytest.mark.parametrize("follow", [True, False], ids=["parent-based", "remote-unsampled-on"])
+def test_a_child_style_job_of_an_unsampled_trace_records_what_the_sampler_says(follow: bool) -> None:
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased
+
+    producer = TracerProvider(sampler=ALWAYS_OFF)  # the client samples nothing
+    exporter = InMemorySpanExporter()
+    sampler = (
+        ParentBased(ALWAYS_ON) if follow else ParentBased(ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
+    )
+    worker_side = TracerProvider(sampler=sampler)
+    worker_side.add_span_processor(SimpleSpanProcessor(exporter))
+    url = _url()
+    client = Resque(url, plugins=[TracingPlugin(producer)])
+    client.enqueue("q", "Work")
+    seen: list[Any] = []
+
+    def work() -> None:
+        seen.append(trace.get_current_span().get_span_context())
+        with worker_side.get_tracer("job").start_as_current_span("inside"):
+            pass
+
+    app = Resque(url, plugins=[TracingPlugin(worker_side, style="child")])
+    app.job(work, name="Work")
+    raw = app.backend.client.lindex("resque:queue:q", 0)  # type: ignore[attr-defined]
+    sent = producer_context(app.decode(raw, "q").extra)
+    assert sent is not None and not sent.trace_flags.sampled
+    drain(app)
+    (current,) = seen
+    assert current.trace_id == sent.trace_id  # the job runs in the producer's trace either way
+    names = sorted(s.name for s in exporter.get_finished_spans())
+    assert names == ([] if follow else ["inside", "q process"])
+    assert trace.get_current_span() is trace.INVALID_SPAN
+    app.close()
+    client.close()
