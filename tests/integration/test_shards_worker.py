@@ -386,3 +386,17 @@ class _Shim:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._real, name)
+
+
+def test_pause_all_workers_on_one_shard_pauses_the_worker_there_only(
+    app: Resque, servers: list[RedisServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace = tmp_path / "trace"
+    monkeypatch.setenv("PYRESQUE_TEST_TRACE", str(trace))
+    shard(servers, "b").set("resque:pause-all-workers", "true")  # Ruby's key, on shard b
+    for queue in ("qb", "qa", "qc"):
+        app.enqueue(queue, f"{JOBS}.record", queue)
+    worker = Worker(app, ["qb", "qa", "qc"], mode="inprocess", burst=True, heartbeat_interval=0)
+    worker.work()
+    assert sorted(trace_lines(trace)) == ["qa", "qc"]
+    assert shard(servers, "b").llen("resque:queue:qb") == 1  # left for when b is resumed

@@ -1,7 +1,9 @@
 """The heartbeat thread: refreshes the worker id's lease every few seconds and
 ``workers:heartbeat`` every ``heartbeat_interval``; after each lease refresh reads the
 worker's command through Redis (:mod:`pyresque.core.worker.remote`); registers the worker again if its
-records vanished (a mistaken prune, a Redis that lost its data).
+records vanished (a mistaken prune, a Redis that lost its data). A worker over shards
+does this on each of its shards (``worker.registry.beat``: a shard that was away at the
+start, or lost its data, gets the worker registered again; one that fails is skipped).
 
 It only talks to Redis and logs; a failure while Redis is away is logged once (the
 worker's own loop says when the backend is back).

@@ -6,6 +6,10 @@ business, picked by :func:`make_executor`: fork per job (Resque's default), fork
 N jobs (:mod:`pyresque.core.worker.fork`), or in-process
 (:mod:`pyresque.core.worker.inprocess`).
 
+Over shards (a ``ShardedBackend``) the same worker reserves across them in
+queue-priority order through a registry of its own (``worker.registry``, see
+:mod:`pyresque.core.worker.sharding` and ``docs/sharded-workers.md``).
+
 Identity: the id is Resque's ``host:pid:queues``. A live worker process also holds a
 short lease on its id (refreshed by the heartbeat thread), so a worker that finds its
 id held by another live process (containers sharing a hostname, each running as pid 1)
