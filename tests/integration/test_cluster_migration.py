@@ -225,6 +225,7 @@ def test_a_drain_with_a_producer_survives_a_slot_migration(cluster: Cluster, tru
         slot = _slot(cluster)
         during.append(source.client().llen(f"{NS}:queue:{QUEUE}"))
         cluster.begin_migration(slot, source, target)
+        time.sleep(0.3)  # slot open, no key moved yet: where an unguarded script half-runs
         moved = cluster.migrate_keys(slot, source, target, batch=5, pause=0.03)
         cluster.end_migration(slot, source, target)
         thread.join(60)
