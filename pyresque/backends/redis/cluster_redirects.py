@@ -2,10 +2,12 @@
 the sync connection (``cluster.py``, read its docstring first) and the asyncio one
 (``aio/cluster.py``).
 
-Inside: which commands are scripts (sent inside a guard transaction,
-:func:`wrapped_script`, read back by :func:`script_reply`), which are never redone
-(:data:`NOT_REDONE`), :class:`RedirectPlan` (where and after what back-off a redirected
-command goes next, and when to give up with :class:`SlotMovedError`),
+Inside: how a script is guarded against running half-way during a slot migration
+(:func:`guarded_script`: its guarded variant, from :data:`GUARDED`, with two guard keys
+declared after its own; :func:`wrapped_script` and :func:`script_reply`: the
+``MULTI``/``EXEC`` fallback for a script known only by SHA1), which commands are never
+redone (:data:`NOT_REDONE`), :class:`RedirectPlan` (where and after what back-off a
+redirected command goes next, and when to give up with :class:`SlotMovedError`), and
 :class:`PendingCommands` (the commands a connection sent and has not read the replies
 of, noted by its command packer, :class:`TrackingPacker`).
 """
