@@ -1,20 +1,36 @@
-"""The asyncio client (``AsyncResque``) and the async worker (``--mode async``) on
-``redis+cluster://``: a real cluster (tests/sentinel_cluster.py), the namespace in its
-hash tag on the slot's master, a manual fail-over and a slot migration while the async
-client enqueues."""
+"""The asyncio client (``AsyncResque``), the async worker (``--mode async``) and the
+dashboard on ``redis+cluster://``: a real cluster (tests/sentinel_cluster.py), the
+namespace in its hash tag on the slot's master, a manual fail-over and a slot migration
+while the async client enqueues, a manual fail-over while the async worker drains
+(audited)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from pyresque import Resque
 from pyresque.aio import AsyncResque
-from tests.integration.test_cluster import NS, _cluster, _owner, _replica_of
+from tests.chaos.audit import held_jobs
+from tests.chaos.chaos_jobs import RUNS_KEY, URL_ENV
+from tests.integration.test_cluster import (
+    FLAGS,
+    NS,
+    _audit,
+    _cluster,
+    _enqueue_mix,
+    _moved_from,
+    _owner,
+    _replica_of,
+)
+from tests.integration.test_cluster import QUEUE as MIX_QUEUE
+from tests.redis_server import RedisServer
 from tests.sentinel_cluster import Cluster
 from tests.worker_proc import start_worker, stop, wait_for
 
@@ -172,3 +188,50 @@ def test_the_dashboard_on_a_cluster(cluster: Cluster) -> None:
 
     asyncio.run(main())
     sync.close()
+
+
+@pytest.fixture(scope="module")
+def truth() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.close()
+
+
+def test_the_async_worker_drains_through_a_manual_failover(cluster: Cluster, truth: RedisServer) -> None:
+    """``--mode async`` on ``redis+cluster://``: ``CLUSTER FAILOVER`` of the slot's
+    master mid-drain; the worker follows without a restart and the audit counts every job."""
+    app = Resque(cluster.url())
+    expected = _enqueue_mix(app, 300, 0.03)  # some 2 s of work on 4 slots
+    worker = start_worker(
+        cluster.url(), MIX_QUEUE, "--mode", "async", "--concurrency", "4",
+        "--app-include", "tests.chaos.chaos_jobs", *FLAGS, env={URL_ENV: truth.url},
+    )  # fmt: skip
+    runs = truth.client()
+    runs.delete(RUNS_KEY)
+    try:
+        wait_for(lambda: runs.scard(RUNS_KEY) >= 50, 60, "a quarter of the drain")
+        old = _owner(cluster)
+        replica = next(n for n in cluster.nodes if _replica_of(n, old))
+        replica.client().execute_command("CLUSTER", "FAILOVER")
+        wait_for(lambda: _moved_from(cluster, old), 60, "the slot to move to the replica")
+        print("jobs left when the slot moved:", _owner(cluster).client().llen(f"{NS}:queue:{MIX_QUEUE}"))
+
+        def drained() -> bool:
+            try:
+                master = _owner(cluster).client()
+                return master.llen(f"{NS}:queue:{MIX_QUEUE}") == 0 and not held_jobs(master, NS)
+            except redis.RedisError:  # the nodes' views of the slot are still settling
+                return False
+
+        wait_for(drained, 90, "the drain")
+        assert worker.poll() is None, "the worker stopped"
+        worker.send_signal(signal.SIGQUIT)
+        assert stop(worker) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    report = _audit(_owner(cluster).client(), runs, expected, "async worker, cluster fail-over")
+    print(report.summary())
+    assert not report.problems(), report.summary()
+    app.close()
