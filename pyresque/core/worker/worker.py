@@ -213,6 +213,9 @@ class Worker:
             try:
                 self._exit(error)
             finally:
+                close = getattr(self.registry, "close", None)  # over shards: its own connections
+                if callable(close):
+                    close()
                 restore_title(previous_title)
                 if main:
                     self.restore_signals()

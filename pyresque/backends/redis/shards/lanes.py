@@ -19,6 +19,10 @@ process keeps about it:
   token, run_at and queues) after the backlog, so a job it took is handed back, not
   left held (which recovery would then fail as a dead runner's);
 - ``paused_all`` (Ruby's ``pause-all-workers`` on that shard: its queues are skipped).
+
+A stalled shard (it accepts connections, never answers) costs the worker its client's
+read timeout per try (redis-py's default here: the connect timeout, 5 s), then it is
+left alone like a stopped one; the idle wait's own connections time out after 2 s.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ log = logging.getLogger("pyresque.worker")
 
 #: Seconds a lane that failed is left alone, first and at most.
 FIRST_BACKOFF = 0.5
-MAX_BACKOFF = 10.0
+MAX_BACKOFF = 15.0
 
 
 @dataclass(slots=True)
@@ -63,7 +67,9 @@ class Deferred:
 class Lane:
     """One shard of a sharded worker (see the module docstring)."""
 
-    def __init__(self, name: str, index: int, backend: RedisBackend) -> None:
+    def __init__(self, name: str, index: int, backend: RedisBackend, *, own: bool = False) -> None:
+        #: ``backend`` is the lane's own (closed with it), not the app's shard
+        self.own = own
         self.name = name
         self.index = index
         self.backend = backend
@@ -147,6 +153,12 @@ class Lane:
                     "failure" if item.failed else "success",
                     self.name,
                 )
+
+    def close(self) -> None:
+        """Drop the wait's connections, and close the lane's own backend."""
+        self.waiter.reset()
+        if self.own:
+            self.backend.close()
 
     def reset_process_state(self) -> None:
         """In a forked child: the backlog and the uncertain reserve are the parent's."""

@@ -439,6 +439,11 @@ class ShardedWorkerSide(WorkerRegistry):
         """Connect every involved shard's hot-path connection."""
         self._each(lambda lane: lane.registry.warm_up(), need_one=False, mark=True)
 
+    def close(self) -> None:
+        """Close the lanes' own connections (the worker stopped)."""
+        for lane in self.all_lanes:
+            lane.close()
+
     # -- the read side: the backend's ------------------------------------------------
     def all(self) -> list[str]:
         """Every shard's registered workers."""
