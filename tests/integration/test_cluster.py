@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from pyresque import Resque
+from pyresque.backends.redis.cluster_redirects import GUARDED
 from tests.chaos.audit import audit, held_jobs
 from tests.chaos.chaos_jobs import RUNS_KEY, URL_ENV
 from tests.redis_server import RedisServer, in_ci
@@ -237,6 +238,12 @@ def test_scripts_see_only_their_own_keys(cluster: Cluster) -> None:
         b"x",
     ]
     assert client.eval("return #KEYS", 0) == 0
+    pipe = client.pipeline(transaction=True)  # a script queued in the caller's MULTI
+    pipe.eval("return #KEYS + 0", 1, f"{NS}:a")
+    pipe.get(f"{NS}:a")
+    assert pipe.execute() == [1, None]
+    variant = GUARDED.of_source("return #KEYS + 0")[0]  # what ran: the guarded variant
+    assert cluster.owner_of(NS).client().script_exists(variant) == [True]
     sha = cluster.owner_of(NS).client().script_load("return {#KEYS, ARGV[1]}")
     assert client.evalsha(sha, 1, f"{NS}:a", "y") == [1, b"y"]
     with pytest.raises(redis.exceptions.NoScriptError):

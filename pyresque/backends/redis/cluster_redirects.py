@@ -322,7 +322,8 @@ class PendingCommands:
         elif name in (b"EXEC", b"DISCARD"):
             self._in_multi = False
         elif self._in_multi or name in NOT_REDONE:
-            pass
+            if self._in_multi and name in SCRIPT_COMMANDS:  # queued: guarded all the same
+                args = guarded_script(args, self.locator.guards) or args
         elif name in SCRIPT_COMMANDS:
             guarded = guarded_script(args, self.locator.guards)
             kind, args = (SCRIPT, args) if guarded is None else (KEYED, guarded)
