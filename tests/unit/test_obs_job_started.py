@@ -318,3 +318,41 @@ def test_a_child_style_job_of_an_unsampled_trace_records_what_the_sampler_says(f
     assert trace.get_current_span() is trace.INVALID_SPAN
     app.close()
     client.close()
+
+
+def test_in_the_async_worker_path_too_the_jobs_spans_nest_and_skips_are_counted() -> None:
+    from pyresque.testing import adrain
+
+    exporter = InMemorySpanExporter()
+    provider = _provider(exporter)
+    inner = provider.get_tracer("job")
+    registry = CollectorRegistry()
+
+    async def awork() -> None:
+        with inner.start_as_current_span("inside async"):
+            await asyncio.sleep(0)
+
+    class AsyncSkip:
+        async def set_up(self) -> None:
+            raise DontPerform("later")
+
+        async def perform(self) -> None:
+            raise AssertionError("skipped jobs do not run")
+
+    app = Resque(_url(), plugins=[TracingPlugin(provider), PrometheusMetrics(registry)])
+    app.job(awork, name="AWork")
+    app.job(AsyncSkip, name="AsyncSkip")
+    app.enqueue("q", "AWork")
+    app.enqueue("q", "AsyncSkip")
+    asyncio.run(adrain(app))
+    spans = exporter.get_finished_spans()
+    (consumer,) = [
+        s
+        for s in spans
+        if s.kind is SpanKind.CONSUMER and s.attributes["messaging.resque.job_class"] == "AWork"
+    ]  # type: ignore[index]
+    (span,) = [s for s in spans if s.name == "inside async"]
+    assert span.parent is not None and span.parent.span_id == consumer.context.span_id
+    labels = {"queue": "q", "class": "AsyncSkip", "outcome": "skipped"}
+    assert registry.get_sample_value("resque_jobs_processed_total", labels) == 1
+    app.close()
