@@ -1,6 +1,6 @@
 """TLS end to end: ``rediss://``, ``rediss+sentinel://`` and ``rediss+cluster://``
 against redis-server processes that listen on TLS only (``--port 0 --tls-port``), with
-a throwaway CA and certificate made by ``openssl`` (tests/sentinel_cluster.py
+a throwaway CA and certificate made by ``openssl`` (tests/tls_certs.py
 :func:`make_tls`). The CA goes in the URL: ``?ssl_ca_certs=<file>&ssl_cert_reqs=required``
 (and ``&ssl_certfile=...&ssl_keyfile=...`` for a server that wants client
 certificates); for Sentinel the same settings reach the sentinels and the master.
@@ -25,7 +25,8 @@ from pyresque import Resque
 from pyresque.aio import AsyncResque
 from pyresque.core.errors import BackendConnectionError
 from tests.redis_server import in_ci
-from tests.sentinel_cluster import Cluster, Node, SentinelGroup, Tls, make_tls, tls_support_error
+from tests.sentinel_cluster import Cluster, Node, SentinelGroup
+from tests.tls_certs import Tls, make_tls, tls_support_error
 from tests.worker_proc import start_worker, stop
 
 QUEUE = "tls"
