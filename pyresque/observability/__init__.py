@@ -16,5 +16,10 @@ Where to start:
 - :mod:`pyresque.observability.jsonlog`: a one-object-per-line log formatter;
 - :mod:`pyresque.observability.labels`: how a payload's class name becomes a bounded label.
 
+The worker-side plugins see each job through the ``pyresque_job_started`` hook (a
+plain call and a finisher, no pluggy wrapper: it runs for every job); what each costs
+per job is measured by ``bench/bench_observability.py`` (figures in
+``docs/observability.md``, "What it costs").
+
 See ``docs/observability.md``.
 """
