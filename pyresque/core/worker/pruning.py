@@ -218,11 +218,11 @@ def settle_unsure(worker: Worker) -> None:
     if not unsure:
         return
     registry = worker.app.backend.workers
-    for key, release in list(unsure.items()):
+    for key in list(unsure):
         owner_id, raw_record = key
         still = registry.held(owner_id) == raw_record  # raises while the backend is away
-        del unsure[key]
-        if not still:
+        release = unsure.pop(key, None)  # (another thread of an async worker may settle it)
+        if release is not None and not still:
             worker.app.hooks.after_recover(worker, *release)
 
 
