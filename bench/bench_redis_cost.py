@@ -1,7 +1,8 @@
 """What one job costs Redis, and how far one Redis (or S of them) goes with more workers.
 
     .venv/bin/python -m bench.bench_redis_cost [--jobs 10000] [--workers 1,2,4,8]
-        [--shards 1,2,4] [--rounds 3] [--breakdown-ops 5000] [--base REV]
+        [--shards 1,2,4] [--rounds 3] [--async-concurrency N] [--breakdown-ops 5000]
+        [--base REV]
 
 Starts its own redis-servers. Every configuration drains ``--jobs`` untracked no-op jobs
 (pyresque's full payload: class, args, id, queue_time) with ``pyresque worker --mode
@@ -22,6 +23,10 @@ those commands per job; worker CPU per job (``getrusage`` of the workers); round
 per job (``total_reads_processed``: one socket read per request the server got, start-up
 included); and the Redis-bound ceiling, *derived*: S x 1e6 / (Redis us per job), what S
 Redis cores would do if Redis were the only limit.
+
+``--async-concurrency N`` adds one ``--mode async`` worker with N slots on one Redis:
+its slots' RESERVE scripts share one pipeline per round, so several jobs share a round
+trip (what that does to the syscall part of Redis CPU).
 
 The machine's core count is printed first: with more processes than cores, the
 throughput columns measure the machine (the Redis CPU per job is still Redis's).
