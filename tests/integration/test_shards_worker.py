@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from pyresque import Resque
+from pyresque import EnqueueRequest, Resque
 from pyresque.backends.redis.shards import ShardedBackend
 from pyresque.core.worker import Worker
 from tests.redis_server import RedisServer
@@ -410,3 +410,40 @@ def test_pause_all_workers_on_one_shard_pauses_the_worker_there_only(
     worker.work()
     assert sorted(trace_lines(trace)) == ["qa", "qc"]
     assert shard(servers, "b").llen("resque:queue:qb") == 1  # left for when b is resumed
+
+
+def test_a_higher_priority_shard_found_empty_costs_no_round_trip_per_job(
+    app: Resque, servers: list[RedisServer]
+) -> None:
+    """qa (shard a) comes first but is empty: while the worker drains qb (shard b),
+    shard a is not asked again for each job (it tracks qa for the worker instead)."""
+    app.enqueue_many(EnqueueRequest("qb", f"{JOBS}.noop", (i,)) for i in range(300))
+    a = shard(servers, "a")
+    a.config_resetstat()
+    worker = Worker(app, ["qa", "qb"], mode="inprocess", burst=True, heartbeat_interval=0)
+    worker.work()
+    assert worker.processed == 300
+    calls = a.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+    assert calls < 60, calls  # one reserve per job would be 300
+
+
+def test_a_job_pushed_to_a_higher_priority_shard_found_empty_is_taken_next(
+    app: Resque, servers: list[RedisServer], tmp_path: Path
+) -> None:
+    for i in range(200):
+        app.enqueue("qb", f"{JOBS}.sleeper", 0.02, f"qb-{i}")
+    trace = tmp_path / "trace"
+    proc = start_worker(spec(servers), "qa,qb", "--mode", "inprocess", trace=trace)
+    try:
+        wait_for(lambda: len(trace_lines(trace)) >= 10, 60, "qb being drained")
+        app.enqueue("qa", f"{JOBS}.record", "qa")
+        ran_before = len(trace_lines(trace))
+        wait_for(lambda: "qa" in trace_lines(trace), 30, "the qa job")
+        # the job running when it was pushed, and perhaps one reserved at that instant
+        assert trace_lines(trace).index("qa") <= ran_before + 2
+        os.kill(proc.pid, signal.SIGTERM)
+        stop(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -18,7 +18,13 @@ process keeps about it:
   recorded it under its token). The next reserve there repeats that exact call (same
   token, run_at and queues) after the backlog, so a job it took is handed back, not
   left held (which recovery would then fail as a dead runner's);
-- ``paused_all`` (Ruby's ``pause-all-workers`` on that shard: its queues are skipped).
+- ``paused_all`` (Ruby's ``pause-all-workers`` on that shard: its queues are skipped);
+- which of its queues are **known empty**: a reserve found them empty, and the shard
+  has tracked them for the worker since (``CLIENT TRACKING ... BCAST``, armed once,
+  left on: :mod:`~.wait`) without a write to them. A reserve skips a group of queues
+  known empty (no round trip to that shard), for at most :data:`TRUST_EMPTY` seconds
+  (then it asks again, in case a wake-up was missed); any write to one of them (a push)
+  makes the shard's listener readable, and the next reserve reads which.
 
 A stalled shard (it accepts connections, never answers) costs the worker its client's
 read timeout per try (redis-py's default here: the connect timeout, 5 s), then it is
@@ -44,6 +50,9 @@ log = logging.getLogger("pyresque.worker")
 #: Seconds a lane that failed is left alone, first and at most.
 FIRST_BACKOFF = 0.5
 MAX_BACKOFF = 15.0
+#: Seconds a queue found empty is taken as still empty while its shard reports no
+#: write to it (the longest a missed wake-up could delay one of its jobs).
+TRUST_EMPTY = 1.0
 
 
 @dataclass(slots=True)
@@ -83,6 +92,53 @@ class Lane:
         self.registered = False
         self.orphan_cursor = 0
         self.waiter = ShardWaiter(backend.client)
+        #: queue -> when a reserve found it empty (monotonic); dropped when written
+        self.empty: dict[str, float] = {}
+        self._queue_of_key: dict[bytes, str] = {}
+
+    # -- known-empty queues ----------------------------------------------------------
+    def absorb(self) -> None:
+        """Read the shard's wake-ups (never blocks): queues written since are no longer
+        known empty."""
+        if not self.waiter.armed:
+            self.empty.clear()
+            return
+        changed = self.waiter.absorb()
+        if changed is None:
+            self.empty.clear()
+            return
+        for key in changed:
+            queue = self._queue_of_key.get(key)
+            if queue is not None:
+                self.empty.pop(queue, None)
+
+    def known_empty(self, names: list[str], now: float) -> bool:
+        """Every one of ``names`` was found empty under tracking, less than
+        :data:`TRUST_EMPTY` seconds ago, and not written since."""
+        if not self.waiter.armed:
+            return False
+        empty = self.empty
+        return all(name in empty and now - empty[name] < TRUST_EMPTY for name in names)
+
+    def found_empty(self, names: list[str], watched: list[str], dynamic: bool, now: float) -> None:
+        """A reserve of ``names`` took nothing: track ``watched`` (the lane's queues in
+        the worker's list) if not yet (one round trip), and note ``names`` empty, unless
+        arming found one of ``watched`` holding a job meanwhile."""
+        k = self.backend.keys
+        keys = [k.queue(q) for q in watched]
+        try:
+            written = self.waiter.ensure(keys, [k.queues] if dynamic else [])
+        except Exception:  # a failing shard: the next reserve there says so
+            self.waiter.reset()
+            self.empty.clear()
+            return
+        if len(self._queue_of_key) > 4096:
+            self._queue_of_key.clear()
+        for queue, key in zip(watched, keys, strict=True):
+            self._queue_of_key[key.encode()] = queue
+        if not written:
+            for name in names:
+                self.empty[name] = now
 
     def up(self, now: float | None = None) -> bool:
         """Not left alone after a failure (its backoff has passed)."""
@@ -98,6 +154,7 @@ class Lane:
         delay = min(FIRST_BACKOFF * 2 ** min(self.failures - 1, 8), MAX_BACKOFF)
         self.down_until = time.monotonic() + delay
         self.waiter.reset()
+        self.empty.clear()
         if self.failures == 1:
             log.error(
                 "shard %s (%s) unreachable (%s); working the other shards, retrying it with backoff",

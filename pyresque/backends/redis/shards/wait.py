@@ -4,10 +4,13 @@ on the first that may have a job (:func:`wait_on_shards`).
 Each shard gets a :class:`ShardWaiter`: the server-assisted tracking wait of
 :mod:`pyresque.backends.redis.worker_wait`, split into *arm* (``CLIENT TRACKING ON
 REDIRECT <listener> BCAST PREFIX <queue keys>`` and ``EXISTS <queue keys>``, one
-round trip), the listener's socket (readable when a queue key is written) and
-*disarm* (``CLIENT TRACKING OFF``). :func:`wait_on_shards` arms every shard, then one
-``select()`` waits on all the listeners, then disarms them: two round trips per shard
-per idle wait, whatever the timeout, never a poll. A shard whose connection fails (it
+round trip), the listener's socket (readable when a queue key is written: the
+invalidation names the key, :meth:`ShardWaiter.absorb`) and *disarm* (``CLIENT
+TRACKING OFF``). A shard stays armed once armed (the worker's reserve reads the
+wake-ups to know which of its queues were written since they were found empty, see
+``lanes.py``), so :func:`wait_on_shards` arms only the shards not armed yet, then one
+``select()`` waits on all the listeners: no round trip per idle wait on an armed
+shard, never a poll. A shard whose connection fails (it
 is down) is reported to the caller (``on_error``) and left out; the others still wake
 the worker. A signal handler that raises out of ``select()`` drops the connections of
 every armed shard (their state is unknown), as the one-shard waiter does.
@@ -46,6 +49,8 @@ class ShardWaiter:
         self._listener_id = 0
         self._pid = os.getpid()
         self.armed = False
+        #: the keys tracked while armed
+        self.keys: frozenset[str] = frozenset()
         #: ``False`` once the server said it cannot track (Redis < 6)
         self.supported = True
 
@@ -64,11 +69,13 @@ class ShardWaiter:
                     conn.disconnect()
         self._tracker = self._listener = None
         self.armed = False
+        self.keys = frozenset()
 
     def _fresh(self) -> None:
         if self._pid != os.getpid():  # a forked child: the parent's connections are not ours
             self._tracker = self._listener = None
             self.armed = False
+            self.keys = frozenset()
             self._pid = os.getpid()
 
     def arm(self, keys: Sequence[str], also_watch: Sequence[str] = ()) -> bool:
@@ -102,7 +109,36 @@ class ShardWaiter:
             self.supported = False
             return False
         self.armed = True
+        self.keys = frozenset([*keys, *also_watch])
         return int(tracker.read_response()) > 0
+
+    def ensure(self, keys: Sequence[str], also_watch: Sequence[str] = ()) -> bool:
+        """Armed on (at least) ``keys`` and ``also_watch``: nothing to do when it is
+        already (no round trip; ``False``), else (re-)armed as :meth:`arm` says."""
+        if self.armed and self._pid == os.getpid() and self.keys.issuperset([*keys, *also_watch]):
+            return False
+        self.disarm()
+        return self.arm(keys, also_watch)
+
+    def absorb(self) -> set[bytes] | None:
+        """Read the wake-ups buffered so far (never blocks): the keys written since,
+        or ``None`` when every key may have changed (a flush, or the listener is gone:
+        then disarmed)."""
+        changed: set[bytes] = set()
+        listener = self._listener
+        if listener is None or not self.armed or self._pid != os.getpid():
+            return None
+        try:
+            while listener.can_read(0):
+                message = listener.read_response()
+                keys = message[2] if isinstance(message, list) and len(message) > 2 else None
+                if keys is None:
+                    return None
+                changed.update(keys)
+        except Exception:
+            self.reset()
+            return None
+        return changed
 
     def fileno(self) -> int:
         """The listener's socket (readable when a tracked key changed)."""
@@ -118,6 +154,7 @@ class ShardWaiter:
         if not self.armed:
             return
         self.armed = False
+        self.keys = frozenset()
         self._tracker.send_command("CLIENT", "TRACKING", "OFF")
         self._tracker.read_response()
 
@@ -143,7 +180,7 @@ def wait_on_shards(
     try:
         for tag, waiter, keys, also in watches:
             try:
-                found = waiter.arm(keys, also)
+                found = waiter.ensure(keys, also)
             except errors as exc:
                 waiter.reset()
                 on_error(tag, exc)
@@ -167,12 +204,6 @@ def wait_on_shards(
         for _, waiter in armed:
             waiter.reset()
         raise
-    for tag, waiter in armed:
-        try:
-            waiter.disarm()
-        except errors as exc:
-            waiter.reset()
-            on_error(tag, exc)
 
 
 def _broadest(keys: list[str]) -> list[str]:

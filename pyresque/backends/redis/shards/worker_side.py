@@ -71,6 +71,7 @@ class ShardedWorkerSide(WorkerRegistry):
         self.dynamic = dynamic
         self._pid = self._owner = os.getpid()
         self._groups: dict[tuple[str, ...], list[tuple[Lane, list[str]]]] = {}
+        self._watched: dict[tuple[tuple[str, ...], str], list[str]] = {}
 
     # -- routing -------------------------------------------------------------------
     def lane_of(self, queue: str) -> Lane:
@@ -163,8 +164,11 @@ class ShardedWorkerSide(WorkerRegistry):
         strict: bool,
     ) -> Reservation | Held | None:
         now = time.monotonic()
-        for lane, names in self.groups(queues):
-            if not lane.usable(now):
+        groups = self.groups(queues)
+        for lane in self.lanes:  # wake-ups of every shard, so none piles up
+            lane.absorb()
+        for lane, names in groups:
+            if not lane.usable(now) or lane.known_empty(names, now):
                 continue
             fuse: Deferred | None = None
             try:
@@ -204,8 +208,22 @@ class ShardedWorkerSide(WorkerRegistry):
                 fuse.written = step.finished
                 lane.backlog.remove(fuse)
             if step.taken is not None:
+                for name in names:
+                    lane.empty.pop(name, None)
                 return step.taken
+            lane.found_empty(names, self.watched(queues, lane), self.dynamic, now)
         return None
+
+    def watched(self, queues: Sequence[str], lane: Lane) -> list[str]:
+        """The queues of ``lane`` in the worker's list (what its tracking covers)."""
+        key = (tuple(queues), lane.name)
+        found = self._watched.get(key)
+        if found is None:
+            found = [q for q in queues if self.lane_of(q) is lane]
+            if len(self._watched) > 256:
+                self._watched.clear()
+            self._watched[key] = found
+        return found
 
     def _repeat_uncertain(self, lane: Lane, worker_id: str) -> Reservation | Held | None:
         """Repeat the reserve whose reply was lost (same token: the job it took, if it
