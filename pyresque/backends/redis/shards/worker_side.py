@@ -19,6 +19,9 @@ registry one :class:`~pyresque.core.worker.Worker` uses on a
   there first (see :mod:`~.lanes`). In a forked child (``fork-every``) a success
   whose shard is down is not deferred (the child exits, its backlog would go with
   it): the step raises, and the child retries it as with one Redis.
+- **Known empty**: a run of queues a reserve found empty is skipped (no round trip)
+  while its shard reports no write to them, for a second at most (:mod:`~.lanes`);
+  so a worker draining a low-priority shard pays one round trip per job.
 - **Idle**: one wait on every shard at once (:mod:`~.wait`).
 """
 
