@@ -23,7 +23,7 @@ from pyresque.aio.guard import Guard, retry_on
 from pyresque.aio.tracking import AsyncTrackedJob, running_job_id
 from pyresque.backends.aio import AsyncBackend, AsyncFailureStore
 from pyresque.backends.aio.factory import create_async_backend
-from pyresque.core import enqueueing
+from pyresque.core import delayed_plan, enqueueing
 from pyresque.core.dequeue import JobMatch, stored_args
 from pyresque.core.enqueueing import EnqueueRequest
 from pyresque.core.errors import BackendConnectionError, BackendError, ConfigurationError, InvalidJobError
@@ -88,7 +88,7 @@ class AsyncResque:
         self.idempotency_ttl = validate_ttl(idempotency_ttl)
         self.payload_form: PayloadForm = validate_payload_form(payload_form)
         #: the WARNING that a delayed job was written while no scheduler leads (once a minute)
-        self.scheduler_warning = enqueueing.SchedulerWarning()
+        self.scheduler_warning = delayed_plan.SchedulerWarning()
 
     @classmethod
     def from_app(cls, app: Resque) -> AsyncResque:

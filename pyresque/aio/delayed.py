@@ -1,6 +1,6 @@
 """Delayed jobs on the async app: ``await app.enqueue_at(...)``, ``enqueue_in``,
 ``remove_delayed``, ``remove_delayed_by_id`` ... Items are planned by the sync app's
-code (:func:`pyresque.core.enqueueing.plan_delayed`: resque-scheduler's format, with
+code (:func:`pyresque.core.delayed_plan.plan_delayed`: resque-scheduler's format, with
 the job id last in the full form) and written in the same keys, so any scheduler moves
 them when due. Each function takes the app first;
 :class:`~pyresque.aio.AsyncResque` binds them as its methods.
@@ -12,7 +12,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any, cast
 
 from pyresque.core import delayed as sync_delayed
-from pyresque.core import enqueueing
+from pyresque.core import delayed_plan
 from pyresque.core.delayed_item import delay_seconds, item_id, now_seconds, to_timestamp
 from pyresque.core.errors import ConfigurationError
 from pyresque.core.idempotency import validate_job_id
@@ -62,12 +62,12 @@ async def enqueue_at(
         TypeError, ConfigurationError, InvalidQueueName, JobNotRegistered, EncodeError,
         BackendConnectionError: as :meth:`Resque.enqueue_at` (nothing is written).
     """
-    plan = enqueueing.plan_delayed(
+    plan = delayed_plan.plan_delayed(
         app, when, queue, job, args, track_status=track_status, payload_form=payload_form
     )
     if plan.due:
         return await app.enqueue(queue, job, *args, track_status=track_status, payload_form=payload_form)
-    plan = enqueueing.scheduled_plan(app.hooks, app, plan)
+    plan = delayed_plan.scheduled_plan(app.hooks, app, plan)
     async with app.connection_guard():
         leader = await app.backend.delayed.schedule(
             plan.timestamp, plan.item, job_id=plan.job.id, track=plan.track

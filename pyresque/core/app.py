@@ -12,7 +12,7 @@ from typing import Any, TypeVar, overload
 
 from pyresque.backends import Backend, FailureStore, PushItem, create_backend
 from pyresque.backends.failure import FailureBackendSpec, make_failure_store
-from pyresque.core import delayed, enqueueing
+from pyresque.core import delayed, delayed_plan, enqueueing
 from pyresque.core.control import WorkersControl
 from pyresque.core.dequeue import JobMatch, dequeue_matching, stored_args
 from pyresque.core.enqueueing import EnqueueRequest
@@ -86,7 +86,7 @@ class Resque:
         self.idempotency_ttl = validate_ttl(idempotency_ttl)
         self.payload_form: PayloadForm = validate_payload_form(payload_form)
         #: the WARNING that a delayed job was written while no scheduler leads (once a minute)
-        self.scheduler_warning = enqueueing.SchedulerWarning()
+        self.scheduler_warning = delayed_plan.SchedulerWarning()
 
     # registration ------------------------------------------------------------------
     @overload

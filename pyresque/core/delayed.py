@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from pyresque.core import enqueueing
+from pyresque.core import delayed_plan
 from pyresque.core.delayed_item import (
     MAX_TIMESTAMP,
     DelayedItem,
@@ -113,12 +113,12 @@ def enqueue_at(
         InvalidQueueName, JobNotRegistered, EncodeError: nothing is written.
         BackendConnectionError: the backend cannot be reached.
     """
-    plan = enqueueing.plan_delayed(
+    plan = delayed_plan.plan_delayed(
         app, when, queue, job, args, track_status=track_status, payload_form=payload_form
     )
     if plan.due:
         return app.enqueue(queue, job, *args, track_status=track_status, payload_form=payload_form)
-    plan = enqueueing.scheduled_plan(app.hooks, app, plan)
+    plan = delayed_plan.scheduled_plan(app.hooks, app, plan)
     with app.connection_guard():
         leader = app.backend.delayed.schedule(plan.timestamp, plan.item, job_id=plan.job.id, track=plan.track)
     app.scheduler_warning.saw(leader, app.backend.describe())

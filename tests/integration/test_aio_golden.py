@@ -16,7 +16,7 @@ import redis.asyncio
 
 from pyresque import AsyncResque, EnqueueRequest, Resque
 from pyresque.backends.redis.aio import AsyncRedisBackend
-from pyresque.core import enqueueing, job, timefmt
+from pyresque.core import delayed_plan, enqueueing, job, timefmt
 from pyresque.core.failure import FailureRecord
 from tests import jobs
 
@@ -71,7 +71,7 @@ def pinned(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
     restart()
     new_id = lambda: f"{next(counters['id']):032x}"  # noqa: E731
     monkeypatch.setattr(job, "new_job_id", new_id)
-    monkeypatch.setattr(enqueueing, "new_job_id", new_id)
+    monkeypatch.setattr(delayed_plan, "new_job_id", new_id)
     monkeypatch.setattr(enqueueing, "call_token", lambda: f"{next(counters['token']):016x}")
     monkeypatch.setattr(time, "time", lambda: NOW)
     monkeypatch.setattr(timefmt, "ruby_failed_at", lambda when=None: "2027/01/15 08:00:00 UTC")
