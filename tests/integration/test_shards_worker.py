@@ -149,12 +149,13 @@ def test_each_shard_shows_the_worker_as_resque_web_reads_it(
             proc.wait()
 
 
+@pytest.mark.parametrize("mode", ["fork", "fork-every", "inprocess"])
 def test_an_idle_worker_blocks_on_every_shard_and_wakes_on_any(
-    servers: list[RedisServer], tmp_path: Path
+    servers: list[RedisServer], tmp_path: Path, mode: str
 ) -> None:
     trace = tmp_path / "trace"
     queues = "urgent,high,mid,low"
-    proc = start_worker(spec(servers), queues, trace=trace)
+    proc = start_worker(spec(servers), queues, "--mode", mode, trace=trace)
     wid = worker_id(proc, queues)
     clients = [shard(servers, n) for n in "abc"]
     try:
@@ -170,11 +171,12 @@ def test_an_idle_worker_blocks_on_every_shard_and_wakes_on_any(
         # blocking wait runs a handful: the reserve and the wait's own (once a second),
         # the lease and control reads of the heartbeat thread
         assert all(rate < 25 for rate in rates), rates
-        for queue in ("mid", "low", "urgent"):  # a job on any shard wakes it
+        for queue in ("mid", "low", "urgent", "high", "mid"):  # a job on any shard wakes it
             app = Resque(servers["abc".index(QUEUE_MAP[queue])].url)
+            before = trace_lines(trace).count(queue)
             app.enqueue(queue, f"{JOBS}.record", queue)
             app.close()
-            wait_for(lambda q=queue: q in trace_lines(trace), 30, f"the {queue} job")
+            wait_for(lambda q=queue, n=before: trace_lines(trace).count(q) > n, 30, f"the {queue} job")
         os.kill(proc.pid, signal.SIGQUIT)
         assert stop(proc, 60) == 0
     finally:
@@ -443,6 +445,28 @@ def test_a_job_pushed_to_a_higher_priority_shard_found_empty_is_taken_next(
         assert trace_lines(trace).index("qa") <= ran_before + 2
         os.kill(proc.pid, signal.SIGTERM)
         stop(proc, 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_shard_that_lost_its_data_gets_the_worker_registered_again(servers: list[RedisServer]) -> None:
+    queues = "high,mid"
+    proc = start_worker(spec(servers), queues, "--heartbeat-interval", "1")
+    wid = worker_id(proc, queues)
+    a, b = shard(servers, "a"), shard(servers, "b")
+    try:
+        wait_for(lambda: registered(a, wid) and registered(b, wid), 30, "registration")
+        a.flushall()  # shard a lost everything (a restart without persistence)
+        wait_for(
+            lambda: registered(a, wid) and a.hget("resque:workers:heartbeat", wid), 30, "registered again"
+        )
+        assert a.get(f"resque:worker:{wid}:started")
+        assert registered(b, wid)
+        os.kill(proc.pid, signal.SIGQUIT)
+        assert stop(proc, 60) == 0
+        assert not registered(a, wid) and not registered(b, wid)
     finally:
         if proc.poll() is None:
             proc.kill()

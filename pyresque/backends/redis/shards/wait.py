@@ -115,7 +115,8 @@ class ShardWaiter:
     def ensure(self, keys: Sequence[str], also_watch: Sequence[str] = ()) -> bool:
         """Armed on (at least) ``keys`` and ``also_watch``: nothing to do when it is
         already (no round trip; ``False``), else (re-)armed as :meth:`arm` says."""
-        if self.armed and self._pid == os.getpid() and self.keys.issuperset([*keys, *also_watch]):
+        self._fresh()
+        if self.armed and self.keys.issuperset([*keys, *also_watch]):
             return False
         self.disarm()
         return self.arm(keys, also_watch)
@@ -125,8 +126,9 @@ class ShardWaiter:
         or ``None`` when every key may have changed (a flush, or the listener is gone:
         then disarmed)."""
         changed: set[bytes] = set()
+        self._fresh()
         listener = self._listener
-        if listener is None or not self.armed or self._pid != os.getpid():
+        if listener is None or not self.armed:
             return None
         try:
             while listener.can_read(0):
@@ -151,6 +153,7 @@ class ShardWaiter:
 
     def disarm(self) -> None:
         """Stop tracking. Round trips: 1 (none when not armed)."""
+        self._fresh()
         if not self.armed:
             return
         self.armed = False
