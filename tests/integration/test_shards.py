@@ -119,3 +119,27 @@ def test_a_durable_enqueue_waits_on_its_queues_shard(sharded: Resque) -> None:
     with pytest.raises(BackendConnectionError, match="0 of the 1 replica"):
         sharded.enqueue("mail", "noop", 1, durable=1)  # durable_timeout: the app's 1 s
     assert sharded.size("mail") == 1
+
+
+def test_failures_all_reads_on_across_shards_with_a_negative_count(sharded: Resque) -> None:
+    """``all(start, -1)`` is every entry from ``start`` on, as on one Redis (the CLI's
+    ``failed list`` reads this way), across the shards' lists in shard order."""
+    from pyresque.core.failure import FailureRecord
+
+    for i, queue in enumerate(["q0", "q1", "q2", "q3", "q4", "q5", "mail"]):
+        sharded.failures.save(
+            FailureRecord(
+                failed_at="2026/12/02 05:00:00 UTC",
+                payload={"class": "noop", "args": [i]},
+                exception="RuntimeError",
+                error=f"e{i}",
+                backtrace=[],
+                worker="w:1:q",
+                queue=queue,
+            )
+        )
+    everything = sharded.failures.all(0, -1)
+    assert sorted(r.error for r in everything) == [f"e{i}" for i in range(7)]
+    assert [r.error for r in sharded.failures.all(2, -1)] == [r.error for r in everything[2:]]
+    assert [r.error for r in sharded.failures.all(1, 3)] == [r.error for r in everything[1:4]]
+    assert sharded.failures.all(7, -1) == []

@@ -177,12 +177,14 @@ class ShardedFailures(FailureStore):
         return sum(shard.failures.count() for shard in self._shards)
 
     def all(self, start: int = 0, count: int = 1) -> list[FailureRecord]:
-        """Round trips: 1 per shard, + 1 per shard read from."""
+        """``count`` entries from global index ``start`` (a negative ``count``: all from
+        there on, as a single shard's). Round trips: 1 per shard, + 1 per shard read from."""
         out: list[FailureRecord] = []
         for shard in self._shards:
             n = shard.failures.count()
-            if count > len(out) and start < n:
-                out += shard.failures.all(max(0, start), count - len(out))
+            wanted = -1 if count < 0 else count - len(out)
+            if wanted != 0 and start < n:
+                out += shard.failures.all(max(0, start), wanted)
             start -= n
         return out
 
