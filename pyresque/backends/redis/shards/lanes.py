@@ -112,6 +112,19 @@ class Lane:
             if queue is not None:
                 self.empty.pop(queue, None)
 
+    def took_job(self, names: list[str]) -> None:
+        """A reserve of ``names`` took a job: they are not empty, and, when none of its
+        queues is known empty, the shard need not track them for now (no wake-up per
+        pop of ours)."""
+        for name in names:
+            self.empty.pop(name, None)
+        if self.waiter.armed and not self.empty:  # (still tracking some it knows empty: keep)
+            try:
+                self.waiter.let_go()
+            except Exception:  # a failing shard: the next call there says so
+                self.waiter.reset()
+                self.empty.clear()
+
     def known_empty(self, names: list[str], now: float) -> bool:
         """Every one of ``names`` was found empty under tracking, less than
         :data:`TRUST_EMPTY` seconds ago, and not written since."""

@@ -51,6 +51,8 @@ class ShardWaiter:
         self.armed = False
         #: the keys tracked while armed
         self.keys: frozenset[str] = frozenset()
+        #: a ``CLIENT TRACKING OFF`` was sent whose reply is still to be read
+        self._off_sent = False
         #: ``False`` once the server said it cannot track (Redis < 6)
         self.supported = True
 
@@ -70,12 +72,14 @@ class ShardWaiter:
         self._tracker = self._listener = None
         self.armed = False
         self.keys = frozenset()
+        self._off_sent = False
 
     def _fresh(self) -> None:
         if self._pid != os.getpid():  # a forked child: the parent's connections are not ours
             self._tracker = self._listener = None
             self.armed = False
             self.keys = frozenset()
+            self._off_sent = False
             self._pid = os.getpid()
 
     def arm(self, keys: Sequence[str], also_watch: Sequence[str] = ()) -> bool:
@@ -92,6 +96,9 @@ class ShardWaiter:
         if self._tracker is None:
             self._tracker = self._connection()
         listener, tracker = self._listener, self._tracker
+        if self._off_sent:  # the reply of the OFF that let it go (see let_go)
+            self._off_sent = False
+            tracker.read_response()
         while listener.can_read(0):  # wake-ups left from an earlier wait
             listener.read_response()
         prefixes: list[str] = []
@@ -142,6 +149,18 @@ class ShardWaiter:
             return None
         return changed
 
+    def let_go(self) -> None:
+        """Stop tracking without waiting for the reply (read when next armed): the
+        queues hold jobs, and the worker's own pops would otherwise each send it a
+        wake-up. Round trips: none (one command sent)."""
+        self._fresh()
+        if not self.armed:
+            return
+        self.armed = False
+        self.keys = frozenset()
+        self._tracker.send_command("CLIENT", "TRACKING", "OFF")
+        self._off_sent = True
+
     def fileno(self) -> int:
         """The listener's socket (readable when a tracked key changed)."""
         sock = self._listener._sock if self._listener is not None else None
@@ -158,6 +177,9 @@ class ShardWaiter:
             return
         self.armed = False
         self.keys = frozenset()
+        if self._off_sent:
+            self._off_sent = False
+            self._tracker.read_response()
         self._tracker.send_command("CLIENT", "TRACKING", "OFF")
         self._tracker.read_response()
 

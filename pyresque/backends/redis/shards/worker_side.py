@@ -151,8 +151,7 @@ class ShardedWorkerSide(LaneSet):
                 fuse.written = step.finished
                 lane.backlog.remove(fuse)
             if step.taken is not None:
-                for name in names:
-                    lane.empty.pop(name, None)
+                lane.took_job(names)
                 return step.taken
             lane.found_empty(names, self.watched(queues, lane), self.dynamic, now)
         return None
