@@ -152,3 +152,24 @@ def test_any_spec_reads_back_what_was_written(names: list[str], password: str, q
     assert spec.shards == tuple(zip(names, urls, strict=True))
     assert dict(spec.queue_map) == mapping
     assert password not in redact_url(text) and password not in spec.source
+
+
+def test_the_async_worker_over_shards_is_refused_in_one_line() -> None:
+    """``--mode async`` does not reserve across shards: one plain line says what to run
+    instead (it said "a fakeredis app lives in one process")."""
+    import subprocess
+    import sys
+
+    spec = "redis+shards://a=redis://127.0.0.1:1/0,b=redis://127.0.0.1:2/0"
+    done = subprocess.run(
+        [sys.executable, "-m", "pyresque", "worker", "--redis", spec, "--mode", "async", "--queue", "q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        "Error: the async worker does not work over shards yet: run it per shard "
+        "(--shard NAME), or use mode='fork' or 'inprocess', which reserve across shards"
+    ]

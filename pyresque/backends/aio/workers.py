@@ -123,10 +123,17 @@ def open_worker_registry(backend: Backend) -> AsyncWorkerRegistry:
 
     Raises:
         ConfigurationError: the backend has no async worker registry (only the Redis
-            backend has one; fakeredis apps run in one process: use ``inprocess``).
+            backend has one; fakeredis apps run in one process: use ``inprocess``; over
+            shards, run it per shard).
     """
     from pyresque.backends.redis import RedisBackend
+    from pyresque.backends.redis.shards import ShardedBackend
 
+    if isinstance(backend, ShardedBackend):
+        raise ConfigurationError(
+            "the async worker does not work over shards yet: run it per shard "
+            "(--shard NAME), or use mode='fork' or 'inprocess', which reserve across shards"
+        )
     if not isinstance(backend, RedisBackend) or backend.process_local:
         raise ConfigurationError(
             "the async worker needs a Redis server "
