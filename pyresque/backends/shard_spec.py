@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode
@@ -178,8 +179,6 @@ def _read_map(text: str, shown: str) -> list[tuple[str, str]]:
 def _parse_file(path_text: str) -> ShardSpec:
     path = Path(path_text).expanduser()
     shown = f"shards:{path_text}"
-    from pyresque.core.scheduling.schedule import _toml  # tomllib, or tomli on 3.10
-
     toml = _toml()
     try:
         with path.open("rb") as fh:
@@ -245,3 +244,17 @@ def _checked(
             raise UnknownBackendError(f"shard spec {shown!r}: the map places {queue!r} twice")
         mapped[queue] = shard
     return ShardSpec(tuple(entries), tuple(mapped.items()), namespace, shown)
+
+
+def _toml() -> Any:
+    """``tomllib`` (Python 3.11+), or ``tomli`` on 3.10."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    import importlib
+
+    try:  # pragma: no cover - Python 3.10
+        return importlib.import_module("tomli")
+    except ImportError as exc:  # pragma: no cover
+        raise UnknownBackendError("shard files need tomli on Python 3.10: pip install tomli") from exc

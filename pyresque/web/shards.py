@@ -28,13 +28,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pyresque.backends.shard_spec import parse_shard_spec
-from pyresque.web.app import _Asgi, _error, _metrics_app, aclose, create_app
 from pyresque.web.config import WebConfig
 from pyresque.web.data import delayed as delayed_data
 from pyresque.web.data import failed as failed_data
 from pyresque.web.data import queues as queue_data
 from pyresque.web.data import workers as worker_data
 from pyresque.web.data.store import Store
+from pyresque.web.instance import AsgiEndpoint, aclose, create_instance_app, error_response, metrics_app
 from pyresque.web.pages.common import respond
 from pyresque.web.render import base_path
 from pyresque.web.security import Security
@@ -63,15 +63,24 @@ def create_sharded_app(
     ns = spec.namespace or namespace or "resque"
     labels = tuple(f"shard {name}" for name in spec.names)
     subs = [
-        create_app(url, ns, read_only=read_only, auth=auth, title=f"{title} · {name}", metrics=False,
-                   instances=labels, instance=i, all_label="all shards")
+        create_instance_app(
+            url,
+            ns,
+            read_only=read_only,
+            auth=auth,
+            title=f"{title} · {name}",
+            metrics=False,
+            instances=labels,
+            instance=i,
+            all_label="all shards",
+        )
         for i, (name, url) in enumerate(spec.shards)
     ]
     config = WebConfig(
         namespace=ns, read_only=True, auth=auth, title=title, description=spec.source,
         instances=labels, instance=-1, all_label="all shards",
     )
-    exporter = _metrics_app(spec_text, ns) if metrics else None
+    exporter = metrics_app(spec_text, ns) if metrics else None
     pages: list[BaseRoute] = []
     for path, page in _PAGES.items():
         api = "/api/overview" if path == "/" else "/api" + path
@@ -79,8 +88,8 @@ def create_sharded_app(
     pages.append(Route("/api/poll", _poll))
     pages.append(Mount("/static", StaticFiles(packages=[("pyresque.web", "static")]), name="static"))
     if exporter is not None:
-        pages.append(Route("/metrics", _Asgi(exporter[0])))
-    handlers: Any = {Exception: _error}
+        pages.append(Route("/metrics", AsgiEndpoint(exporter[0])))
+    handlers: Any = {Exception: error_response}
     middleware = [Middleware(Security, config=config)]
     overall = Starlette(routes=pages, middleware=middleware, exception_handlers=handlers)
     overall.state.config = config
