@@ -74,21 +74,8 @@ def create_instance_app(
     instance: int = 0,
     all_label: str = "",
 ) -> Starlette:
-    """The dashboard as an ASGI app (serve it, or mount it: ``app.mount("/jobs", ...)``).
-
-    Args:
-        redis: a Redis URL (any form pyresque reads), a ``redis.asyncio.Redis``
-            (bytes replies), an :class:`~pyresque.backends.redis.aio.AsyncRedisBackend`
-            or an :class:`~pyresque.aio.AsyncResque`.
-        namespace: the Resque namespace (default ``resque``, or the URL's).
-        read_only: refuse every change and hide the buttons.
-        auth: ``(user, password)`` for HTTP Basic auth.
-        title: the header's title.
-        metrics: serve ``/metrics`` (the Prometheus exporter of
-            :mod:`pyresque.observability.exporter`, behind the same auth) when
-            ``prometheus-client`` is installed (the ``metrics`` extra) and ``redis`` is a URL.
-        instances, instance, all_label: set by :func:`~pyresque.web.multi.create_multi_app`
-            and :func:`~pyresque.web.shards.create_sharded_app`.
+    """The dashboard of one Redis as an ASGI app; the arguments are
+    :func:`pyresque.web.create_app`'s (which calls this for anything but a shard spec).
 
     Nothing connects until the first request.
     """
