@@ -39,6 +39,8 @@ class LaneSet(WorkerRegistry):
     ) -> None:
         self.all_lanes = list(lanes)
         self.lanes = [lane for lane in lanes if lane.name in set(involved)]
+        #: the last reserve left a shard out because it was away (not asked: not empty)
+        self.skipped_away = False
         self._by_name = {lane.name: lane for lane in lanes}
         self._by_prefix = {lane.prefix: lane for lane in lanes}
         self._shard_of = shard_of
@@ -101,8 +103,10 @@ class LaneSet(WorkerRegistry):
 
     def any_down(self) -> bool:
         """Whether an involved shard is left alone after a failure (a burst worker does
-        not take "nothing reserved" for "every queue is empty" then)."""
-        return any(lane.failures for lane in self.lanes)
+        not take "nothing reserved" for "every queue is empty" then): one failed and not
+        answered since, one holds a reserve whose reply was lost, or the last reserve left
+        one out while it was away (it may have answered another call since)."""
+        return self.skipped_away or any(lane.failures or lane.uncertain is not None for lane in self.lanes)
 
     def known_queues(self) -> list[str]:
         """The queues of every involved shard that is up, sorted. Round trips: 1 per shard."""

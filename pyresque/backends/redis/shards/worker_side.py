@@ -110,7 +110,11 @@ class ShardedWorkerSide(LaneSet):
         groups = self.groups(queues)
         for lane in self.lanes:  # wake-ups of every shard, so none piles up
             lane.absorb()
+        self.skipped_away = False
         for lane, names in groups:
+            if not lane.up(now):
+                self.skipped_away = True
+                continue
             if not lane.usable(now) or lane.known_empty(names, now):
                 continue
             fuse: Deferred | None = None
